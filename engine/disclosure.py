@@ -1,0 +1,136 @@
+"""Reading a disclosure: what is known about one fine-tuning run, checked field by field.
+
+A disclosure file (YAML or JSON) holds ``values``: field name -> value in the field's
+declared unit, or ``{value, source}`` to say where the value was published. Names
+(GPU, server, region, model...) are matched against the ruleset's tables, forgiving case,
+spaces and punctuation; an unknown name is an error that suggests the closest known ones.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError, Problem
+from .loader import display_path
+from .model import FieldSpec, Ruleset
+from .schemas import check
+from .tables import canonical_name, parse_datetime, suggestions
+from .yamlio import line_of, load_file
+
+MAX_NAME_LENGTH = 200  # characters in a disclosed name or text value
+
+
+@dataclass(frozen=True)
+class Disclosure:
+    """Checked disclosed values of one fine-tuning run."""
+
+    name: str
+    id: str
+    values: dict[str, Any]
+    sources: dict[str, str] = field(default_factory=dict)
+    lines: dict[str, int | None] = field(default_factory=dict)
+    written: dict[str, Any] = field(default_factory=dict)
+
+
+def coerce(spec: FieldSpec, value: Any, ruleset: Ruleset) -> Any:
+    """A written value as the field's type, or ValueError saying what was expected."""
+    kind = spec.type
+    if kind in ("number", "integer"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"expected a number in {spec.unit}, got {value!r}")
+        if not math.isfinite(value):
+            raise ValueError(f"expected a finite number in {spec.unit}, got {value!r}")
+        if kind == "integer":
+            if not float(value).is_integer():
+                raise ValueError(f"expected a whole number, got {value!r}")
+            value = int(value)
+        check_bounds(spec, value)
+        return value
+    if kind == "boolean":
+        if not isinstance(value, bool):
+            raise ValueError(f"expected true or false, got {value!r}")
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"expected text, got {value!r}")
+    if len(value) > MAX_NAME_LENGTH:
+        raise ValueError(f"text longer than {MAX_NAME_LENGTH} characters")
+    if kind in ("date", "datetime"):
+        try:
+            return parse_datetime(value)
+        except ValueError:
+            raise ValueError(
+                f"expected an ISO date like 2024-07-06 or 2024-07-06T17:01, got {value!r}"
+            ) from None
+    if kind == "enum":
+        if value not in spec.choices:
+            raise ValueError(f"expected one of {', '.join(spec.choices)}, got {value!r}")
+        return value
+    if kind == "name":
+        table = ruleset.tables[spec.table or ""]
+        found = canonical_name(table, value)
+        if found is None:
+            near = suggestions(table, value)
+            hint = f"; did you mean {', '.join(repr(n) for n in near)}?" if near else ""
+            raise ValueError(f"unknown {spec.table} name {value!r}{hint} "
+                             f"(see 'tuneprint data show {spec.table}')")
+        return found
+    return value
+
+
+def check_bounds(spec: FieldSpec, value: float) -> None:
+    """ValueError when a number is outside the field's declared bounds."""
+    if spec.minimum is not None and value < spec.minimum:
+        raise ValueError(f"{value!r} is below the minimum {spec.minimum} {spec.unit}")
+    if spec.exclusive_minimum is not None and value <= spec.exclusive_minimum:
+        raise ValueError(f"{value!r} must be greater than {spec.exclusive_minimum} {spec.unit}")
+    if spec.maximum is not None and value > spec.maximum:
+        raise ValueError(f"{value!r} is above the maximum {spec.maximum} {spec.unit}")
+
+
+def read_values(name: str, raw: dict[str, Any], ruleset: Ruleset, document: Any,
+                path: list[str | int]) -> tuple[dict[str, Any], dict[str, str],
+                                                  dict[str, Any], list[Problem]]:
+    """Check ``field: value`` pairs; returns values, sources, written forms and problems."""
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    written: dict[str, Any] = {}
+    problems = []
+    for key, entry in raw.items():
+        where = [*path, key]
+        line = line_of(document, where)
+        spec = ruleset.fields.get(key)
+        if spec is None:
+            near = difflib.get_close_matches(key, list(ruleset.fields), n=3)
+            hint = f"; did you mean {', '.join(near)}?" if near else ""
+            problems.append(Problem(name, line, key, f"unknown field{hint}"))
+            continue
+        value = entry
+        if isinstance(entry, dict):
+            value = entry.get("value")
+            if entry.get("source"):
+                sources[key] = str(entry["source"])
+        try:
+            values[key] = coerce(spec, value, ruleset)
+            written[key] = value
+        except ValueError as exc:
+            problems.append(Problem(name, line, key, str(exc)))
+    return values, sources, written, problems
+
+
+def load_disclosure(path: Path, ruleset: Ruleset) -> Disclosure:
+    """Read and check one disclosure file; every problem in it is reported together."""
+    name = display_path(path)
+    doc = load_file(path, InputError)
+    problems = check("disclosure", doc, name)
+    if problems:
+        raise InputError(problems)
+    values, sources, written, problems = read_values(name, doc["values"], ruleset, doc,
+                                                     ["values"])
+    if problems:
+        raise InputError(problems)
+    lines = {k: line_of(doc, ["values", k]) for k in values}
+    return Disclosure(name, str(doc.get("id") or path.stem), values, sources, lines, written)

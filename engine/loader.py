@@ -1,0 +1,420 @@
+"""Loading a ruleset folder: YAML -> JSON Schema -> checked model, every problem located.
+
+A ruleset folder holds ``ruleset.yaml``, ``fields.yaml``, ``sources.yaml``, rule files
+under ``normalize/`` and ``formulas/`` and tables under ``tables/``. Loading checks every
+file against its schema, parses every expression, and rejects unknown names, unknown
+tables, columns and sources, duplicate rule ids, two rules of one field with the same
+priority, and dependency cycles. All problems are reported together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import os
+from pathlib import Path
+from typing import Any
+
+from .errors import Problem, RulesetError
+from .expressions import ExpressionProblem, compile_expression
+from .model import Column, Expression, FieldSpec, Row, Rule, Ruleset, Source, Table
+from .paths import shipped
+from .schemas import check
+from .tables import key_part, normalise, parse_datetime
+from .yamlio import LineDict, LineList, line_of, load_file, problem_at
+
+RULE_DIRS = ("normalize", "formulas")
+TABLE_DIR = "tables"
+
+
+def display_path(path: Path) -> str:
+    """A path as a user would type it: relative to the working folder when inside it."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return str(path)
+    return str(path) if rel.startswith("..") else rel
+
+
+def content_hash(folder: Path) -> str:
+    """SHA-256 over every file of a ruleset folder (relative path and bytes, sorted)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        rel = path.relative_to(folder).as_posix()
+        if "__pycache__" in rel:
+            continue
+        digest.update(rel.encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split(".") if p.isdigit())
+
+
+def available_rulesets(root: Path | None = None) -> list[tuple[str, Path]]:
+    """(version, folder) of every ruleset under ``root`` (default: the shipped rules/),
+    oldest first."""
+    root = root or shipped("rules")
+    found = []
+    for manifest in sorted(root.glob("*/ruleset.yaml")):
+        try:
+            doc = load_file(manifest, RulesetError)
+        except RulesetError:
+            continue
+        if isinstance(doc, dict) and isinstance(doc.get("version"), str):
+            found.append((doc["version"], manifest.parent))
+    return sorted(found, key=lambda item: _version_key(item[0]))
+
+
+def default_ruleset_path() -> Path:
+    """The newest shipped ruleset."""
+    found = available_rulesets()
+    if not found:
+        raise RulesetError.one(str(shipped("rules")), None, "", "no ruleset found")
+    return found[-1][1]
+
+
+class _Loader:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.problems: list[Problem] = []
+
+    def name(self, path: Path) -> str:
+        return display_path(path)
+
+    def read(self, path: Path, schema: str) -> Any:
+        try:
+            doc = load_file(path, RulesetError)
+        except RulesetError as exc:
+            self.problems.extend(exc.problems)
+            return None
+        found = check(schema, doc, self.name(path))
+        if found:
+            self.problems.extend(found)
+            return None
+        return doc
+
+    def problem(self, file: str, doc: Any, path: list[str | int], message: str) -> None:
+        self.problems.append(problem_at(file, doc, path, message))
+
+    # -- parts -------------------------------------------------------------------------
+
+    def sources(self) -> dict[str, Source]:
+        path = self.folder / "sources.yaml"
+        doc = self.read(path, "sources")
+        if doc is None:
+            return {}
+        return {
+            key: Source(key, s["citation"], s.get("url"), s.get("licence"), s.get("vintage"))
+            for key, s in doc["sources"].items()
+        }
+
+    def fields(self) -> dict[str, FieldSpec]:
+        path = self.folder / "fields.yaml"
+        doc = self.read(path, "fields")
+        if doc is None:
+            return {}
+        file = self.name(path)
+        out = {}
+        for name, spec in doc["fields"].items():
+            line = line_of(doc, ["fields", name])
+            out[name] = FieldSpec(
+                name=name,
+                type=spec["type"],
+                unit=spec["unit"],
+                description=spec["description"],
+                file=file,
+                line=line,
+                minimum=spec.get("min"),
+                maximum=spec.get("max"),
+                exclusive_minimum=spec.get("exclusive_min"),
+                choices=tuple(spec.get("choices", ())),
+                table=spec.get("table"),
+                digits=spec.get("digits", 4),
+            )
+        return out
+
+    def check_sources(self, file: str, doc: Any, path: list[str | int], keys: tuple[str, ...],
+                      sources: dict[str, Source]) -> None:
+        for key in keys:
+            if key not in sources:
+                self.problem(file, doc, path, f"unknown source {key!r}: add it to sources.yaml")
+
+    def table(self, path: Path, sources: dict[str, Source]) -> Table | None:
+        doc = self.read(path, "table")
+        if doc is None:
+            return None
+        file = self.name(path)
+        if doc["table"] != path.stem:
+            self.problem(file, doc, ["table"], f"table name {doc['table']!r} must match the "
+                         f"file name {path.stem!r}")
+        columns = {
+            name: Column(name, c["type"], c["unit"], c["description"])
+            for name, c in doc["columns"].items()
+        }
+        key = tuple(doc["key"])
+        for k in key:
+            if k not in columns:
+                self.problem(file, doc, ["key"], f"key column {k!r} is not a declared column")
+        rows: list[Row] = []
+        index: dict[tuple[Any, ...], Row] = {}
+        names: dict[str, str] = {}
+        single_name = len(key) == 1 and key[0] in columns and columns[key[0]].type == "string"
+        for i, raw in enumerate(doc["rows"]):
+            row = self.row(file, doc, i, raw, key, columns, sources)
+            if row is None:
+                continue
+            norm = tuple(key_part(k) for k in row.key)
+            if norm in index:
+                first = index[norm].line
+                self.problem(file, doc, ["rows", i], f"duplicate key {row.key!r} "
+                             f"(first on line {first})")
+                continue
+            index[norm] = row
+            rows.append(row)
+            if single_name:
+                for written in (row.key[0], *row.aliases):
+                    n = normalise(written)
+                    if n in names and names[n] != row.key[0]:
+                        self.problem(file, doc, ["rows", i], f"name {written!r} already "
+                                     f"names row {names[n]!r}")
+                    names[n] = row.key[0]
+        years: dict[tuple[Any, ...], list[tuple[Any, Row]]] = {}
+        if len(key) > 1 or (key and key[0] in columns and columns[key[0]].type == "integer"):
+            for norm, row in index.items():
+                years.setdefault(norm[:-1], []).append((norm[-1], row))
+        by_prefix = {k: tuple(sorted(v, key=lambda item: item[0])) for k, v in years.items()}
+        return Table(doc["table"], doc["description"], file, key, columns, tuple(rows), index,
+                     names, by_prefix)
+
+    def row(self, file: str, doc: Any, i: int, raw: dict[str, Any], key: tuple[str, ...],
+            columns: dict[str, Column], sources: dict[str, Source]) -> Row | None:
+        meta = {"source", "aliases", "note"}
+        ok = True
+        values: dict[str, Any] = {}
+        for name, value in raw.items():
+            if name in meta:
+                continue
+            if name not in columns:
+                self.problem(file, doc, ["rows", i, name], f"unknown column {name!r}; "
+                             f"columns: {', '.join(columns)}")
+                ok = False
+                continue
+            problem = _check_cell(columns[name], value)
+            if problem:
+                self.problem(file, doc, ["rows", i, name], problem)
+                ok = False
+            elif columns[name].type == "date" and value is not None:
+                value = parse_datetime(value)
+            values[name] = value
+        for k in key:
+            if values.get(k) is None:
+                self.problem(file, doc, ["rows", i], f"key column {k!r} is missing")
+                ok = False
+        src = raw["source"]
+        refs = (src,) if isinstance(src, str) else tuple(src)
+        self.check_sources(file, doc, ["rows", i, "source"], refs, sources)
+        if not ok:
+            return None
+        return Row(
+            key=tuple(values[k] for k in key),
+            values=values,
+            sources=refs,
+            line=line_of(doc, ["rows", i]),
+            aliases=tuple(raw.get("aliases", ())),
+            note=raw.get("note"),
+        )
+
+    def rule_file(self, path: Path, fields: dict[str, FieldSpec], tables: dict[str, Table],
+                  sources: dict[str, Source]) -> list[Rule]:
+        doc = self.read(path, "rules")
+        if doc is None:
+            return []
+        file = self.name(path)
+        out = []
+        for i, raw in enumerate(doc["rules"]):
+            where = ["rules", i]
+            rid = raw["id"]
+            sets = raw["sets"]
+            if sets not in fields:
+                self.problem(file, doc, [*where, "sets"], f"rule {rid}: sets unknown field "
+                             f"{sets!r}; declare it in fields.yaml")
+                continue
+            if rid.split(".")[0] != sets:
+                self.problem(file, doc, [*where, "id"], f"rule {rid}: id must start with the "
+                             f"field it sets ({sets}.)")
+            value = self.expression(file, doc, [*where, "value"], rid, raw["value"], fields,
+                                    tables)
+            when = None
+            if "when" in raw:
+                when = self.expression(file, doc, [*where, "when"], rid, raw["when"], fields,
+                                       tables)
+            src = raw["source"]
+            refs = (src,) if isinstance(src, str) else tuple(src)
+            self.check_sources(file, doc, [*where, "source"], refs, sources)
+            if value is None or ("when" in raw and when is None):
+                continue
+            out.append(Rule(rid, sets, raw["priority"], value, when, raw["reason"], refs, file,
+                            line_of(doc, where), bool(raw.get("assumption", False))))
+        return out
+
+    def expression(self, file: str, doc: Any, where: list[str | int], rid: str, text: Any,
+                   fields: dict[str, FieldSpec], tables: dict[str, Table]) -> Expression | None:
+        text = str(text).lower() if isinstance(text, bool) else str(text)
+        if text in ("true", "false"):
+            text = text.capitalize()
+        try:
+            expr = compile_expression(text, fields)
+        except ExpressionProblem as exc:
+            self.problem(file, doc, where, f"rule {rid}: {exc}")
+            return None
+        for table, column in expr.table_refs:
+            if table not in tables:
+                self.problem(file, doc, where, f"rule {rid}: unknown table {table!r}; "
+                             f"tables: {', '.join(sorted(tables))}")
+            elif column is not None and column not in tables[table].columns:
+                self.problem(file, doc, where, f"rule {rid}: table {table} has no column "
+                             f"{column!r}; columns: {', '.join(tables[table].columns)}")
+        return expr
+
+    # -- whole -------------------------------------------------------------------------
+
+    def load(self) -> Ruleset:
+        manifest_path = self.folder / "ruleset.yaml"
+        if not manifest_path.is_file():
+            raise RulesetError.one(self.name(self.folder), None, "",
+                                   "not a ruleset folder: ruleset.yaml is missing")
+        manifest = self.read(manifest_path, "ruleset")
+        sources = self.sources()
+        fields = self.fields()
+        if self.problems:
+            # Everything else refers to fields and sources: report their problems alone.
+            raise RulesetError(self.problems)
+        tables: dict[str, Table] = {}
+        for path in sorted((self.folder / TABLE_DIR).glob("*.yaml")):
+            table = self.table(path, sources)
+            if table is not None:
+                tables[table.name] = table
+        for spec in fields.values():
+            if spec.type == "name":
+                t = tables.get(spec.table or "")
+                if t is None:
+                    self.problems.append(Problem(spec.file, spec.line, spec.name,
+                                                 f"unknown table {spec.table!r}"))
+                elif not t.names:
+                    self.problems.append(Problem(spec.file, spec.line, spec.name,
+                                                 f"table {spec.table} has no single name key"))
+        rules: list[Rule] = []
+        for sub in RULE_DIRS:
+            for path in sorted((self.folder / sub).glob("*.yaml")):
+                rules.extend(self.rule_file(path, fields, tables, sources))
+        by_field = self.group(rules)
+        self.check_cycles(by_field)
+        outputs: tuple[str, ...] = ()
+        report: tuple[str, ...] = ()
+        if manifest is not None:
+            file = self.name(manifest_path)
+            for key in ("outputs", "report"):
+                for i, name in enumerate(manifest.get(key, [])):
+                    if name not in fields:
+                        self.problem(file, manifest, [key, i], f"unknown field {name!r}")
+            outputs = tuple(manifest["outputs"])
+            report = tuple(manifest.get("report", []))
+        if self.problems:
+            raise RulesetError(self.problems)
+        assert manifest is not None
+        return Ruleset(
+            id=manifest["id"],
+            version=manifest["version"],
+            description=manifest["description"],
+            path=self.folder,
+            content_hash=content_hash(self.folder),
+            fields=fields,
+            rules=by_field,
+            tables=tables,
+            sources=sources,
+            outputs=outputs,
+            report=report,
+            rounding=manifest["rounding"],
+        )
+
+    def group(self, rules: list[Rule]) -> dict[str, tuple[Rule, ...]]:
+        seen: dict[str, Rule] = {}
+        by_field: dict[str, list[Rule]] = {}
+        for rule in rules:
+            if rule.id in seen:
+                first = seen[rule.id]
+                self.problems.append(Problem(rule.file, rule.line, rule.id,
+                                             f"duplicate rule id (first at {first.file}:"
+                                             f"{first.line})"))
+                continue
+            seen[rule.id] = rule
+            by_field.setdefault(rule.sets, []).append(rule)
+        out = {}
+        for name, group in by_field.items():
+            group.sort(key=lambda r: r.priority)
+            for a, b in itertools.pairwise(group):
+                if a.priority == b.priority:
+                    self.problems.append(Problem(
+                        b.file, b.line, b.id,
+                        f"priority {b.priority} is also the priority of {a.id} "
+                        f"({a.file}:{a.line}); two rules of {name} need different priorities"))
+            out[name] = tuple(group)
+        return out
+
+    def check_cycles(self, by_field: dict[str, tuple[Rule, ...]]) -> None:
+        state: dict[str, int] = {}  # 1 = on the path, 2 = done
+        stack: list[tuple[str, str]] = []
+
+        def visit(name: str) -> None:
+            state[name] = 1
+            for rule in by_field.get(name, ()):
+                for dep in sorted(rule.inputs):
+                    stack.append((dep, rule.id))
+                    if state.get(dep) == 1:
+                        start = next(i for i, (f, _) in enumerate(stack) if f == dep)
+                        chain = " -> ".join(f"{f} (via {r})" for f, r in stack[start:])
+                        self.problems.append(Problem(rule.file, rule.line, rule.id,
+                                                     f"dependency cycle: {dep} -> {chain}"))
+                    elif state.get(dep) is None:
+                        visit(dep)
+                    stack.pop()
+            state[name] = 2
+
+        for name in sorted(by_field):
+            if state.get(name) is None:
+                stack.append((name, "-"))
+                visit(name)
+                stack.pop()
+
+
+def _check_cell(column: Column, value: Any) -> str | None:
+    if value is None:
+        return None
+    if column.type in ("number", "integer"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"expected a number ({column.unit}), got {value!r}"
+        if value != value or value in (float("inf"), float("-inf")):
+            return f"expected a finite number, got {value!r}"
+        if column.type == "integer" and not float(value).is_integer():
+            return f"expected a whole number, got {value!r}"
+    elif not isinstance(value, str):
+        return f"expected text, got {value!r}"
+    elif column.type == "date":
+        try:
+            parse_datetime(value)
+        except ValueError:
+            return f"expected an ISO date like 2023-07-18, got {value!r}"
+    return None
+
+
+def load_ruleset(folder: Path | None = None) -> Ruleset:
+    """Load and check a ruleset folder (default: the newest shipped one)."""
+    folder = folder or default_ruleset_path()
+    if not folder.is_dir():
+        raise RulesetError.one(display_path(folder), None, "", "ruleset folder not found")
+    return _Loader(folder).load()
+
+
+__all__ = ["LineDict", "LineList", "available_rulesets", "load_ruleset"]
