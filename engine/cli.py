@@ -12,7 +12,7 @@ import typer
 
 from . import __version__
 from .disclosure import load_disclosure
-from .errors import Problem, RulesetError, TuneprintError
+from .errors import Problem, TuneprintError
 from .loader import available_rulesets, display_path, load_ruleset
 from .model import Ruleset
 from .report import dumps, explain_text, result_json, shown, table_text
@@ -65,8 +65,9 @@ def estimate_cmd(
             est = estimate(ruleset, load_disclosure(path, ruleset))
         except TuneprintError as exc:
             failed.extend(exc.problems)
-            documents.append({"file": display_path(path),
-                              "errors": [str(p) for p in exc.problems]})
+            documents.append(
+                {"file": display_path(path), "errors": [str(p) for p in exc.problems]}
+            )
             continue
         if format == "json":
             documents.append(result_json(est))
@@ -81,7 +82,9 @@ def estimate_cmd(
 @app.command("explain")
 def explain_cmd(
     file: Annotated[Path, typer.Argument(help="A disclosure file.")],
-    field: Annotated[str | None, typer.Argument(help="Field to explain (default: every output).")] = None,
+    field: Annotated[
+        str | None, typer.Argument(help="Field to explain (default: every output).")
+    ] = None,
     rules: RulesOption = None,
 ) -> None:
     """Show how a value was derived: rules, inputs, table rows, sources, skipped rules."""
@@ -102,7 +105,9 @@ def explain_cmd(
 
 @rules_app.command("check")
 def rules_check(
-    ruleset: Annotated[Path | None, typer.Argument(help="Ruleset folder (default: newest shipped).")] = None,
+    ruleset: Annotated[
+        Path | None, typer.Argument(help="Ruleset folder (default: newest shipped).")
+    ] = None,
 ) -> None:
     """Validate a ruleset and report every problem with file and line."""
     rs = load_ruleset(ruleset)
@@ -126,7 +131,9 @@ def data_list(rules: RulesOption = None) -> None:
     """List the reference tables with their row counts."""
     rs = _ruleset(rules)
     for table in rs.tables.values():
-        typer.echo(f"{table.name:<32} {len(table.rows):>6} rows  {' '.join(table.description.split())}")
+        typer.echo(
+            f"{table.name:<32} {len(table.rows):>6} rows  {' '.join(table.description.split())}"
+        )
 
 
 @data_app.command("show")
@@ -147,14 +154,17 @@ def data_show(
         from .tables import key_part
 
         wanted = tuple(key_part(k) for k in key)
-        rows = tuple(r for r in t.rows if tuple(key_part(k) for k in r.key)[: len(wanted)] == wanted)
+        rows = tuple(
+            r for r in t.rows if tuple(key_part(k) for k in r.key)[: len(wanted)] == wanted
+        )
         if not rows:
             _fail([Problem(t.file, None, table, f"no row {'/'.join(key)}")])
     typer.echo(f"{t.name}: {' '.join(t.description.split())}  ({t.file})")
     for row in rows:
         cells = ", ".join(
             f"{name}={shown(value, 6, t.columns[name].unit)}"
-            for name, value in row.values.items() if value is not None
+            for name, value in row.values.items()
+            if value is not None
         )
         typer.echo(f"  line {row.line}: {cells}")
         if row.aliases:
@@ -172,30 +182,35 @@ def version_cmd() -> None:
     typer.echo(__version__)
 
 
-def main() -> None:
-    """Console entry point: user errors exit 2 with one message each, never a traceback."""
+def run(argv: list[str]) -> int:
+    """Run the command line and return its exit code: user errors give 2 and one message
+    each, never a traceback."""
     try:
-        app(standalone_mode=False)
+        app(args=argv, prog_name="tuneprint", standalone_mode=True)
+    except SystemExit as exc:  # click's own exit, usage errors included (code 2)
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except TuneprintError as exc:
         for problem in exc.problems:
             typer.echo(f"error: {problem}", err=True)
-        sys.exit(EXIT_USER_ERROR)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except (typer.Abort, KeyboardInterrupt):
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
         typer.echo("aborted", err=True)
-        sys.exit(130)
-    except Exception as exc:  # noqa: BLE001 - last line of defence: no traceback for users
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+        return 130
+    except Exception as exc:  # last line of defence: no traceback reaches a user
         if os.environ.get("TUNEPRINT_DEBUG"):
             raise
-        typer.echo(f"internal error: {type(exc).__name__}: {exc} (set TUNEPRINT_DEBUG=1 "
-                   "for details, and please report it)", err=True)
-        sys.exit(EXIT_INTERNAL)
+        typer.echo(
+            f"internal error: {type(exc).__name__}: {exc} (set TUNEPRINT_DEBUG=1 "
+            "for details, and please report it)",
+            err=True,
+        )
+        return EXIT_INTERNAL
+    return 0
 
 
-__all__ = ["RulesetError", "app", "main"]
+def main() -> None:
+    """Console entry point."""
+    sys.exit(run(sys.argv[1:]))
+
+
+__all__ = ["app", "main", "run"]

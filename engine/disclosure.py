@@ -75,8 +75,10 @@ def coerce(spec: FieldSpec, value: Any, ruleset: Ruleset) -> Any:
         if found is None:
             near = suggestions(table, value)
             hint = f"; did you mean {', '.join(repr(n) for n in near)}?" if near else ""
-            raise ValueError(f"unknown {spec.table} name {value!r}{hint} "
-                             f"(see 'tuneprint data show {spec.table}')")
+            raise ValueError(
+                f"unknown {spec.table} name {value!r}{hint} "
+                f"(see 'tuneprint data show {spec.table}')"
+            )
         return found
     return value
 
@@ -91,9 +93,9 @@ def check_bounds(spec: FieldSpec, value: float) -> None:
         raise ValueError(f"{value!r} is above the maximum {spec.maximum} {spec.unit}")
 
 
-def read_values(name: str, raw: dict[str, Any], ruleset: Ruleset, document: Any,
-                path: list[str | int]) -> tuple[dict[str, Any], dict[str, str],
-                                                  dict[str, Any], list[Problem]]:
+def read_values(
+    name: str, raw: dict[str, Any], ruleset: Ruleset, document: Any, path: list[str | int]
+) -> tuple[dict[str, Any], dict[str, str], dict[str, Any], list[Problem]]:
     """Check ``field: value`` pairs; returns values, sources, written forms and problems."""
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
@@ -128,8 +130,7 @@ def load_disclosure(path: Path, ruleset: Ruleset) -> Disclosure:
     problems = check("disclosure", doc, name)
     if problems:
         raise InputError(problems)
-    values, sources, written, problems = read_values(name, doc["values"], ruleset, doc,
-                                                     ["values"])
+    values, sources, written, problems = read_values(name, doc["values"], ruleset, doc, ["values"])
     if problems:
         raise InputError(problems)
     lines = {k: line_of(doc, ["values", k]) for k in values}

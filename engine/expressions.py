@@ -141,8 +141,13 @@ def _check_constant(value: Any, text: str) -> None:
     raise ExpressionProblem(f"literal {value!r} is not allowed in {text!r}")
 
 
-def _check_call(node: ast.Call, text: str, fields: set[str] | dict[str, Any],
-                disclosed: set[str], table_refs: list[tuple[str, str | None]]) -> None:
+def _check_call(
+    node: ast.Call,
+    text: str,
+    fields: set[str] | dict[str, Any],
+    disclosed: set[str],
+    table_refs: list[tuple[str, str | None]],
+) -> None:
     if not isinstance(node.func, ast.Name):
         raise ExpressionProblem(f"only named functions can be called: {text!r}")
     name = node.func.id
@@ -238,7 +243,8 @@ class _Evaluator(simpleeval.SimpleEval):  # type: ignore[misc]
             ast.Name, ast.UnaryOp, ast.BinOp, ast.BoolOp, ast.Compare, ast.IfExp, ast.Call,
             ast.Constant,
         )  # fmt: skip
-        self.nodes = {k: v for k, v in self.nodes.items() if k in allowed}
+        handlers: dict[type[ast.AST], Callable[..., Any]] = dict(self.__dict__["nodes"])
+        self.nodes = {k: v for k, v in handlers.items() if k in allowed}
 
 
 @dataclass

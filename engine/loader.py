@@ -135,8 +135,14 @@ class _Loader:
             )
         return out
 
-    def check_sources(self, file: str, doc: Any, path: list[str | int], keys: tuple[str, ...],
-                      sources: dict[str, Source]) -> None:
+    def check_sources(
+        self,
+        file: str,
+        doc: Any,
+        path: list[str | int],
+        keys: tuple[str, ...],
+        sources: dict[str, Source],
+    ) -> None:
         for key in keys:
             if key not in sources:
                 self.problem(file, doc, path, f"unknown source {key!r}: add it to sources.yaml")
@@ -147,8 +153,12 @@ class _Loader:
             return None
         file = self.name(path)
         if doc["table"] != path.stem:
-            self.problem(file, doc, ["table"], f"table name {doc['table']!r} must match the "
-                         f"file name {path.stem!r}")
+            self.problem(
+                file,
+                doc,
+                ["table"],
+                f"table name {doc['table']!r} must match the file name {path.stem!r}",
+            )
         columns = {
             name: Column(name, c["type"], c["unit"], c["description"])
             for name, c in doc["columns"].items()
@@ -168,8 +178,9 @@ class _Loader:
             norm = tuple(key_part(k) for k in row.key)
             if norm in index:
                 first = index[norm].line
-                self.problem(file, doc, ["rows", i], f"duplicate key {row.key!r} "
-                             f"(first on line {first})")
+                self.problem(
+                    file, doc, ["rows", i], f"duplicate key {row.key!r} (first on line {first})"
+                )
                 continue
             index[norm] = row
             rows.append(row)
@@ -177,19 +188,40 @@ class _Loader:
                 for written in (row.key[0], *row.aliases):
                     n = normalise(written)
                     if n in names and names[n] != row.key[0]:
-                        self.problem(file, doc, ["rows", i], f"name {written!r} already "
-                                     f"names row {names[n]!r}")
+                        self.problem(
+                            file,
+                            doc,
+                            ["rows", i],
+                            f"name {written!r} already names row {names[n]!r}",
+                        )
                     names[n] = row.key[0]
         years: dict[tuple[Any, ...], list[tuple[Any, Row]]] = {}
         if len(key) > 1 or (key and key[0] in columns and columns[key[0]].type == "integer"):
             for norm, row in index.items():
                 years.setdefault(norm[:-1], []).append((norm[-1], row))
         by_prefix = {k: tuple(sorted(v, key=lambda item: item[0])) for k, v in years.items()}
-        return Table(doc["table"], doc["description"], file, key, columns, tuple(rows), index,
-                     names, by_prefix)
+        return Table(
+            doc["table"],
+            doc["description"],
+            file,
+            key,
+            columns,
+            tuple(rows),
+            index,
+            names,
+            by_prefix,
+        )
 
-    def row(self, file: str, doc: Any, i: int, raw: dict[str, Any], key: tuple[str, ...],
-            columns: dict[str, Column], sources: dict[str, Source]) -> Row | None:
+    def row(
+        self,
+        file: str,
+        doc: Any,
+        i: int,
+        raw: dict[str, Any],
+        key: tuple[str, ...],
+        columns: dict[str, Column],
+        sources: dict[str, Source],
+    ) -> Row | None:
         meta = {"source", "aliases", "note"}
         ok = True
         values: dict[str, Any] = {}
@@ -197,8 +229,12 @@ class _Loader:
             if name in meta:
                 continue
             if name not in columns:
-                self.problem(file, doc, ["rows", i, name], f"unknown column {name!r}; "
-                             f"columns: {', '.join(columns)}")
+                self.problem(
+                    file,
+                    doc,
+                    ["rows", i, name],
+                    f"unknown column {name!r}; columns: {', '.join(columns)}",
+                )
                 ok = False
                 continue
             problem = _check_cell(columns[name], value)
@@ -226,41 +262,76 @@ class _Loader:
             note=raw.get("note"),
         )
 
-    def rule_file(self, path: Path, fields: dict[str, FieldSpec], tables: dict[str, Table],
-                  sources: dict[str, Source]) -> list[Rule]:
+    def rule_file(
+        self,
+        path: Path,
+        fields: dict[str, FieldSpec],
+        tables: dict[str, Table],
+        sources: dict[str, Source],
+    ) -> list[Rule]:
         doc = self.read(path, "rules")
         if doc is None:
             return []
         file = self.name(path)
         out = []
         for i, raw in enumerate(doc["rules"]):
-            where = ["rules", i]
+            where: list[str | int] = ["rules", i]
             rid = raw["id"]
             sets = raw["sets"]
             if sets not in fields:
-                self.problem(file, doc, [*where, "sets"], f"rule {rid}: sets unknown field "
-                             f"{sets!r}; declare it in fields.yaml")
+                self.problem(
+                    file,
+                    doc,
+                    [*where, "sets"],
+                    f"rule {rid}: sets unknown field {sets!r}; declare it in fields.yaml",
+                )
                 continue
             if rid.split(".")[0] != sets:
-                self.problem(file, doc, [*where, "id"], f"rule {rid}: id must start with the "
-                             f"field it sets ({sets}.)")
-            value = self.expression(file, doc, [*where, "value"], rid, raw["value"], fields,
-                                    tables)
+                self.problem(
+                    file,
+                    doc,
+                    [*where, "id"],
+                    f"rule {rid}: id must start with the field it sets ({sets}.)",
+                )
+            value = self.expression(
+                file, doc, [*where, "value"], rid, raw["value"], fields, tables
+            )
             when = None
             if "when" in raw:
-                when = self.expression(file, doc, [*where, "when"], rid, raw["when"], fields,
-                                       tables)
+                when = self.expression(
+                    file, doc, [*where, "when"], rid, raw["when"], fields, tables
+                )
             src = raw["source"]
             refs = (src,) if isinstance(src, str) else tuple(src)
             self.check_sources(file, doc, [*where, "source"], refs, sources)
             if value is None or ("when" in raw and when is None):
                 continue
-            out.append(Rule(rid, sets, raw["priority"], value, when, raw["reason"], refs, file,
-                            line_of(doc, where), bool(raw.get("assumption", False))))
+            out.append(
+                Rule(
+                    rid,
+                    sets,
+                    raw["priority"],
+                    value,
+                    when,
+                    raw["reason"],
+                    refs,
+                    file,
+                    line_of(doc, where),
+                    bool(raw.get("assumption", False)),
+                )
+            )
         return out
 
-    def expression(self, file: str, doc: Any, where: list[str | int], rid: str, text: Any,
-                   fields: dict[str, FieldSpec], tables: dict[str, Table]) -> Expression | None:
+    def expression(
+        self,
+        file: str,
+        doc: Any,
+        where: list[str | int],
+        rid: str,
+        text: Any,
+        fields: dict[str, FieldSpec],
+        tables: dict[str, Table],
+    ) -> Expression | None:
         text = str(text).lower() if isinstance(text, bool) else str(text)
         if text in ("true", "false"):
             text = text.capitalize()
@@ -271,11 +342,20 @@ class _Loader:
             return None
         for table, column in expr.table_refs:
             if table not in tables:
-                self.problem(file, doc, where, f"rule {rid}: unknown table {table!r}; "
-                             f"tables: {', '.join(sorted(tables))}")
+                self.problem(
+                    file,
+                    doc,
+                    where,
+                    f"rule {rid}: unknown table {table!r}; tables: {', '.join(sorted(tables))}",
+                )
             elif column is not None and column not in tables[table].columns:
-                self.problem(file, doc, where, f"rule {rid}: table {table} has no column "
-                             f"{column!r}; columns: {', '.join(tables[table].columns)}")
+                self.problem(
+                    file,
+                    doc,
+                    where,
+                    f"rule {rid}: table {table} has no column "
+                    f"{column!r}; columns: {', '.join(tables[table].columns)}",
+                )
         return expr
 
     # -- whole -------------------------------------------------------------------------
@@ -283,8 +363,9 @@ class _Loader:
     def load(self) -> Ruleset:
         manifest_path = self.folder / "ruleset.yaml"
         if not manifest_path.is_file():
-            raise RulesetError.one(self.name(self.folder), None, "",
-                                   "not a ruleset folder: ruleset.yaml is missing")
+            raise RulesetError.one(
+                self.name(self.folder), None, "", "not a ruleset folder: ruleset.yaml is missing"
+            )
         manifest = self.read(manifest_path, "ruleset")
         sources = self.sources()
         fields = self.fields()
@@ -300,11 +381,18 @@ class _Loader:
             if spec.type == "name":
                 t = tables.get(spec.table or "")
                 if t is None:
-                    self.problems.append(Problem(spec.file, spec.line, spec.name,
-                                                 f"unknown table {spec.table!r}"))
+                    self.problems.append(
+                        Problem(spec.file, spec.line, spec.name, f"unknown table {spec.table!r}")
+                    )
                 elif not t.names:
-                    self.problems.append(Problem(spec.file, spec.line, spec.name,
-                                                 f"table {spec.table} has no single name key"))
+                    self.problems.append(
+                        Problem(
+                            spec.file,
+                            spec.line,
+                            spec.name,
+                            f"table {spec.table} has no single name key",
+                        )
+                    )
         rules: list[Rule] = []
         for sub in RULE_DIRS:
             for path in sorted((self.folder / sub).glob("*.yaml")):
@@ -345,9 +433,14 @@ class _Loader:
         for rule in rules:
             if rule.id in seen:
                 first = seen[rule.id]
-                self.problems.append(Problem(rule.file, rule.line, rule.id,
-                                             f"duplicate rule id (first at {first.file}:"
-                                             f"{first.line})"))
+                self.problems.append(
+                    Problem(
+                        rule.file,
+                        rule.line,
+                        rule.id,
+                        f"duplicate rule id (first at {first.file}:{first.line})",
+                    )
+                )
                 continue
             seen[rule.id] = rule
             by_field.setdefault(rule.sets, []).append(rule)
@@ -356,10 +449,15 @@ class _Loader:
             group.sort(key=lambda r: r.priority)
             for a, b in itertools.pairwise(group):
                 if a.priority == b.priority:
-                    self.problems.append(Problem(
-                        b.file, b.line, b.id,
-                        f"priority {b.priority} is also the priority of {a.id} "
-                        f"({a.file}:{a.line}); two rules of {name} need different priorities"))
+                    self.problems.append(
+                        Problem(
+                            b.file,
+                            b.line,
+                            b.id,
+                            f"priority {b.priority} is also the priority of {a.id} "
+                            f"({a.file}:{a.line}); two rules of {name} need different priorities",
+                        )
+                    )
             out[name] = tuple(group)
         return out
 
@@ -375,8 +473,14 @@ class _Loader:
                     if state.get(dep) == 1:
                         start = next(i for i, (f, _) in enumerate(stack) if f == dep)
                         chain = " -> ".join(f"{f} (via {r})" for f, r in stack[start:])
-                        self.problems.append(Problem(rule.file, rule.line, rule.id,
-                                                     f"dependency cycle: {dep} -> {chain}"))
+                        self.problems.append(
+                            Problem(
+                                rule.file,
+                                rule.line,
+                                rule.id,
+                                f"dependency cycle: {dep} -> {chain}",
+                            )
+                        )
                     elif state.get(dep) is None:
                         visit(dep)
                     stack.pop()

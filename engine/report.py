@@ -25,17 +25,20 @@ def shown(value: Any, digits: int = 4, unit: str = "") -> str:
     """A value for people: numbers to the field's significant digits, with thousands
     separators; the unit after it."""
     if isinstance(value, datetime):
-        text = value.isoformat(timespec="minutes") if value.time() != datetime.min.time() \
+        text = (
+            value.isoformat(timespec="minutes")
+            if value.time() != datetime.min.time()
             else value.date().isoformat()
+        )
     elif isinstance(value, bool):
         text = str(value).lower()
     elif isinstance(value, int):
-        text = f"{value:,}"
+        text = str(value) if unit == "year" else f"{value:,}"
     elif isinstance(value, float):
         text = _significant(value, digits)
     else:
         text = str(value)
-    return f"{text} {unit}" if unit not in ("", "-", "1") else text
+    return f"{text} {unit}" if unit not in ("", "-", "1", "year") else text
 
 
 def _significant(value: float, digits: int) -> str:
@@ -168,7 +171,9 @@ def explain_text(est: Estimate, names: list[str], depth_limit: int = 40) -> str:
         if r.rule.when is not None:
             out.append(f"{pad}    when {' '.join(r.rule.when.text.split())}")
         out.append(f"{pad}    why: {' '.join(r.rule.reason.split())}")
-        out.append(f"{pad}    source: {cite(r.rule.sources)}   rule at {r.rule.file}:{r.rule.line}")
+        out.append(
+            f"{pad}    source: {cite(r.rule.sources)}   rule at {r.rule.file}:{r.rule.line}"
+        )
         for skip in r.skipped:
             out.append(f"{pad}    skipped {skip.rule}: {skip.reason}")
         for use in r.tables:

@@ -12,8 +12,9 @@ recursion ends and every result, success or failure, can be memoised.
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -41,7 +42,7 @@ class Resolved:
     unit: str
     status: str
     rule: Rule | None = None
-    inputs: dict[str, Any] = field(default_factory=dict)
+    inputs: dict[str, Any] = dataclasses.field(default_factory=dict)
     disclosed_inputs: tuple[str, ...] = ()
     tables: tuple[TableUse, ...] = ()
     skipped: tuple[Skip, ...] = ()
@@ -60,8 +61,9 @@ class Failure:
 class Resolver:
     """Resolves fields of one disclosure under one ruleset, memoising every result."""
 
-    def __init__(self, ruleset: Ruleset, disclosure: Disclosure,
-                 runner: ExpressionRunner | None = None) -> None:
+    def __init__(
+        self, ruleset: Ruleset, disclosure: Disclosure, runner: ExpressionRunner | None = None
+    ) -> None:
         self.ruleset = ruleset
         self.disclosure = disclosure
         self.runner = runner or ExpressionRunner(ruleset.tables)
@@ -77,9 +79,14 @@ class Resolver:
         if name in self.disclosure.values:
             line = self.disclosure.lines.get(name)
             at = self.disclosure.name if line is None else f"{self.disclosure.name}:{line}"
-            result = Resolved(name, self.disclosure.values[name], spec.unit, "input",
-                              disclosed_at=at,
-                              disclosed_source=self.disclosure.sources.get(name))
+            result = Resolved(
+                name,
+                self.disclosure.values[name],
+                spec.unit,
+                "input",
+                disclosed_at=at,
+                disclosed_source=self.disclosure.sources.get(name),
+            )
         else:
             result = self._from_rules(spec)
         self.memo[name] = result
@@ -102,21 +109,31 @@ class Resolver:
                 continue
             got = self.resolve(dep)
             if isinstance(got, Failure):
-                return f"needs {dep}, which could not be resolved"
+                if not self.ruleset.rules.get(dep):
+                    return f"needs {dep}, which is not disclosed (no rule sets it)"
+                return f"needs {dep}, which no rule could resolve"
             names[dep] = got.value
         return None
 
-    def _run(self, rule: Rule, expr: Expression, names: dict[str, Any]) -> tuple[Any,
-                                                                                 list[TableUse]]:
+    def _run(
+        self, rule: Rule, expr: Expression, names: dict[str, Any]
+    ) -> tuple[Any, list[TableUse]]:
         try:
             return self.runner.run(expr, names)
         except NotApplicable:
             raise
         except (ArithmeticError, TypeError, ValueError) as exc:
             shown = ", ".join(f"{k}={_show(v)}" for k, v in sorted(names.items()))
-            raise RulesetError([Problem(rule.file, rule.line, rule.id,
-                                        f"cannot evaluate {expr.text!r}: {exc} "
-                                        f"(inputs: {shown or 'none'})")]) from None
+            raise RulesetError(
+                [
+                    Problem(
+                        rule.file,
+                        rule.line,
+                        rule.id,
+                        f"cannot evaluate {expr.text!r}: {exc} (inputs: {shown or 'none'})",
+                    )
+                ]
+            ) from None
 
     def _apply(self, rule: Rule, spec: FieldSpec, skipped: tuple[Skip, ...]) -> Resolved | str:
         names: dict[str, Any] = {}
@@ -161,9 +178,17 @@ class Resolver:
     def _checked(self, rule: Rule, spec: FieldSpec, value: Any, names: dict[str, Any]) -> Any:
         def fail(message: str) -> RulesetError:
             shown = ", ".join(f"{k}={_show(v)}" for k, v in sorted(names.items()))
-            return RulesetError([Problem(rule.file, rule.line, rule.id,
-                                         f"gave {_show(value)} for {spec.name}: {message} "
-                                         f"(inputs: {shown or 'none'})")])
+            return RulesetError(
+                [
+                    Problem(
+                        rule.file,
+                        rule.line,
+                        rule.id,
+                        f"gave {_show(value)} for {spec.name}: {message} "
+                        f"(inputs: {shown or 'none'})",
+                    )
+                ]
+            )
 
         kind = spec.type
         if kind in ("number", "integer"):
@@ -218,8 +243,9 @@ class Estimate:
     failures: dict[str, Failure]
 
 
-def failure_problem(ruleset: Ruleset, resolver: Resolver, failure: Failure,
-                    disclosure: Disclosure) -> Problem:
+def failure_problem(
+    ruleset: Ruleset, resolver: Resolver, failure: Failure, disclosure: Disclosure
+) -> Problem:
     """One readable problem for an unresolved field, with each rule tried and its reason,
     following unresolved inputs down to the fields that are really missing."""
     lines = [f"cannot resolve {failure.field} ({ruleset.fields[failure.field].description})"]
@@ -234,7 +260,7 @@ def failure_problem(ruleset: Ruleset, resolver: Resolver, failure: Failure,
             if skip.reason.startswith("needs "):
                 dep = skip.reason.split()[1].rstrip(",")
                 sub = resolver.memo.get(dep)
-                if isinstance(sub, Failure):
+                if isinstance(sub, Failure) and ruleset.rules.get(dep):
                     walk(sub, depth + 1)
 
     walk(failure, 0)
@@ -242,8 +268,12 @@ def failure_problem(ruleset: Ruleset, resolver: Resolver, failure: Failure,
     return Problem(disclosure.name, None, failure.field, "\n".join(lines))
 
 
-def estimate(ruleset: Ruleset, disclosure: Disclosure,
-             runner: ExpressionRunner | None = None, extra: tuple[str, ...] = ()) -> Estimate:
+def estimate(
+    ruleset: Ruleset,
+    disclosure: Disclosure,
+    runner: ExpressionRunner | None = None,
+    extra: tuple[str, ...] = (),
+) -> Estimate:
     """Resolve every output of the ruleset (and any ``extra`` fields) for one disclosure.
 
     Raises UnresolvedError listing, for each field no rule could resolve, every rule
@@ -251,10 +281,26 @@ def estimate(ruleset: Ruleset, disclosure: Disclosure,
     """
     resolver = Resolver(ruleset, disclosure, runner)
     problems = []
+    failed: list[str] = []
     for name in (*ruleset.outputs, *extra):
         got = resolver.resolve(name)
-        if isinstance(got, Failure):
+        if not isinstance(got, Failure):
+            continue
+        blockers = [
+            f for f in failed if any(s.reason.startswith(f"needs {f},") for s in got.tried)
+        ]
+        if blockers and len(blockers) == len(got.tried):
+            problems.append(
+                Problem(
+                    disclosure.name,
+                    None,
+                    name,
+                    f"cannot resolve {name}: needs {', '.join(blockers)} (above)",
+                )
+            )
+        else:
             problems.append(failure_problem(ruleset, resolver, got, disclosure))
+        failed.append(name)
     if problems:
         raise UnresolvedError(problems)
     resolved = {k: v for k, v in resolver.memo.items() if isinstance(v, Resolved)}

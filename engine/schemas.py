@@ -23,12 +23,17 @@ def validator(name: str) -> jsonschema.protocols.Validator:
     schema = json.loads(path.read_text(encoding="utf-8"))
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
-    return cls(schema)  # type: ignore[no-any-return]
+    return cls(schema)
+
+
+def _properties(error: ValidationError) -> set[str]:
+    schema = error.schema
+    return set(schema.get("properties", {})) if isinstance(schema, dict) else set()
 
 
 def _message(error: ValidationError) -> str:
     if error.validator == "additionalProperties":
-        allowed = sorted(error.schema.get("properties", {}))
+        allowed = sorted(_properties(error))
         given = set(error.instance) if isinstance(error.instance, dict) else set()
         extra = sorted(given - set(allowed))
         hint = f"; allowed keys: {', '.join(allowed)}" if allowed else ""
@@ -50,7 +55,7 @@ def check(name: str, document: Any, file: str) -> list[Problem]:
     for error in errors[:MAX_PROBLEMS_PER_FILE]:
         path = list(error.absolute_path)
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-            allowed = set(error.schema.get("properties", {}))
+            allowed = _properties(error)
             extra = sorted(set(error.instance) - allowed)
             if extra:
                 path.append(extra[0])

@@ -86,20 +86,32 @@ def suggestions(table: Table, name: str) -> list[str]:
         if canonical not in out:
             out.append(canonical)
     if not out:
-        out = [
-            table.names[n] for n in table.names if wanted and (wanted in n or n in wanted)
-        ]
+        out = [table.names[n] for n in table.names if wanted and (wanted in n or n in wanted)]
     return out[:MAX_SUGGESTIONS]
 
 
-def _value(table: Table, row: Row, column: str, key: tuple[Any, ...], note: str | None,
-           trace: list[TableUse]) -> Any:
+def _value(
+    table: Table,
+    row: Row,
+    column: str,
+    key: tuple[Any, ...],
+    note: str | None,
+    trace: list[TableUse],
+) -> Any:
     value = row.values.get(column)
     if value is None:
         raise NotApplicable(f"table {table.name} row {_show(key)} has no value for {column}")
     trace.append(
-        TableUse(table.name, row.key, column, value, table.columns[column].unit, row.line,
-                 row.sources, note)
+        TableUse(
+            table.name,
+            row.key,
+            column,
+            value,
+            table.columns[column].unit,
+            row.line,
+            row.sources,
+            note,
+        )
     )
     return value
 
@@ -111,13 +123,15 @@ def _show(key: tuple[Any, ...]) -> str:
 def lookup(table: Table, keys: tuple[Any, ...], column: str, trace: list[TableUse]) -> Any:
     """The value of ``column`` in the row with exactly these keys."""
     row = table.index.get(tuple(key_part(k) for k in keys))
+    if row is None and len(keys) == 1 and isinstance(keys[0], str):
+        canonical = canonical_name(table, keys[0])
+        row = table.index.get((key_part(canonical),)) if canonical else None
     if row is None:
         raise NotApplicable(f"no row {_show(keys)} in table {table.name}")
     return _value(table, row, column, keys, None, trace)
 
 
-def lookup_year(table: Table, keys: tuple[Any, ...], column: str,
-                trace: list[TableUse]) -> Any:
+def lookup_year(table: Table, keys: tuple[Any, ...], column: str, trace: list[TableUse]) -> Any:
     """Like ``lookup``, but the last key is a year: the row of that year if it has a value
     in ``column``; else the latest earlier year; else the earliest later one. The row used
     and why are recorded, so a result always says which year's data it rests on."""

@@ -1,0 +1,7 @@
+"""``python -m engine``: the same as the ``tuneprint`` command."""
+
+from __future__ import annotations
+
+from .cli import main
+
+main()

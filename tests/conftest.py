@@ -1,0 +1,59 @@
+"""Shared helpers: the shipped ruleset, fixtures, and running the CLI."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from engine.cli import run
+from engine.disclosure import load_disclosure
+from engine.loader import load_ruleset
+from engine.model import Ruleset
+from engine.resolve import Estimate, estimate
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+RULES = ROOT / "rules"
+NEWEST = sorted(RULES.glob("*/ruleset.yaml"))[-1].parent
+
+
+@pytest.fixture(scope="session")
+def ruleset() -> Ruleset:
+    return load_ruleset(NEWEST)
+
+
+@pytest.fixture(scope="session")
+def run_case(ruleset: Ruleset) -> Callable[..., Estimate]:
+    def run(name: str, *extra: str) -> Estimate:
+        return estimate(ruleset, load_disclosure(FIXTURES / name, ruleset), extra=extra)
+
+    return run
+
+
+@pytest.fixture
+def copied_rules(tmp_path: Path) -> Path:
+    """A private copy of the newest shipped ruleset, to break on purpose."""
+    target = tmp_path / "rules"
+    shutil.copytree(NEWEST, target)
+    return target
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str]]:
+    """Run the command line in-process: (exit code, stdout, stderr)."""
+
+    def invoke(*args: str | Path) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = run([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return invoke
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path

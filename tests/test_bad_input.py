@@ -1,0 +1,163 @@
+"""Bad input: one clear message naming file, line, field or rule; exit code 2; no traceback.
+
+One test per kind of mistake the engine issue lists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FIXTURES, write
+
+Cli = Callable[..., tuple[int, str, str]]
+
+
+def disclosure(tmp_path: Path, values: str) -> Path:
+    return write(tmp_path / "d.yaml", f"id: t\nvalues:\n{values}")
+
+
+def assert_clean_error(code: int, err: str, *fragments: str) -> None:
+    assert code == 2, err
+    assert "Traceback" not in err
+    assert err.startswith("error: ")
+    for fragment in fragments:
+        assert fragment in err, f"{fragment!r} not in {err!r}"
+
+
+def test_malformed_yaml(cli: Cli, tmp_path: Path) -> None:
+    path = write(tmp_path / "d.yaml", "id: t\nvalues:\n  gpu_count: [4\n")
+    code, _, err = cli("estimate", path)
+    assert_clean_error(code, err, "d.yaml:4", "invalid YAML")
+
+
+def test_malformed_json(cli: Cli, tmp_path: Path) -> None:
+    path = write(tmp_path / "d.json", '{"values": {"gpu_count": 4,}}')
+    code, _, err = cli("estimate", path)
+    assert_clean_error(code, err, "d.json:1", "invalid JSON")
+
+
+def test_wrong_type(cli: Cli, tmp_path: Path) -> None:
+    code, _, err = cli("estimate", disclosure(tmp_path, "  gpu_utilization: high\n"))
+    assert_clean_error(code, err, "d.yaml:3", "gpu_utilization", "expected a number in 1")
+
+
+def test_negative_quantity(cli: Cli, tmp_path: Path) -> None:
+    code, _, err = cli("estimate", disclosure(tmp_path, "  reserved_hours: -12\n"))
+    assert_clean_error(code, err, "d.yaml:3", "reserved_hours", "must be greater than 0")
+
+
+def test_non_numeric_quantity(cli: Cli, tmp_path: Path) -> None:
+    """The seed writes "48,123 tokens": a string, not a number."""
+    code, _, err = cli("estimate", disclosure(tmp_path, '  training_tokens: "48,123"\n'))
+    assert_clean_error(code, err, "training_tokens", "expected a number", "'48,123'")
+
+
+def test_fraction_out_of_bounds(cli: Cli, tmp_path: Path) -> None:
+    code, _, err = cli("estimate", disclosure(tmp_path, "  gpu_utilization: 47\n"))
+    assert_clean_error(code, err, "gpu_utilization", "above the maximum 1")
+
+
+def test_unknown_field(cli: Cli, tmp_path: Path) -> None:
+    code, _, err = cli("estimate", disclosure(tmp_path, "  gpu_utilisation: 0.4\n"))
+    assert_clean_error(
+        code, err, "d.yaml:3", "gpu_utilisation", "unknown field", "did you mean gpu_utilization"
+    )
+
+
+def test_unknown_top_level_key(cli: Cli, tmp_path: Path) -> None:
+    path = write(tmp_path / "d.yaml", "id: t\nvalue:\n  gpu_count: 4\n")
+    code, _, err = cli("estimate", path)
+    assert_clean_error(code, err, "d.yaml", "values")
+
+
+@pytest.mark.parametrize(
+    ("field", "written", "suggested"),
+    [
+        ("gpu_model", "Nvidia A100 80G", "nvidia-a100-sxm4-80gb"),
+        ("server_model", "HPE Apollo 6500 Gen11", "hpe-apollo-6500-gen10-plus"),
+        ("cloud_region", "us-west-9", "aws-us-west-2"),
+        ("base_model", "Llama 3", "llama-2"),
+    ],
+)
+def test_unknown_name_suggests_closest(
+    cli: Cli, tmp_path: Path, field: str, written: str, suggested: str
+) -> None:
+    code, _, err = cli("estimate", disclosure(tmp_path, f"  {field}: {written}\n"))
+    assert_clean_error(code, err, "d.yaml:3", field, f"{written!r}", "did you mean", suggested)
+
+
+def test_missing_file(cli: Cli, tmp_path: Path) -> None:
+    code, _, err = cli("estimate", tmp_path / "nope.yaml")
+    assert_clean_error(code, err, "nope.yaml", "cannot read file")
+
+
+def test_batch_reports_every_bad_file_and_keeps_good_ones(cli: Cli, tmp_path: Path) -> None:
+    bad = disclosure(tmp_path, "  gpu_count: zero\n")
+    good = FIXTURES / "case_a_seed_amortisation.yaml"
+    code, out, err = cli("estimate", good, bad, "--format", "json")
+    assert code == 2
+    assert "case-a-seed-amortisation" in out and '"errors"' in out
+    assert "gpu_count" in err
+
+
+def break_rule(rules: Path, old: str, new: str) -> None:
+    path = rules / "formulas" / "energy.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def test_rule_with_unknown_name(cli: Cli, copied_rules: Path) -> None:
+    break_rule(copied_rules, "value: it_energy_kwh * pue", "value: it_energy_kwh * pue_factor")
+    code, _, err = cli("rules", "check", copied_rules)
+    assert_clean_error(
+        code, err, "energy.yaml:", "facility_energy_kwh.pue", "unknown name 'pue_factor'"
+    )
+
+
+def test_rule_with_attribute_access(cli: Cli, copied_rules: Path) -> None:
+    break_rule(copied_rules, "value: it_energy_kwh * pue", "value: it_energy_kwh.__class__")
+    code, _, err = cli("rules", "check", copied_rules)
+    assert_clean_error(code, err, "energy.yaml:", "facility_energy_kwh.pue", "attribute access")
+
+
+def test_rule_with_disallowed_function(cli: Cli, copied_rules: Path) -> None:
+    break_rule(copied_rules, "value: it_energy_kwh * pue", "value: eval('it_energy_kwh')")
+    code, _, err = cli("rules", "check", copied_rules)
+    assert_clean_error(code, err, "energy.yaml:", "function 'eval' is not allowed")
+
+
+def test_rule_shown_at_its_line(cli: Cli, copied_rules: Path) -> None:
+    text = (copied_rules / "formulas" / "energy.yaml").read_text(encoding="utf-8")
+    line = text.splitlines().index("    value: it_energy_kwh * pue") + 1
+    break_rule(copied_rules, "value: it_energy_kwh * pue", "value: it_energy_kwh * pue_factor")
+    _code, _, err = cli("rules", "check", copied_rules)
+    assert f"energy.yaml:{line}:" in err
+
+
+def test_estimate_with_broken_rules_fails_cleanly(cli: Cli, copied_rules: Path) -> None:
+    break_rule(copied_rules, "value: it_energy_kwh * pue", "value: it_energy_kwh * pue_factor")
+    code, _, err = cli(
+        "estimate", FIXTURES / "case_c_seed_disclosure.yaml", "--rules", copied_rules
+    )
+    assert_clean_error(code, err, "pue_factor")
+
+
+def test_console_script_has_no_traceback(tmp_path: Path) -> None:
+    """The installed entry point itself, as a user runs it."""
+    import subprocess
+    import sys
+
+    path = disclosure(tmp_path, "  gpu_count: -1\n")
+    proc = subprocess.run(
+        [sys.executable, "-c", "from engine.cli import main; main()", "estimate", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert "gpu_count" in proc.stderr
