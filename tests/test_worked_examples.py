@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
-from engine.resolve import Estimate
+from engine.disclosure import load_disclosure
+from engine.model import Ruleset
+from engine.resolve import Estimate, estimate
 
 REL = 1e-6
 
@@ -83,3 +86,30 @@ def test_case_b_consistent_reserved_time_is_not_the_page(
     est = run_case("case_b_bloom_training_page.yaml")
     assert est.fields["manufacturing_water_l"].value != pytest.approx(WATER_PER_H * RESERVED_H)
     assert math.isclose(WATER_PER_H * RESERVED_H, 32_965, rel_tol=1e-4)
+
+
+def test_training_page_amortisation_rebased_on_actual_inferences(
+    ruleset: Ruleset, tmp_path: Path
+) -> None:
+    """Training page: 46 t over 14 months and 98T projected inferences; 11T actual inferences
+    in month 1 re-base the cost per inference from .46 to .28 g per million inferences."""
+    month = 365.2425 / 12
+    path = tmp_path / "gpt4o.yaml"
+    path.write_text(
+        "values:\n"
+        "  total_emissions_kgco2e: 46000\n"
+        "  total_water_l: 1\n"
+        f"  use_life_days: {14 * month!r}\n"
+        f"  inferences_per_day: {98e12 / (14 * month)!r}\n"
+        "  months_elapsed: 1\n"
+        "  inferences_to_date: 11.0e12\n",
+        encoding="utf-8",
+    )
+    est = estimate(
+        ruleset, load_disclosure(path, ruleset), extra=("rebased_emissions_per_inference_gco2e",)
+    )
+    initial = est.fields["emissions_per_inference_gco2e"].value * 1e6  # g per million
+    rebased = est.fields["rebased_emissions_per_inference_gco2e"].value * 1e6
+    assert initial == pytest.approx(46e6 / 98e12 * 1e6, rel=REL)
+    assert rebased == pytest.approx((46e6 - 11e12 * 46e6 / 98e12) / (11e12 * 13) * 1e6, rel=REL)
+    assert (round(initial, 2), round(rebased, 2)) == (0.47, 0.29)  # page truncates: .46, .28
