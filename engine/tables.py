@@ -61,7 +61,7 @@ class TableUse:
             "table": self.table,
             "key": list(self.key),
             "column": self.column,
-            "value": self.value,
+            "value": self.value.isoformat() if isinstance(self.value, datetime) else self.value,
             "unit": self.unit,
             "line": self.line,
             "sources": list(self.sources),

@@ -156,3 +156,13 @@ def test_engine_holds_no_methodology_number() -> None:
         code = path.read_text(encoding="utf-8")
         for number in numbers:
             assert not re.search(rf"(?<![\w.]){re.escape(number)}(?![\w.])", code), (path, number)
+
+
+@pytest.mark.parametrize("case", sorted(p.name for p in FIXTURES.glob("case_*.yaml")))
+def test_json_results_match_the_result_schema(cli: Cli, case: str) -> None:
+    from engine.schemas import validator
+
+    code, out, _ = cli("estimate", FIXTURES / case, "--format", "json")
+    assert code == 0
+    errors = list(validator("result").iter_errors(json.loads(out)))
+    assert not errors, errors[0].message
