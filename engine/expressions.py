@@ -41,6 +41,7 @@ FUNCTIONS: dict[str, str] = {
     "minus_hours": "minus_hours(datetime, hours): the date-time that many hours earlier",
     "hours_between": "hours_between(start, end): hours from start to end",
     "disclosed": "disclosed(field): the disclosed value only, never one set by a rule",
+    "convert": 'convert(x, "unit"): x in another unit of the same dimension',
 }
 TABLE_FUNCTIONS = ("lookup", "lookup_year", "has_row")
 
@@ -157,7 +158,11 @@ def _check_call(
     if node.keywords:
         raise ExpressionProblem(f"keyword arguments are not allowed: {text!r}")
     args = node.args
-    if name == "disclosed":
+    if name == "convert":
+        target = args[1] if len(args) == 2 else None
+        if not (isinstance(target, ast.Constant) and isinstance(target.value, str)):
+            raise ExpressionProblem(f"convert() takes an expression and a quoted unit: {text!r}")
+    elif name == "disclosed":
         if len(args) != 1 or not isinstance(args[0], ast.Name) or args[0].id not in fields:
             raise ExpressionProblem(f"disclosed() takes one declared field name: {text!r}")
         disclosed.add(args[0].id)
@@ -205,6 +210,10 @@ def _hours_between(start: Any, end: Any) -> float:
     if not (isinstance(start, datetime) and isinstance(end, datetime)):
         raise TypeError("hours_between() expects two date-times")
     return (end - start).total_seconds() / 3600.0
+
+
+def _unchecked_convert(value: Any, unit: Any) -> Any:
+    raise ValueError("convert() runs only in rules whose units were checked at load")
 
 
 def _binary(op: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
@@ -279,6 +288,7 @@ class ExpressionRunner:
             "minus_hours": _minus_hours,
             "hours_between": _hours_between,
             "disclosed": lambda v: v,
+            "convert": _unchecked_convert,
         }
         self._evaluator = _Evaluator(functions)
 

@@ -25,6 +25,7 @@ from .yamlio import LineDict, LineList, line_of, load_file, problem_at
 
 RULE_DIRS = ("normalize", "formulas")
 TABLE_DIR = "tables"
+UNITS_FILE = "units.txt"
 
 
 def display_path(path: Path) -> str:
@@ -397,6 +398,7 @@ class _Loader:
         for sub in RULE_DIRS:
             for path in sorted((self.folder / sub).glob("*.yaml")):
                 rules.extend(self.rule_file(path, fields, tables, sources))
+        rules = self.check_units(fields, tables, rules)
         by_field = self.group(rules)
         self.check_cycles(by_field)
         outputs: tuple[str, ...] = ()
@@ -426,6 +428,34 @@ class _Loader:
             report=report,
             rounding=manifest["rounding"],
         )
+
+    def check_units(
+        self, fields: dict[str, FieldSpec], tables: dict[str, Table], rules: list[Rule]
+    ) -> list[Rule]:
+        """Every declared unit must parse; every rule's result must be in its field's unit."""
+        from .units import UnitProblem, check_declared_unit, check_rule, registry
+
+        ureg = registry(self.folder / UNITS_FILE)
+        for spec in fields.values():
+            problem = check_declared_unit(ureg, spec.unit)
+            if problem:
+                self.problems.append(Problem(spec.file, spec.line, spec.name, problem))
+        for table in tables.values():
+            for column in table.columns.values():
+                problem = check_declared_unit(ureg, column.unit)
+                if problem:
+                    self.problems.append(
+                        Problem(table.file, None, f"{table.name}.{column.name}", problem)
+                    )
+        if self.problems:
+            return rules
+        checked = []
+        for rule in rules:
+            try:
+                checked.append(check_rule(ureg, rule, fields, tables))
+            except UnitProblem as exc:
+                self.problems.append(Problem(rule.file, rule.line, rule.id, f"units: {exc}"))
+        return checked
 
     def group(self, rules: list[Rule]) -> dict[str, tuple[Rule, ...]]:
         seen: dict[str, Rule] = {}

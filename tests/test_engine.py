@@ -133,7 +133,7 @@ def test_division_by_zero_names_rule_and_inputs(tmp_path: Path) -> None:
     with pytest.raises(RulesetError) as info:
         run(
             tmp_path,
-            [{"id": "c.div", "sets": "c", "priority": 10, "value": "a / b"}],
+            [{"id": "c.div", "sets": "c", "priority": 10, "value": "a * a / b"}],
             {"a": 1, "b": 0},
         )
     assert "c.div" in str(info.value) and "division by zero" in str(info.value)

@@ -1,0 +1,292 @@
+"""Unit checking of rule expressions at load time, with pint.
+
+Every numeric field and table column declares a unit. At load, each expression is
+evaluated symbolically: a field or looked-up value is 1 of its unit, a number literal is a
+pure number. The result must have the unit of the field the rule sets, exactly: a result in
+g where the field says kg, or in kW where it says kWh, is rejected. Conversions are written
+``convert(expression, "unit")``; pint computes the factor here, once, and the expression is
+rewritten to a plain multiplication, so evaluation never touches pint.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from dataclasses import dataclass, replace
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pint
+
+from .model import Expression, FieldSpec, Rule, Table
+
+NOT_A_QUANTITY = "-"  # the unit of names, text and dates
+
+
+class UnitProblem(Exception):
+    """An expression's units do not agree; the message says where and how."""
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What a non-numeric expression yields."""
+
+    name: str  # "text", "date" or "bool"
+
+
+TEXT, DATE, BOOL = Kind("text"), Kind("date"), Kind("bool")
+
+
+@dataclass(frozen=True)
+class Dim:
+    """The unit of a numeric expression; a bare number literal takes the unit it meets."""
+
+    q: Any  # pint.Quantity of magnitude 1: only its units matter
+    literal: bool = False
+
+
+def registry(definitions: Path | None) -> Any:
+    """A unit registry with pint's defaults plus the ruleset's own definitions."""
+    text = ""
+    if definitions is not None and definitions.is_file():
+        text = definitions.read_text(encoding="utf-8")
+    return _registry(text)
+
+
+@cache
+def _registry(text: str) -> Any:
+    ureg: Any = pint.UnitRegistry(cache_folder=None)
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if line:
+            ureg.define(line)
+    return ureg
+
+
+def parse_unit(ureg: Any, unit: str) -> Any:
+    """One of the unit as a quantity; None for non-quantities ("-")."""
+    if unit == NOT_A_QUANTITY:
+        return None
+    return ureg.Quantity(1, "dimensionless" if unit == "1" else unit)
+
+
+def show(q: Any) -> str:
+    """A unit as people write it."""
+    text = f"{q.units:~}"
+    return text or "1 (a pure number)"
+
+
+def _kind(value: Any) -> str:
+    return value.name if isinstance(value, Kind) else "quantity"
+
+
+class _Analysis:
+    def __init__(self, ureg: Any, fields: dict[str, FieldSpec], tables: dict[str, Table]) -> None:
+        self.ureg = ureg
+        self.fields = fields
+        self.tables = tables
+        self.factors: dict[int, float] = {}
+
+    def unit(self, unit: str, kind: str) -> Kind | Dim:
+        if kind in ("date", "datetime"):
+            return DATE
+        if kind == "boolean":
+            return BOOL
+        q = parse_unit(self.ureg, unit)
+        return TEXT if q is None else Dim(q)
+
+    def dim(self, units: Any) -> Dim:
+        return Dim(self.ureg.Quantity(1, units))
+
+    def same(self, a: Kind | Dim, b: Kind | Dim, what: str) -> Kind | Dim:
+        """Operands that must share one unit (sum, difference, min, comparison...)."""
+        if isinstance(a, Kind) or isinstance(b, Kind):
+            if a != b and not (isinstance(a, Kind) and isinstance(b, Kind)):
+                raise UnitProblem(f"{what} mixes a {_kind(a)} and a {_kind(b)}")
+            return a
+        if a.literal:
+            return b
+        if b.literal:
+            return a
+        if a.q.dimensionality != b.q.dimensionality:
+            raise UnitProblem(f"{what} mixes {show(a.q)} and {show(b.q)}")
+        if not math.isclose(b.q.to(a.q.units).magnitude, 1.0, rel_tol=1e-9):
+            raise UnitProblem(f"{what} mixes {show(a.q)} and {show(b.q)}: convert() one of them")
+        return a
+
+    def numeric(self, value: Kind | Dim, what: str) -> Dim:
+        if isinstance(value, Kind):
+            raise UnitProblem(f"{what} on a {_kind(value)}")
+        return value
+
+    def eval(self, node: ast.expr) -> Kind | Dim:
+        if isinstance(node, ast.Constant):
+            if isinstance(node.value, bool):
+                return BOOL
+            if isinstance(node.value, str):
+                return TEXT
+            return Dim(self.ureg.Quantity(1, "dimensionless"), literal=True)
+        if isinstance(node, ast.Name):
+            spec = self.fields[node.id]
+            return self.unit(spec.unit, spec.type)
+        if isinstance(node, ast.UnaryOp):
+            inner = self.eval(node.operand)
+            if isinstance(node.op, ast.Not):
+                return BOOL
+            return self.numeric(inner, "arithmetic")
+        if isinstance(node, ast.BinOp):
+            return self.binop(node)
+        if isinstance(node, ast.BoolOp):
+            for value in node.values:
+                self.eval(value)
+            return BOOL
+        if isinstance(node, ast.Compare):
+            left = self.eval(node.left)
+            for comparator in node.comparators:
+                self.same(left, self.eval(comparator), "a comparison")
+            return BOOL
+        if isinstance(node, ast.IfExp):
+            self.eval(node.test)
+            return self.same(
+                self.eval(node.body), self.eval(node.orelse), "a conditional expression"
+            )
+        if isinstance(node, ast.Call):
+            return self.call(node)
+        raise UnitProblem(f"cannot check units of {type(node).__name__}")
+
+    def binop(self, node: ast.BinOp) -> Dim:
+        left = self.numeric(self.eval(node.left), "arithmetic")
+        right = self.numeric(self.eval(node.right), "arithmetic")
+        literal = left.literal and right.literal
+        if isinstance(node.op, (ast.Add, ast.Sub, ast.Mod)):
+            what = {ast.Add: "a sum", ast.Sub: "a difference"}.get(type(node.op), "a remainder")
+            kept = self.same(left, right, what)
+            assert isinstance(kept, Dim)
+            return Dim(kept.q, literal)
+        if isinstance(node.op, ast.Mult):
+            return Dim(self.dim((left.q * right.q).units).q, literal)
+        if isinstance(node.op, (ast.Div, ast.FloorDiv)):
+            return Dim(self.dim((left.q / right.q).units).q, literal)
+        if isinstance(node.op, ast.Pow):
+            exponent = node.right.value if isinstance(node.right, ast.Constant) else None
+            if not right.literal or not isinstance(exponent, (int, float)):
+                raise UnitProblem("an exponent must be a plain number")
+            return Dim(self.dim((left.q**exponent).units).q, literal)
+        raise UnitProblem(f"operator {type(node.op).__name__} is not checked")
+
+    def call(self, node: ast.Call) -> Kind | Dim:
+        assert isinstance(node.func, ast.Name)
+        name = node.func.id
+        args = node.args
+        if name in ("lookup", "lookup_year"):
+            for arg in args[1:-1]:
+                self.eval(arg)
+            table, column = args[0], args[-1]
+            assert isinstance(table, ast.Constant) and isinstance(column, ast.Constant)
+            col = self.tables[str(table.value)].columns[str(column.value)]
+            kind = {"date": "date", "string": "string"}.get(col.type, "number")
+            return TEXT if kind == "string" else self.unit(col.unit, kind)
+        if name == "has_row":
+            return BOOL
+        if name == "disclosed":
+            return self.eval(args[0])
+        if name == "convert":
+            inner = self.numeric(self.eval(args[0]), "convert()")
+            target = args[1]
+            assert isinstance(target, ast.Constant) and isinstance(target.value, str)
+            try:
+                wanted = parse_unit(self.ureg, target.value)
+            except (pint.errors.PintError, ValueError, AttributeError) as exc:
+                raise UnitProblem(f"unknown unit {target.value!r}: {exc}") from None
+            if wanted is None or wanted.dimensionality != inner.q.dimensionality:
+                raise UnitProblem(f"cannot convert {show(inner.q)} to {target.value}")
+            self.factors[id(node)] = inner.q.to(wanted.units).magnitude
+            return Dim(wanted)
+        values = [self.eval(a) for a in args]
+        if name in ("min", "max"):
+            out = values[0]
+            for v in values[1:]:
+                out = self.same(out, v, f"{name}()")
+            return out
+        if name in ("abs", "round", "ceil", "floor"):
+            return self.numeric(values[0], f"{name}()")
+        if name == "year":
+            return self.dim("year")
+        if name == "minus_hours":
+            self.same(values[1], self.dim("h"), "minus_hours()")
+            return DATE
+        if name == "hours_between":
+            return self.dim("h")
+        raise UnitProblem(f"cannot check units of {name}()")
+
+
+class _ConvertRewriter(ast.NodeTransformer):
+    def __init__(self, factors: dict[int, float]) -> None:
+        self.factors = factors
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        factor = self.factors.get(id(node))
+        inner = self.generic_visit(node)
+        if factor is None:
+            return inner
+        assert isinstance(inner, ast.Call)
+        return ast.copy_location(
+            ast.BinOp(left=inner.args[0], op=ast.Mult(), right=ast.Constant(factor)), node
+        )
+
+
+def check_rule(
+    ureg: Any, rule: Rule, fields: dict[str, FieldSpec], tables: dict[str, Table]
+) -> Rule:
+    """Check a rule's units; return it with convert() calls compiled to factors.
+
+    Raises UnitProblem naming what was expected and what was found.
+    """
+    analysis = _Analysis(ureg, fields, tables)
+    spec = fields[rule.sets]
+    if rule.when is not None:
+        cond = analysis.eval(rule.when.node)
+        if cond is not BOOL:
+            raise UnitProblem(f"the condition gives a {_kind(cond)}, not true or false")
+    got = analysis.eval(rule.value.node)
+    expected = analysis.unit(spec.unit, spec.type)
+    if isinstance(expected, Kind) or isinstance(got, Kind):
+        text_ok = spec.type in ("string", "name", "enum") and got is TEXT
+        if got != expected and not text_ok:
+            raise UnitProblem(f"gives a {_kind(got)}, but {rule.sets} is a {_kind(expected)}")
+    elif not got.literal:
+        if got.q.dimensionality != expected.q.dimensionality:
+            raise UnitProblem(
+                f"gives {show(got.q)}, but {rule.sets} is in {show(expected.q)} "
+                f"(expected {spec.unit})"
+            )
+        factor = got.q.to(expected.q.units).magnitude
+        if not math.isclose(factor, 1.0, rel_tol=1e-9):
+            raise UnitProblem(
+                f"gives {show(got.q)}, but {rule.sets} is in {show(expected.q)} (1 "
+                f"{show(got.q)} = {factor:g} {show(expected.q)}): wrap it in "
+                f'convert(..., "{spec.unit}")'
+            )
+    if not analysis.factors:
+        return rule
+    rewrite = _ConvertRewriter(analysis.factors)
+    value = _rewritten(rule.value, rewrite)
+    when = _rewritten(rule.when, rewrite) if rule.when is not None else None
+    return replace(rule, value=value, when=when)
+
+
+def _rewritten(expr: Expression, rewrite: _ConvertRewriter) -> Expression:
+    tree = ast.Expression(body=expr.node)
+    new = rewrite.visit(tree)
+    ast.fix_missing_locations(new)
+    return replace(expr, node=new.body)
+
+
+def check_declared_unit(ureg: Any, unit: str) -> str | None:
+    """None if pint understands the unit, else why not."""
+    try:
+        parse_unit(ureg, unit)
+    except (pint.errors.PintError, ValueError, AttributeError, TypeError) as exc:
+        return f"unknown unit {unit!r}: {exc}"
+    return None

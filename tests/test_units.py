@@ -1,0 +1,110 @@
+"""Unit checking at load: a formula must give exactly its field's unit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from engine.errors import RulesetError
+from engine.loader import load_ruleset
+from tests.minirules import FIELDS, build
+
+Cli = Callable[..., tuple[int, str, str]]
+
+
+def edit(rules: Path, file: str, old: str, new: str) -> None:
+    path = rules / file
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def test_grams_where_the_field_says_kilograms_is_rejected(cli: Cli, copied_rules: Path) -> None:
+    """The methodology's BLOOM example writes 57 kgCO2e/kWh for 57 g: this catches it."""
+    edit(
+        copied_rules,
+        "formulas/carbon.yaml",
+        'convert(facility_energy_kwh * grid_intensity_gco2e_per_kwh, "kgCO2e")',
+        "facility_energy_kwh * grid_intensity_gco2e_per_kwh",
+    )
+    code, _, err = cli("rules", "check", copied_rules)
+    assert code == 2
+    assert "carbon.yaml:" in err and "operational_emissions_kgco2e.grid" in err
+    assert "gives gCO2e, but operational_emissions_kgco2e is in kgCO2e" in err
+    assert 'convert(..., "kgCO2e")' in err
+
+
+def test_power_where_the_field_says_energy_is_rejected(cli: Cli, copied_rules: Path) -> None:
+    edit(
+        copied_rules,
+        "formulas/energy.yaml",
+        'convert(cluster_power_w * reserved_hours, "kWh")',
+        "cluster_power_w",
+    )
+    code, _, err = cli("rules", "check", copied_rules)
+    assert code == 2
+    assert "it_energy_kwh.cluster_model: units: gives W, but it_energy_kwh is in kWh" in err
+
+
+def test_a_hidden_factor_of_1000_is_rejected(cli: Cli, copied_rules: Path) -> None:
+    edit(
+        copied_rules,
+        "formulas/energy.yaml",
+        'convert(cluster_power_w * reserved_hours, "kWh")',
+        "cluster_power_w * reserved_hours / 1000",
+    )
+    code, _, err = cli("rules", "check", copied_rules)
+    assert code == 2 and "gives h * W, but it_energy_kwh is in kWh" in err
+
+
+def test_convert_factor_is_applied_at_evaluation(tmp_path: Path) -> None:
+    from engine.disclosure import load_disclosure
+    from engine.resolve import estimate
+    from tests.minirules import disclose
+
+    fields = {**FIELDS, "c": {"type": "number", "unit": "kW", "description": "c"}}
+    rs = load_ruleset(
+        build(
+            tmp_path / "rs",
+            [{"id": "c.kw", "sets": "c", "priority": 10, "value": 'convert(a + b, "kW")'}],
+            fields=fields,
+        )
+    )
+    est = estimate(rs, load_disclosure(disclose(tmp_path / "d.yaml", {"a": 1500, "b": 500}), rs))
+    assert est.fields["c"].value == pytest.approx(2.0)
+    assert est.fields["c"].rule is not None
+    assert est.fields["c"].rule.value.text == 'convert(a + b, "kW")'
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ("a + y", "a sum mixes W and a"),
+        ('convert(a, "kWh")', "cannot convert W to kWh"),
+        ('convert(a, "wats")', "unknown unit"),
+        ("min(a, y)", "min() mixes W and a"),
+        ("a if a > y else b", "a comparison mixes W and a"),
+        ("n * 2", "arithmetic on a text"),
+    ],
+)
+def test_inconsistent_expressions(tmp_path: Path, value: str, fragment: str) -> None:
+    with pytest.raises(RulesetError) as info:
+        load_ruleset(
+            build(tmp_path / "rs", [{"id": "c.x", "sets": "c", "priority": 10, "value": value}])
+        )
+    assert fragment in str(info.value)
+
+
+def test_unknown_declared_unit(tmp_path: Path) -> None:
+    fields = {**FIELDS, "a": {**FIELDS["a"], "unit": "wats"}}
+    with pytest.raises(RulesetError) as info:
+        load_ruleset(
+            build(
+                tmp_path / "rs",
+                [{"id": "c.x", "sets": "c", "priority": 10, "value": "a"}],
+                fields=fields,
+            )
+        )
+    assert "unknown unit 'wats'" in str(info.value)
