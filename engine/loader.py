@@ -37,16 +37,70 @@ def display_path(path: Path) -> str:
     return str(path) if rel.startswith("..") else rel
 
 
-def content_hash(folder: Path) -> str:
-    """SHA-256 over every file of a ruleset folder (relative path and bytes, sorted)."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        rel = path.relative_to(folder).as_posix()
-        if "__pycache__" in rel:
-            continue
-        digest.update(rel.encode() + b"\0")
+MANIFEST_FILE = "MANIFEST.sha256"
+
+
+def ruleset_files(folder: Path) -> list[Path]:
+    """The files that make up a ruleset version (its release manifest excluded), sorted."""
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and p.name != MANIFEST_FILE and "__pycache__" not in p.parts
+    )
+
+
+def file_hash(path: Path) -> str:
+    """SHA-256 of a file's bytes."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def content_hash(folder: Path, parent_hash: str = "") -> str:
+    """SHA-256 over a version's files (relative path and bytes) and its parent's hash."""
+    digest = hashlib.sha256(parent_hash.encode())
+    for path in ruleset_files(folder):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
     return digest.hexdigest()
+
+
+def manifest_problems(folder: Path) -> list[Problem]:
+    """Differences between a released version's files and its manifest (empty if it has
+    no manifest, i.e. is not released)."""
+    manifest = folder / MANIFEST_FILE
+    if not manifest.is_file():
+        return []
+    listed: dict[str, str] = {}
+    for line in manifest.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            digest, _, rel = line.partition("  ")
+            listed[rel] = digest
+    name = display_path(manifest)
+    problems = []
+    present = {p.relative_to(folder).as_posix(): p for p in ruleset_files(folder)}
+    for rel, digest in sorted(listed.items()):
+        if rel not in present:
+            problems.append(Problem(name, None, rel, "released file is missing"))
+        elif file_hash(present[rel]) != digest:
+            problems.append(
+                Problem(
+                    name,
+                    None,
+                    rel,
+                    "released file was changed: a released "
+                    "version is immutable; make a new version instead",
+                )
+            )
+    for rel in sorted(set(present) - set(listed)):
+        problems.append(Problem(name, None, rel, "file added to a released version"))
+    return problems
+
+
+def write_manifest(folder: Path) -> Path:
+    """Release a version: record the hash of each of its files."""
+    lines = [f"{file_hash(p)}  {p.relative_to(folder).as_posix()}" for p in ruleset_files(folder)]
+    path = folder / MANIFEST_FILE
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
 
 
 def _version_key(version: str) -> tuple[int, ...]:
@@ -76,9 +130,56 @@ def default_ruleset_path() -> Path:
     return found[-1][1]
 
 
+def _manifest(folder: Path) -> Any:
+    path = folder / "ruleset.yaml"
+    if not path.is_file():
+        raise RulesetError.one(
+            display_path(folder), None, "", "not a ruleset folder: ruleset.yaml is missing"
+        )
+    return load_file(path, RulesetError)
+
+
+def find_parent(folder: Path, extends: str) -> Path:
+    """The folder of the version a ruleset extends: a sibling folder holding that version,
+    or a folder path relative to this one."""
+    by_path = (folder / extends).resolve()
+    if (by_path / "ruleset.yaml").is_file():
+        return by_path
+    for version, path in available_rulesets(folder.resolve().parent):
+        if version == extends and path.resolve() != folder.resolve():
+            return path
+    raise RulesetError.one(
+        display_path(folder / "ruleset.yaml"),
+        None,
+        "extends",
+        f"no ruleset version {extends!r} beside this folder (nor a folder of that path)",
+    )
+
+
+def layers_of(folder: Path) -> list[Path]:
+    """The folders of a ruleset version and its ancestors, root first."""
+    chain = [folder]
+    while True:
+        doc = _manifest(chain[-1])
+        extends = doc.get("extends") if isinstance(doc, dict) else None
+        if not isinstance(extends, str):
+            break
+        parent = find_parent(chain[-1], extends)
+        if parent.resolve() in {p.resolve() for p in chain}:
+            raise RulesetError.one(
+                display_path(folder / "ruleset.yaml"),
+                None,
+                "extends",
+                "versions extend each other in a circle",
+            )
+        chain.append(parent)
+    return list(reversed(chain))
+
+
 class _Loader:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
+        self.layers = layers_of(folder)
         self.problems: list[Problem] = []
 
     def name(self, path: Path) -> str:
@@ -99,41 +200,45 @@ class _Loader:
     def problem(self, file: str, doc: Any, path: list[str | int], message: str) -> None:
         self.problems.append(problem_at(file, doc, path, message))
 
+    def layer_files(self, name: str) -> list[Path]:
+        return [layer / name for layer in self.layers if (layer / name).is_file()]
+
     # -- parts -------------------------------------------------------------------------
 
     def sources(self) -> dict[str, Source]:
-        path = self.folder / "sources.yaml"
-        doc = self.read(path, "sources")
-        if doc is None:
-            return {}
-        return {
-            key: Source(key, s["citation"], s.get("url"), s.get("licence"), s.get("vintage"))
-            for key, s in doc["sources"].items()
-        }
+        out: dict[str, Source] = {}
+        for path in self.layer_files("sources.yaml"):
+            doc = self.read(path, "sources")
+            if doc is None:
+                continue
+            for key, s in doc["sources"].items():
+                out[key] = Source(
+                    key, s["citation"], s.get("url"), s.get("licence"), s.get("vintage")
+                )
+        return out
 
     def fields(self) -> dict[str, FieldSpec]:
-        path = self.folder / "fields.yaml"
-        doc = self.read(path, "fields")
-        if doc is None:
-            return {}
-        file = self.name(path)
-        out = {}
-        for name, spec in doc["fields"].items():
-            line = line_of(doc, ["fields", name])
-            out[name] = FieldSpec(
-                name=name,
-                type=spec["type"],
-                unit=spec["unit"],
-                description=spec["description"],
-                file=file,
-                line=line,
-                minimum=spec.get("min"),
-                maximum=spec.get("max"),
-                exclusive_minimum=spec.get("exclusive_min"),
-                choices=tuple(spec.get("choices", ())),
-                table=spec.get("table"),
-                digits=spec.get("digits", 4),
-            )
+        out: dict[str, FieldSpec] = {}
+        for path in self.layer_files("fields.yaml"):
+            doc = self.read(path, "fields")
+            if doc is None:
+                continue
+            file = self.name(path)
+            for name, spec in doc["fields"].items():
+                out[name] = FieldSpec(
+                    name=name,
+                    type=spec["type"],
+                    unit=spec["unit"],
+                    description=spec["description"],
+                    file=file,
+                    line=line_of(doc, ["fields", name]),
+                    minimum=spec.get("min"),
+                    maximum=spec.get("max"),
+                    exclusive_minimum=spec.get("exclusive_min"),
+                    choices=tuple(spec.get("choices", ())),
+                    table=spec.get("table"),
+                    digits=spec.get("digits", 4),
+                )
         return out
 
     def check_sources(
@@ -148,70 +253,83 @@ class _Loader:
             if key not in sources:
                 self.problem(file, doc, path, f"unknown source {key!r}: add it to sources.yaml")
 
-    def table(self, path: Path, sources: dict[str, Source]) -> Table | None:
-        doc = self.read(path, "table")
-        if doc is None:
-            return None
-        file = self.name(path)
-        if doc["table"] != path.stem:
-            self.problem(
-                file,
-                doc,
-                ["table"],
-                f"table name {doc['table']!r} must match the file name {path.stem!r}",
-            )
-        columns = {
-            name: Column(name, c["type"], c["unit"], c["description"])
-            for name, c in doc["columns"].items()
-        }
-        key = tuple(doc["key"])
-        for k in key:
-            if k not in columns:
-                self.problem(file, doc, ["key"], f"key column {k!r} is not a declared column")
-        rows: list[Row] = []
-        index: dict[tuple[Any, ...], Row] = {}
-        names: dict[str, str] = {}
-        single_name = len(key) == 1 and key[0] in columns and columns[key[0]].type == "string"
-        for i, raw in enumerate(doc["rows"]):
-            row = self.row(file, doc, i, raw, key, columns, sources)
-            if row is None:
+    def table(self, name: str, sources: dict[str, Source]) -> Table | None:
+        """A table merged over the layers: later layers add columns and add or replace rows
+        (by key)."""
+        paths = self.layer_files(f"{TABLE_DIR}/{name}.yaml")
+        description: str | None = None
+        key: tuple[str, ...] = ()
+        columns: dict[str, Column] = {}
+        base_file = ""
+        merged: dict[tuple[Any, ...], Row] = {}
+        for path in paths:
+            doc = self.read(path, "table")
+            if doc is None:
                 continue
-            norm = tuple(key_part(k) for k in row.key)
-            if norm in index:
-                first = index[norm].line
+            file = self.name(path)
+            if doc["table"] != name:
                 self.problem(
-                    file, doc, ["rows", i], f"duplicate key {row.key!r} (first on line {first})"
+                    file,
+                    doc,
+                    ["table"],
+                    f"table name {doc['table']!r} must match the file name {name!r}",
                 )
-                continue
-            index[norm] = row
-            rows.append(row)
-            if single_name:
+            for part in ("description", "key", "columns"):
+                if not columns and part not in doc:
+                    self.problem(file, doc, [], f"{part!r} is required where a table starts")
+            if "key" in doc:
+                if key and tuple(doc["key"]) != key:
+                    self.problem(
+                        file, doc, ["key"], f"a later version cannot change the key {list(key)}"
+                    )
+                key = tuple(doc["key"])
+            description = doc.get("description", description)
+            base_file = base_file or file
+            for col, c in doc.get("columns", {}).items():
+                columns[col] = Column(col, c["type"], c["unit"], c["description"])
+            for k in key:
+                if k not in columns:
+                    self.problem(file, doc, ["key"], f"key column {k!r} is not a declared column")
+            seen: dict[tuple[Any, ...], Row] = {}
+            for i, raw in enumerate(doc["rows"]):
+                row = self.row(file, doc, i, raw, key, columns, sources)
+                if row is None:
+                    continue
+                norm = tuple(key_part(k) for k in row.key)
+                if norm in seen:
+                    self.problem(
+                        file,
+                        doc,
+                        ["rows", i],
+                        f"duplicate key {row.key!r} (first on line {seen[norm].line})",
+                    )
+                    continue
+                seen[norm] = row
+                merged[norm] = row
+        if description is None:
+            return None
+        rows = tuple(merged.values())
+        names: dict[str, str] = {}
+        if len(key) == 1 and key[0] in columns and columns[key[0]].type == "string":
+            for row in rows:
                 for written in (row.key[0], *row.aliases):
                     n = normalise(written)
                     if n in names and names[n] != row.key[0]:
-                        self.problem(
-                            file,
-                            doc,
-                            ["rows", i],
-                            f"name {written!r} already names row {names[n]!r}",
+                        self.problems.append(
+                            Problem(
+                                row.file,
+                                row.line,
+                                name,
+                                f"name {written!r} already names row {names[n]!r}",
+                            )
                         )
                     names[n] = row.key[0]
         years: dict[tuple[Any, ...], list[tuple[Any, Row]]] = {}
         if len(key) > 1 or (key and key[0] in columns and columns[key[0]].type == "integer"):
-            for norm, row in index.items():
+            for norm, row in merged.items():
                 years.setdefault(norm[:-1], []).append((norm[-1], row))
         by_prefix = {k: tuple(sorted(v, key=lambda item: item[0])) for k, v in years.items()}
-        return Table(
-            doc["table"],
-            doc["description"],
-            file,
-            key,
-            columns,
-            tuple(rows),
-            index,
-            names,
-            by_prefix,
-        )
+        return Table(name, description, base_file, key, columns, rows, merged, names, by_prefix)
 
     def row(
         self,
@@ -261,6 +379,7 @@ class _Loader:
             line=line_of(doc, ["rows", i]),
             aliases=tuple(raw.get("aliases", ())),
             note=raw.get("note"),
+            file=file,
         )
 
     def rule_file(
@@ -362,20 +481,22 @@ class _Loader:
     # -- whole -------------------------------------------------------------------------
 
     def load(self) -> Ruleset:
-        manifest_path = self.folder / "ruleset.yaml"
-        if not manifest_path.is_file():
-            raise RulesetError.one(
-                self.name(self.folder), None, "", "not a ruleset folder: ruleset.yaml is missing"
+        manifests = []
+        for layer in self.layers:
+            manifests.append(
+                (layer / "ruleset.yaml", self.read(layer / "ruleset.yaml", "ruleset"))
             )
-        manifest = self.read(manifest_path, "ruleset")
         sources = self.sources()
         fields = self.fields()
         if self.problems:
             # Everything else refers to fields and sources: report their problems alone.
             raise RulesetError(self.problems)
         tables: dict[str, Table] = {}
-        for path in sorted((self.folder / TABLE_DIR).glob("*.yaml")):
-            table = self.table(path, sources)
+        names = sorted(
+            {p.stem for layer in self.layers for p in (layer / TABLE_DIR).glob("*.yaml")}
+        )
+        for name in names:
+            table = self.table(name, sources)
             if table is not None:
                 tables[table.name] = table
         for spec in fields.values():
@@ -394,48 +515,95 @@ class _Loader:
                             f"table {spec.table} has no single name key",
                         )
                     )
-        rules: list[Rule] = []
-        for sub in RULE_DIRS:
-            for path in sorted((self.folder / sub).glob("*.yaml")):
-                rules.extend(self.rule_file(path, fields, tables, sources))
-        rules = self.check_units(fields, tables, rules)
+        by_id: dict[str, Rule] = {}
+        for layer, (manifest_path, manifest) in zip(self.layers, manifests, strict=True):
+            layer_rules: list[Rule] = []
+            for sub in RULE_DIRS:
+                for path in sorted((layer / sub).glob("*.yaml")):
+                    layer_rules.extend(self.rule_file(path, fields, tables, sources))
+            self.check_duplicates(layer_rules)
+            for rule in layer_rules:
+                by_id[rule.id] = rule
+            if manifest is not None:
+                for i, rid in enumerate(manifest.get("remove_rules", [])):
+                    if by_id.pop(rid, None) is None:
+                        self.problem(
+                            self.name(manifest_path),
+                            manifest,
+                            ["remove_rules", i],
+                            f"no inherited rule {rid!r} to remove",
+                        )
+        rules = self.check_units(fields, tables, list(by_id.values()))
         by_field = self.group(rules)
         self.check_cycles(by_field)
-        outputs: tuple[str, ...] = ()
-        report: tuple[str, ...] = ()
-        if manifest is not None:
+        merged: dict[str, Any] = {}
+        for manifest_path, manifest in manifests:
+            if manifest is None:
+                continue
+            merged.update(manifest)
             file = self.name(manifest_path)
             for key in ("outputs", "report"):
                 for i, name in enumerate(manifest.get(key, [])):
                     if name not in fields:
                         self.problem(file, manifest, [key, i], f"unknown field {name!r}")
-            outputs = tuple(manifest["outputs"])
-            report = tuple(manifest.get("report", []))
+        for required in ("outputs", "rounding"):
+            if manifests[-1][1] is not None and required not in merged:
+                self.problems.append(
+                    Problem(
+                        self.name(manifests[-1][0]),
+                        None,
+                        required,
+                        "is required (here or in the version extended)",
+                    )
+                )
         if self.problems:
             raise RulesetError(self.problems)
-        assert manifest is not None
+        digest = ""
+        for layer in self.layers:
+            digest = content_hash(layer, digest)
+        own = manifests[-1][1]
         return Ruleset(
-            id=manifest["id"],
-            version=manifest["version"],
-            description=manifest["description"],
+            id=merged["id"],
+            version=merged["version"],
+            description=merged["description"],
             path=self.folder,
-            content_hash=content_hash(self.folder),
+            content_hash=digest,
             fields=fields,
             rules=by_field,
             tables=tables,
             sources=sources,
-            outputs=outputs,
-            report=report,
-            rounding=manifest["rounding"],
+            outputs=tuple(merged["outputs"]),
+            report=tuple(merged.get("report", [])),
+            rounding=merged["rounding"],
+            extends=own.get("extends"),
+            layers=tuple(self.layers),
+            changelog=tuple(own.get("changelog", [])),
+            released=own.get("released"),
         )
+
+    def check_duplicates(self, rules: list[Rule]) -> None:
+        seen: dict[str, Rule] = {}
+        for rule in rules:
+            if rule.id in seen:
+                first = seen[rule.id]
+                self.problems.append(
+                    Problem(
+                        rule.file,
+                        rule.line,
+                        rule.id,
+                        f"duplicate rule id (first at {first.file}:{first.line})",
+                    )
+                )
+            seen[rule.id] = rule
 
     def check_units(
         self, fields: dict[str, FieldSpec], tables: dict[str, Table], rules: list[Rule]
     ) -> list[Rule]:
         """Every declared unit must parse; every rule's result must be in its field's unit."""
-        from .units import UnitProblem, check_declared_unit, check_rule, registry
+        from .units import UnitProblem, check_declared_unit, check_rule, registry_from_text
 
-        ureg = registry(self.folder / UNITS_FILE)
+        text = "\n".join(p.read_text(encoding="utf-8") for p in self.layer_files(UNITS_FILE))
+        ureg = registry_from_text(text)
         for spec in fields.values():
             problem = check_declared_unit(ureg, spec.unit)
             if problem:
@@ -458,21 +626,8 @@ class _Loader:
         return checked
 
     def group(self, rules: list[Rule]) -> dict[str, tuple[Rule, ...]]:
-        seen: dict[str, Rule] = {}
         by_field: dict[str, list[Rule]] = {}
         for rule in rules:
-            if rule.id in seen:
-                first = seen[rule.id]
-                self.problems.append(
-                    Problem(
-                        rule.file,
-                        rule.line,
-                        rule.id,
-                        f"duplicate rule id (first at {first.file}:{first.line})",
-                    )
-                )
-                continue
-            seen[rule.id] = rule
             by_field.setdefault(rule.sets, []).append(rule)
         out = {}
         for name, group in by_field.items():

@@ -122,6 +122,7 @@ class Row:
     line: int | None
     aliases: tuple[str, ...] = ()
     note: str | None = None
+    file: str = ""
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,10 @@ class Ruleset:
     outputs: tuple[str, ...]
     report: tuple[str, ...]
     rounding: str
+    extends: str | None = None
+    layers: tuple[Path, ...] = ()
+    changelog: tuple[dict[str, Any], ...] = ()
+    released: str | None = None
 
     @property
     def label(self) -> str:

@@ -179,7 +179,7 @@ def explain_text(est: Estimate, names: list[str], depth_limit: int = 40) -> str:
         for use in r.tables:
             note = f"; {use.note}" if use.note else ""
             key = "/".join(str(k) for k in use.key)
-            file = rs.tables[use.table].file
+            file = use.file
             out.append(
                 f"{pad}    row {use.table}[{key}].{use.column} = "
                 f"{shown(use.value, 6, use.unit)}   {cite(use.sources)} {file}:{use.line}{note}"

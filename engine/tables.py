@@ -54,6 +54,7 @@ class TableUse:
     line: int | None
     sources: tuple[str, ...]
     note: str | None = None
+    file: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -63,6 +64,7 @@ class TableUse:
             "column": self.column,
             "value": self.value.isoformat() if isinstance(self.value, datetime) else self.value,
             "unit": self.unit,
+            "file": self.file,
             "line": self.line,
             "sources": list(self.sources),
         }
@@ -111,6 +113,7 @@ def _value(
             row.line,
             row.sources,
             note,
+            row.file,
         )
     )
     return value

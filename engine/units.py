@@ -14,7 +14,6 @@ import ast
 import math
 from dataclasses import dataclass, replace
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pint
@@ -46,16 +45,9 @@ class Dim:
     literal: bool = False
 
 
-def registry(definitions: Path | None) -> Any:
-    """A unit registry with pint's defaults plus the ruleset's own definitions."""
-    text = ""
-    if definitions is not None and definitions.is_file():
-        text = definitions.read_text(encoding="utf-8")
-    return _registry(text)
-
-
 @cache
-def _registry(text: str) -> Any:
+def registry_from_text(text: str) -> Any:
+    """A unit registry with pint's defaults plus definitions (pint syntax, # comments)."""
     ureg: Any = pint.UnitRegistry(cache_folder=None)
     for raw in text.splitlines():
         line = raw.split("#", 1)[0].strip()
