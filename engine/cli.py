@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import sys
 from pathlib import Path
@@ -32,6 +33,7 @@ data_app = typer.Typer(no_args_is_help=True, help="Browse the reference tables."
 app.add_typer(rules_app, name="rules")
 app.add_typer(data_app, name="data")
 
+FormatOption = Annotated[str, typer.Option("--format", help="table or json.")]
 RulesOption = Annotated[
     Path | None,
     typer.Option("--rules", help="Ruleset folder (default: the newest shipped version)."),
@@ -48,15 +50,28 @@ def _ruleset(path: Path | None) -> Ruleset:
     return load_ruleset(path)
 
 
+def _check_format(format: str) -> None:
+    if format not in ("table", "json"):
+        _fail([Problem("--format", None, "", f"expected table or json, got {format!r}")])
+
+
+def _ruleset_id(rs: Ruleset) -> dict[str, str]:
+    return {"id": rs.id, "version": rs.version, "content_hash": rs.content_hash}
+
+
+def _short(value: object, width: int = 90) -> str:
+    text = " ".join(str(value).split())
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
 @app.command("estimate")
 def estimate_cmd(
     files: Annotated[list[Path], typer.Argument(help="Disclosure files (YAML or JSON).")],
     rules: RulesOption = None,
-    format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    format: FormatOption = "table",
 ) -> None:
     """Estimate carbon and water of each disclosure."""
-    if format not in ("table", "json"):
-        _fail([Problem("--format", None, "", f"expected table or json, got {format!r}")])
+    _check_format(format)
     ruleset = _ruleset(rules)
     documents = []
     failed: list[Problem] = []
@@ -103,6 +118,103 @@ def explain_cmd(
     typer.echo(explain_text(est, names), nl=False)
 
 
+@app.command("diff")
+def diff_cmd(
+    files: Annotated[list[Path], typer.Argument(help="Disclosure files (YAML or JSON).")],
+    rules: Annotated[
+        list[Path], typer.Option("--rules", help="Give twice: ruleset A, then ruleset B.")
+    ],
+    rel_tol: Annotated[float, typer.Option(help="Relative difference taken as equal.")] = 1e-9,
+    abs_tol: Annotated[float, typer.Option(help="Absolute difference taken as equal.")] = 0.0,
+    fail_above: Annotated[
+        float | None,
+        typer.Option(help="Exit 1 if any output changes by more than this relative amount."),
+    ] = None,
+    format: FormatOption = "table",
+) -> None:
+    """The same disclosures under two rulesets: each output's old and new value, its
+    relative change, and the changed rules and table rows on its derivation path."""
+    from .diff import result_diff, ruleset_diff
+
+    _check_format(format)
+    if len(rules) != 2:
+        _fail([Problem("--rules", None, "", f"give exactly two rulesets, got {len(rules)}")])
+    a, b = load_ruleset(rules[0]), load_ruleset(rules[1])
+    changes = ruleset_diff(a, b)
+    documents = []
+    worst = 0.0
+    for path in files:
+        est_a = estimate(a, load_disclosure(path, a))
+        est_b = estimate(b, load_disclosure(path, b))
+        outputs = result_diff(est_a, est_b, changes, rel_tol, abs_tol)
+        for o in outputs:
+            if o.changed:
+                worst = max(worst, abs(o.relative) if o.relative is not None else math.inf)
+        documents.append(
+            {
+                "disclosure": est_b.disclosure.id,
+                "file": display_path(path),
+                "outputs": [o.as_dict() for o in outputs],
+            }
+        )
+        if format == "table":
+            typer.echo(f"{est_b.disclosure.id}: {a.label} -> {b.label}")
+            for o in outputs:
+                digits = b.fields[o.field].digits
+                if not o.changed:
+                    typer.echo(f"  = {o.field}  {shown(o.new, digits, o.unit)}")
+                    continue
+                rel = "" if o.relative is None else f" ({o.relative:+.4%})"
+                typer.echo(
+                    f"  ~ {o.field}  {shown(o.old, digits, o.unit)} -> "
+                    f"{shown(o.new, digits, o.unit)}{rel}"
+                )
+                for cause in o.causes:
+                    typer.echo(f"      because {cause}")
+            typer.echo("")
+    if format == "json":
+        typer.echo(
+            dumps({"old": _ruleset_id(a), "new": _ruleset_id(b), "results": documents}), nl=False
+        )
+    if fail_above is not None and worst > fail_above:
+        typer.echo(
+            f"an output changed by {worst:.4%}, more than --fail-above {fail_above:.4%}", err=True
+        )
+        raise typer.Exit(1)
+
+
+@app.command("what-if")
+def what_if_cmd(
+    file: Annotated[Path, typer.Argument(help="A disclosure file.")],
+    set_: Annotated[
+        list[str], typer.Option("--set", help="FIELD=VALUE to disclose instead (repeatable).")
+    ],
+    rules: RulesOption = None,
+) -> None:
+    """Re-estimate with disclosed values overridden or added; show what moved and why."""
+    from .whatif import moved_fields, override
+
+    rs = _ruleset(rules)
+    disclosure = load_disclosure(file, rs)
+    changed = override(disclosure, set_, rs)
+    before, after = estimate(rs, disclosure), estimate(rs, changed)
+    typer.echo(f"{disclosure.id} with {', '.join(set_)}  (ruleset {rs.label})")
+    moved = moved_fields(before, after)
+    if not moved:
+        typer.echo("  nothing moved")
+    for name, old, new, reasons in moved:
+        spec = rs.fields[name]
+        rel = ""
+        if isinstance(old, (int, float)) and isinstance(new, (int, float)) and old:
+            rel = f" ({(new - old) / abs(old):+.4%})"
+        typer.echo(
+            f"  {name}: {shown(old, spec.digits, spec.unit)} -> "
+            f"{shown(new, spec.digits, spec.unit)}{rel}"
+        )
+        for reason in reasons:
+            typer.echo(f"      {reason}")
+
+
 @rules_app.command("check")
 def rules_check(
     ruleset: Annotated[
@@ -110,13 +222,114 @@ def rules_check(
     ] = None,
 ) -> None:
     """Validate a ruleset and report every problem with file and line."""
+    from .loader import manifest_problems
+
     rs = load_ruleset(ruleset)
+    problems = [p for layer in rs.layers for p in manifest_problems(layer)]
+    if problems:
+        _fail(problems)
     n_rules = sum(len(r) for r in rs.rules.values())
     n_rows = sum(len(t.rows) for t in rs.tables.values())
     typer.echo(
         f"ok: {rs.label}: {len(rs.fields)} fields, {n_rules} rules, {len(rs.tables)} tables "
         f"({n_rows} rows), {len(rs.sources)} sources"
     )
+
+
+@rules_app.command("lint")
+def rules_lint(
+    ruleset: Annotated[
+        Path | None, typer.Argument(help="Ruleset folder (default: newest shipped).")
+    ] = None,
+    strict: Annotated[bool, typer.Option(help="Exit 1 when there is any finding.")] = False,
+) -> None:
+    """Report rules that never fire, unused fields and tables, rows without a source,
+    fields with no fallback and stale data (units are checked by every load)."""
+    from .lint import lint
+
+    rs = load_ruleset(ruleset)
+    findings = lint(rs)
+    for finding in findings:
+        typer.echo(str(finding))
+    counts: dict[str, int] = {}
+    for finding in findings:
+        counts[finding.kind] = counts.get(finding.kind, 0) + 1
+    summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "no findings"
+    typer.echo(f"{rs.label}: {summary}")
+    if strict and findings:
+        raise typer.Exit(1)
+
+
+@rules_app.command("diff")
+def rules_diff(
+    old: Annotated[Path, typer.Argument(help="Ruleset folder A.")],
+    new: Annotated[Path, typer.Argument(help="Ruleset folder B.")],
+    format: FormatOption = "table",
+) -> None:
+    """Rules, fields, table rows and sources added, removed and changed from A to B:
+    logic apart from data and wording."""
+    from .diff import ruleset_diff
+
+    _check_format(format)
+    a, b = load_ruleset(old), load_ruleset(new)
+    changes = ruleset_diff(a, b)
+    if format == "json":
+        typer.echo(
+            dumps(
+                {
+                    "old": _ruleset_id(a),
+                    "new": _ruleset_id(b),
+                    "changes": [c.as_dict() for c in changes],
+                }
+            ),
+            nl=False,
+        )
+        return
+    typer.echo(f"{a.label} -> {b.label}")
+    for category in ("logic", "data", "wording"):
+        group = [c for c in changes if c.category == category]
+        typer.echo(f"{category} ({len(group)}):")
+        for change in group:
+            mark = {"added": "+", "removed": "-", "changed": "~"}[change.kind]
+            typer.echo(f"  {mark} {change.subject}")
+            for attr, before, after in change.details:
+                if change.kind == "changed":
+                    typer.echo(f"      {attr}: {_short(before)} -> {_short(after)}")
+                else:
+                    typer.echo(
+                        f"      {attr}: {_short(after if change.kind == 'added' else before)}"
+                    )
+
+
+@rules_app.command("new")
+def rules_new(
+    folder: Annotated[Path, typer.Argument(help="Folder of the new version (must not exist).")],
+    base: Annotated[
+        Path | None, typer.Option("--from", help="Version to extend (default: newest shipped).")
+    ] = None,
+    version: Annotated[str | None, typer.Option(help="New version number.")] = None,
+) -> None:
+    """Start a new ruleset version that extends another and holds only what changes."""
+    from .versions import new_version
+
+    path = new_version(folder, base, version)
+    typer.echo(
+        f"created {display_path(path)}: add rules, table rows or fields there, then "
+        f"'tuneprint rules check {display_path(folder)}'"
+    )
+
+
+@rules_app.command("release")
+def rules_release(
+    folder: Annotated[Path, typer.Argument(help="Ruleset folder to release.")],
+) -> None:
+    """Freeze a version: record each file's hash in its MANIFEST.sha256. A released version
+    must never change again; checks fail if it does."""
+    from .loader import write_manifest
+
+    rs = load_ruleset(folder)
+    path = write_manifest(folder)
+    typer.echo(f"released {rs.label}: {display_path(path)}")
 
 
 @rules_app.command("list")

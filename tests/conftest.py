@@ -17,12 +17,15 @@ from engine.resolve import Estimate, estimate
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
 RULES = ROOT / "rules"
-NEWEST = sorted(RULES.glob("*/ruleset.yaml"))[-1].parent
+VERSIONS = sorted(p.parent.name for p in RULES.glob("*/ruleset.yaml"))
+NEWEST = RULES / max(VERSIONS, key=lambda v: tuple(int(x) for x in v.split(".")))
+FAITHFUL = RULES / "1.0"  # the version that follows the published method as written
 
 
 @pytest.fixture(scope="session")
 def ruleset() -> Ruleset:
-    return load_ruleset(NEWEST)
+    """The faithful first version, which the methodology's worked numbers are checked on."""
+    return load_ruleset(FAITHFUL)
 
 
 @pytest.fixture(scope="session")
@@ -35,9 +38,9 @@ def run_case(ruleset: Ruleset) -> Callable[..., Estimate]:
 
 @pytest.fixture
 def copied_rules(tmp_path: Path) -> Path:
-    """A private copy of the newest shipped ruleset, to break on purpose."""
+    """A private copy of the faithful shipped ruleset, to break on purpose."""
     target = tmp_path / "rules"
-    shutil.copytree(NEWEST, target)
+    shutil.copytree(FAITHFUL, target)
     return target
 
 

@@ -1,0 +1,141 @@
+"""Warnings about a ruleset that loads: things an auditor should look at, not errors.
+
+- a rule that can never fire: a rule of higher priority always applies (no condition, no
+  table look-up, and inputs that always resolve);
+- fields nothing reads and no output or report shows; tables no rule reads;
+- rows without a source;
+- fields rules read but nothing can set: they must be disclosed (no fallback);
+- stale data: a year-keyed table whose latest year is more than ``STALE_YEARS`` before
+  the ruleset's release year.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from .model import Rule, Ruleset
+
+STALE_YEARS = 2  # data older than this many years before the release is flagged
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One lint finding, located where it can be fixed."""
+
+    kind: str
+    file: str
+    line: int | None
+    subject: str
+    message: str
+
+    def __str__(self) -> str:
+        place = self.file if self.line is None else f"{self.file}:{self.line}"
+        return f"{self.kind}: {place}: {self.subject}: {self.message}"
+
+
+def _reads(rule: Rule) -> set[str]:
+    return set(rule.inputs) | set(rule.disclosed_inputs)
+
+
+def lint(rs: Ruleset, today: date | None = None) -> list[Finding]:
+    """Every finding for a loaded ruleset, in a stable order."""
+    findings: list[Finding] = []
+    always: dict[str, bool] = {}
+
+    def always_applies(rule: Rule) -> bool:
+        return (
+            rule.when is None
+            and not rule.value.table_refs
+            and not rule.disclosed_inputs
+            and all(resolves(f) for f in rule.inputs)
+        )
+
+    def resolves(name: str) -> bool:
+        if name not in always:
+            always[name] = False  # the graph is acyclic; this only guards the recursion
+            always[name] = any(always_applies(r) for r in rs.rules.get(name, ()))
+        return always[name]
+
+    for rules in rs.rules.values():
+        for i, rule in enumerate(rules):
+            if always_applies(rule):
+                for shadowed in rules[i + 1 :]:
+                    findings.append(
+                        Finding(
+                            "never-fires",
+                            shadowed.file,
+                            shadowed.line,
+                            shadowed.id,
+                            f"{rule.id} (priority {rule.priority}) always applies first",
+                        )
+                    )
+                break
+
+    read: set[str] = set()
+    tables_read: set[str] = set()
+    for rules in rs.rules.values():
+        for rule in rules:
+            read |= _reads(rule)
+            tables_read |= {t for t, _ in rule.value.table_refs}
+            if rule.when is not None:
+                tables_read |= {t for t, _ in rule.when.table_refs}
+    shown = set(rs.outputs) | set(rs.report)
+    for spec in rs.fields.values():
+        if spec.table:
+            tables_read.add(spec.table)
+        if spec.name not in read and spec.name not in shown:
+            findings.append(
+                Finding(
+                    "unused-field",
+                    spec.file,
+                    spec.line,
+                    spec.name,
+                    "no rule reads it and no output or report shows it",
+                )
+            )
+        elif spec.name in read and spec.name not in rs.rules:
+            findings.append(
+                Finding(
+                    "no-fallback",
+                    spec.file,
+                    spec.line,
+                    spec.name,
+                    "rules read it but none sets it: it must be disclosed",
+                )
+            )
+    for table in rs.tables.values():
+        if table.name not in tables_read:
+            findings.append(
+                Finding("unused-table", table.file, None, table.name, "no rule reads this table")
+            )
+        for row in table.rows:
+            if not row.sources:
+                findings.append(
+                    Finding(
+                        "no-source",
+                        row.file,
+                        row.line,
+                        table.name,
+                        f"row {'/'.join(map(str, row.key))} has no source",
+                    )
+                )
+    year = int(rs.released[:4]) if rs.released else (today or date.today()).year
+    for table in rs.tables.values():
+        if not table.years or table.columns[table.key[-1]].type != "integer":
+            continue
+        for _, rows in sorted(table.years.items(), key=lambda item: str(item[0])):
+            latest = rows[-1][0]
+            if latest < year - STALE_YEARS:
+                row = rows[-1][1]
+                label = "/".join(map(str, row.key[:-1])) or table.name
+                findings.append(
+                    Finding(
+                        "stale-data",
+                        row.file,
+                        row.line,
+                        table.name,
+                        f"{label}: latest year {latest}, released {year}",
+                    )
+                )
+    return sorted(findings, key=lambda f: (f.kind, f.file, f.line or 0, f.subject))

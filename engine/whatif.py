@@ -1,0 +1,93 @@
+"""What-if: the same disclosure with some values overridden, and what moved and why."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+from typing import Any
+
+from .disclosure import Disclosure, coerce
+from .errors import InputError, Problem
+from .model import Ruleset
+from .resolve import Estimate
+from .yamlio import parse_yaml
+
+
+def override(disclosure: Disclosure, assignments: list[str], ruleset: Ruleset) -> Disclosure:
+    """The disclosure with ``FIELD=VALUE`` assignments applied (values read as YAML
+    scalars and checked like disclosed ones)."""
+    values = dict(disclosure.values)
+    problems = []
+    for text in assignments:
+        name, sep, raw = text.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            problems.append(Problem("--set", None, text, "expected FIELD=VALUE"))
+            continue
+        spec = ruleset.fields.get(name)
+        if spec is None:
+            near = difflib.get_close_matches(name, list(ruleset.fields), n=3)
+            hint = f"; did you mean {', '.join(near)}?" if near else ""
+            problems.append(Problem("--set", None, name, f"unknown field{hint}"))
+            continue
+        try:
+            written = parse_yaml(f"v: {raw}", "--set", InputError)["v"]
+            values[name] = coerce(spec, written, ruleset)
+        except InputError:
+            problems.append(Problem("--set", None, name, f"cannot read the value {raw!r}"))
+        except ValueError as exc:
+            problems.append(Problem("--set", None, name, str(exc)))
+    if problems:
+        raise InputError(problems)
+    lines = {**disclosure.lines, **{k: None for k in values if k not in disclosure.values}}
+    return dataclasses.replace(
+        disclosure, values=values, lines=lines, name=f"{disclosure.name} (what-if)"
+    )
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        return (
+            isinstance(a, (int, float))
+            and isinstance(b, (int, float))
+            and math.isclose(a, b, rel_tol=1e-12, abs_tol=0.0)
+        )
+    return bool(a == b)
+
+
+def moved_fields(before: Estimate, after: Estimate) -> list[tuple[str, Any, Any, list[str]]]:
+    """Every field whose value differs, outputs first, each with why: set directly, a
+    different rule, or which of its inputs moved."""
+    names = list(after.ruleset.outputs) + [
+        n for n in (*before.fields, *after.fields) if n not in after.ruleset.outputs
+    ]
+    seen: set[str] = set()
+    out = []
+    for name in names:
+        if name in seen:
+            continue
+        seen.add(name)
+        old, new = before.fields.get(name), after.fields.get(name)
+        old_value = old.value if old else None
+        new_value = new.value if new else None
+        if _same(old_value, new_value):
+            continue
+        reasons: list[str] = []
+        if (
+            new is not None
+            and new.status == "input"
+            and (old is None or old.status != "input" or old.value != new.value)
+        ):
+            reasons.append("set by --set")
+        elif old is not None and new is not None and old.rule is not new.rule:
+            was = old.rule.id if old.rule else "disclosed"
+            now = new.rule.id if new.rule else "disclosed"
+            reasons.append(f"now from {now} (was {was})")
+        if new is not None:
+            for dep in new.inputs:
+                dep_old = before.fields.get(dep)
+                if dep_old is None or not _same(dep_old.value, after.fields[dep].value):
+                    reasons.append(f"because {dep} moved")
+        out.append((name, old_value, new_value, reasons))
+    return out
