@@ -296,7 +296,7 @@ def result_diff(
             for subject, users in derivation(b, name).items():
                 path.setdefault(subject, set()).update(users)
             causes = sorted(
-                subject
+                f"{subject} {'/'.join(sorted(kinds[subject]))}"
                 for subject, users in path.items()
                 if subject in changed_subjects
                 and any(_moved(a, b, user, rel_tol, abs_tol) for user in users)

@@ -60,26 +60,36 @@ def _yaml12_resolvers() -> dict[Any, list[tuple[str, re.Pattern[str]]]]:
     }
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 core-schema scalars, line tracking and hard limits."""
+_BASE: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when present
+
+
+class _Loader(_BASE):  # type: ignore[misc]
+    """A safe loader with YAML 1.2 core-schema scalars, line tracking and hard limits.
+
+    Aliases are refused when a node is constructed a second time (an alias is the same
+    node reached twice), which works with both the C and the pure-Python parser.
+    """
 
     yaml_implicit_resolvers = _yaml12_resolvers()
-    _depth = 0
 
-    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()  # type: ignore[no-untyped-call]
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._seen: set[int] = set()
+
+    def construct_object(self, node: Node, deep: bool = False) -> Any:
+        if id(node) in self._seen:
             raise yaml.MarkedYAMLError(
-                None, None, "aliases (*name) are not allowed", event.start_mark
+                None, None, "aliases (*name) are not allowed", node.start_mark
             )
+        self._seen.add(id(node))
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
-                event = self.peek_event()  # type: ignore[no-untyped-call]
                 raise yaml.MarkedYAMLError(
-                    None, None, f"nesting deeper than {MAX_DEPTH} levels", event.start_mark
+                    None, None, f"nesting deeper than {MAX_DEPTH} levels", node.start_mark
                 )
-            return super().compose_node(parent, index)
+            return super().construct_object(node, deep=deep)
         finally:
             self._depth -= 1
 

@@ -36,13 +36,15 @@ def test_readme_quick_start_command_runs_estimate_on_a_fixture(cli: Cli) -> None
     assert "emissions_per_inference_gco2e" in out
 
 
+def _runnable(line: str) -> bool:
+    """A command line of the README that needs no file or folder named by the reader."""
+    words = [w for w in line.split("#")[0].split()[1:] if not w.startswith("[")]
+    return line.startswith("tuneprint") and all(w == "TABLE" or not w.isupper() for w in words)
+
+
 @pytest.mark.parametrize(
     "line",
-    [
-        line.split("#")[0].strip()
-        for line in sh_blocks()[2].splitlines()
-        if line.startswith("tuneprint") and "FILE" not in line.split("#")[0]
-    ],
+    [line.split("#")[0].strip() for line in sh_blocks()[2].splitlines() if _runnable(line)],
 )
 def test_readme_commands_without_files_run(cli: Cli, line: str) -> None:
     args = [a for a in line.split()[1:] if not a.startswith("[")]

@@ -100,3 +100,19 @@ def test_parse_once_evaluate_many() -> None:
     runner = ExpressionRunner({})
     assert [runner.run(expr, {"a": a, "b": -3})[0] for a in (1, 5, -1)] == [2, 10, 3]
     assert expr.inputs == {"a", "b"}
+
+
+def test_billion_laughs_is_refused_quickly() -> None:
+    import time
+
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
+    start = time.perf_counter()
+    with pytest.raises(InputError, match="aliases"):
+        parse_yaml("\n".join(lines) + "\n", "bomb.yaml")
+    assert time.perf_counter() - start < 1.0
+
+
+def test_scalar_alias_is_refused() -> None:
+    with pytest.raises(InputError, match="aliases"):
+        parse_yaml("a: &x 5\nb: *x\n", "x.yaml")

@@ -1,0 +1,267 @@
+"""Versions an auditor can change and compare: extension, release manifests, rule and
+result diffs, what-if, lint, and the auditor's workflow end to end."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from engine.diff import ruleset_diff
+from engine.errors import RulesetError
+from engine.lint import lint
+from engine.loader import load_ruleset, manifest_problems, write_manifest
+from tests.conftest import FIXTURES, RULES
+from tests.minirules import build
+
+Cli = Callable[..., tuple[int, str, str]]
+CASES = sorted(FIXTURES.glob("case_*.yaml"))
+
+
+@pytest.fixture
+def rules_copy(tmp_path: Path) -> Path:
+    target = tmp_path / "rules"
+    shutil.copytree(RULES, target)
+    return target
+
+
+def child(tmp_path: Path, parent: Path, manifest: dict, files: dict[str, object]) -> Path:
+    folder = tmp_path / "child"
+    folder.mkdir()
+    doc = {"id": "mini", "version": "0.2", "description": "child", "extends": "../rs", **manifest}
+    (folder / "ruleset.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
+    for rel, content in files.items():
+        path = folder / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(content), encoding="utf-8")
+    return folder
+
+
+BASE = [
+    {"id": "c.from_a", "sets": "c", "priority": 10, "value": "a * 2"},
+    {"id": "c.row", "sets": "c", "priority": 20, "value": 'lookup("things", n, "power")'},
+]
+
+
+def test_a_version_holds_only_what_changes(tmp_path: Path) -> None:
+    build(tmp_path / "rs", BASE)
+    folder = child(
+        tmp_path,
+        tmp_path / "rs",
+        {"remove_rules": ["c.from_a"]},
+        {
+            "normalize/more.yaml": {
+                "rules": [
+                    {
+                        "id": "c.row",
+                        "sets": "c",
+                        "priority": 20,
+                        "reason": "r",
+                        "source": "s",
+                        "value": 'lookup("things", n, "power") + 1',
+                    },
+                ]
+            },
+            "tables/things.yaml": {
+                "table": "things",
+                "rows": [
+                    {"thing": "small-one", "power": 6, "source": "s"},
+                    {"thing": "new-one", "power": 9, "source": "s"},
+                ],
+            },
+        },
+    )
+    rs = load_ruleset(folder)
+    assert rs.version == "0.2" and rs.extends == "../rs"
+    assert [r.id for r in rs.rules["c"]] == ["c.row"]
+    assert rs.rules["c"][0].value.text.endswith("+ 1")
+    assert rs.rules["c"][0].file.endswith("child/normalize/more.yaml")
+    rows = {r.key[0]: r.values["power"] for r in rs.tables["things"].rows}
+    assert rows == {"big-one": 50, "small-one": 6, "new-one": 9}
+    assert rs.outputs == ("c",)  # inherited
+
+
+def test_content_hash_covers_the_parent(tmp_path: Path) -> None:
+    build(tmp_path / "rs", BASE)
+    folder = child(tmp_path, tmp_path / "rs", {}, {})
+    before = load_ruleset(folder).content_hash
+    sources = tmp_path / "rs" / "sources.yaml"
+    sources.write_text(sources.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    assert load_ruleset(folder).content_hash != before
+
+
+def test_removing_an_unknown_rule_is_an_error(tmp_path: Path) -> None:
+    build(tmp_path / "rs", BASE)
+    folder = child(tmp_path, tmp_path / "rs", {"remove_rules": ["c.nope"]}, {})
+    with pytest.raises(RulesetError, match=r"no inherited rule 'c\.nope'"):
+        load_ruleset(folder)
+
+
+def test_shipped_versions_extend_and_differ_as_the_changelog_says() -> None:
+    v1, v2 = load_ruleset(RULES / "1.0"), load_ruleset(RULES / "2.0")
+    assert v2.extends == "1.0" and v1.extends is None
+    changed = {c.subject for c in ruleset_diff(v1, v2) if c.category == "logic"}
+    assert changed == {
+        "rule electricity_water_l.it_energy",
+        "rule electricity_water_l.facility_energy",
+        "rule manufacturing_water_l.final_run_time",
+        "rule manufacturing_water_l.reserved_time",
+    }
+    logged = {r for entry in v2.changelog for r in entry["rules"]}
+    assert {c.split()[1] for c in changed} <= logged
+    own = {p.name for p in (RULES / "2.0").rglob("*.yaml")}
+    assert "fields.yaml" not in own and "gpus.yaml" not in own  # only what changed
+
+
+def test_released_versions_are_unchanged() -> None:
+    released = [p.parent for p in RULES.glob("*/MANIFEST.sha256")]
+    assert released, "no released ruleset version"
+    for folder in released:
+        assert manifest_problems(folder) == [], folder
+
+
+def test_editing_a_released_version_fails_the_check(cli: Cli, rules_copy: Path) -> None:
+    folder = rules_copy / "1.0"
+    if not (folder / "MANIFEST.sha256").is_file():
+        write_manifest(folder)
+    fields = folder / "fields.yaml"
+    fields.write_text(fields.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    code, _, err = cli("rules", "check", folder)
+    assert code == 2
+    assert "fields.yaml: released file was changed" in err
+
+
+def test_rules_diff_separates_logic_data_and_wording(cli: Cli) -> None:
+    code, out, _ = cli("rules", "diff", RULES / "1.0", RULES / "2.0")
+    assert code == 0
+    logic, rest = out.split("data (")
+    data, wording = rest.split("wording (")
+    assert "+ rule electricity_water_l.facility_energy" in logic
+    assert "- rule manufacturing_water_l.final_run_time" in logic
+    assert "~ row datacenter_efficiency[USA/2014]" in data and "1.8 -> 0.36" in data
+    assert "+ source lbnl2024-datacenters" in wording
+    code, out, _ = cli("rules", "diff", RULES / "1.0", RULES / "2.0", "--format", "json")
+    doc = json.loads(out)
+    assert {c["category"] for c in doc["changes"]} == {"logic", "data", "wording"}
+
+
+def test_result_diff_names_every_changed_output_and_its_cause(cli: Cli) -> None:
+    code, out, _ = cli(
+        "diff", "--rules", RULES / "1.0", "--rules", RULES / "2.0", *CASES, "--format", "json"
+    )
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["old"]["version"] == "1.0" and doc["new"]["version"] == "2.0"
+    moved = {
+        (r["disclosure"], o["field"]): o
+        for r in doc["results"]
+        for o in r["outputs"]
+        if o["changed"]
+    }
+    assert set(moved) == {
+        (case, field)
+        for case in ("case-b-bloom-training-page", "case-c-seed-disclosure", "case-d-seed-bedrock")
+        for field in ("total_water_l", "water_per_inference_ml")
+    }
+    for output in moved.values():
+        assert output["causes"], output
+        assert "rule electricity_water_l.facility_energy added" in output["causes"]
+    bloom = moved[("case-b-bloom-training-page", "total_water_l")]
+    assert "rule manufacturing_water_l.reserved_time added" in bloom["causes"]
+    # the old and new values follow from the changed rules alone (IT -> facility energy)
+    it_water = 4_167_738.0
+    assert bloom["new"] - bloom["old"] == pytest.approx(
+        it_water * 0.1 + 4.7527 * (6936 - 2832), rel=1e-4
+    )
+
+
+def test_result_diff_gates_on_a_threshold(cli: Cli) -> None:
+    args = (
+        "diff",
+        "--rules",
+        RULES / "1.0",
+        "--rules",
+        RULES / "2.0",
+        FIXTURES / "case_c_seed_disclosure.yaml",
+    )
+    assert cli(*args, "--fail-above", "0.20")[0] == 0
+    code, _, err = cli(*args, "--fail-above", "0.10")
+    assert code == 1 and "more than --fail-above" in err
+    assert cli(*args, "--rel-tol", "0.5", "--fail-above", "0.0")[0] == 0
+
+
+def test_what_if_shows_what_moved_and_why(cli: Cli) -> None:
+    code, out, _ = cli(
+        "what-if", FIXTURES / "case_c_seed_disclosure.yaml", "--set", "gpu_utilization=0.94"
+    )
+    assert code == 0
+    assert "gpu_utilization: 0.47 -> 0.94" in out and "set by --set" in out
+    assert "cluster_power_w:" in out and "because gpu_utilization moved" in out
+    assert "total_emissions_kgco2e:" in out
+    code, _, err = cli(
+        "what-if", FIXTURES / "case_c_seed_disclosure.yaml", "--set", "gpu_utilisation=2"
+    )
+    assert code == 2 and "did you mean gpu_utilization" in err
+
+
+def test_lint_finds_shadowed_rules_and_unused_fields(tmp_path: Path) -> None:
+    rules = [
+        {"id": "c.constant", "sets": "c", "priority": 5, "value": 3},
+        {"id": "c.from_a", "sets": "c", "priority": 10, "value": "a * 2"},
+    ]
+    findings = lint(load_ruleset(build(tmp_path / "rs", rules)))
+    kinds = {(f.kind, f.subject) for f in findings}
+    assert ("never-fires", "c.from_a") in kinds
+    assert ("unused-field", "b") in kinds and ("unused-table", "yearly") in kinds
+
+
+def test_lint_on_shipped_rulesets(cli: Cli) -> None:
+    code, out, _ = cli("rules", "lint", RULES / "2.0")
+    assert code == 0
+    assert "unused-field" in out and "final_run_reserved_hours" in out  # dropped by 2.0
+    assert "no-fallback" in out and "measured_energy_kwh" in out
+    assert cli("rules", "lint", RULES / "2.0", "--strict")[0] == 1
+
+
+def test_auditor_workflow(cli: Cli, rules_copy: Path) -> None:
+    """README 'The auditor's workflow', step by step, in a temporary copy of rules/."""
+    new = rules_copy / "2.1"
+    code, out, err = cli("rules", "new", new, "--from", rules_copy / "2.0")
+    assert code == 0, err
+    assert yaml.safe_load((new / "ruleset.yaml").read_text())["extends"] == "2.0"
+    (new / "normalize" / "usage.yaml").write_text(
+        "rules:\n"
+        "  - id: use_life_days.one_year\n"
+        "    sets: use_life_days\n"
+        "    priority: 20\n"
+        "    value: 730\n"
+        "    reason: two years of use, as our client's models are replaced every two years\n"
+        "    source: tuneprint-assumption\n"
+        "    assumption: true\n",
+        encoding="utf-8",
+    )
+    code, out, err = cli("rules", "check", new)
+    assert code == 0 and "scope3-fine-tuning@2.1" in out, err
+    code, out, _ = cli("rules", "lint", new)
+    assert code == 0
+    code, out, _ = cli("rules", "diff", rules_copy / "2.0", new)
+    assert "~ rule use_life_days.one_year" in out and "value: 365 -> 730" in out
+    code, out, _ = cli(
+        "diff",
+        "--rules",
+        rules_copy / "2.0",
+        "--rules",
+        new,
+        FIXTURES / "case_c_seed_disclosure.yaml",
+    )
+    assert code == 0
+    assert "~ emissions_per_inference_gco2e" in out and "(-50.0000%)" in out
+    assert "because rule use_life_days.one_year changed" in out
+    code, out, _ = cli(
+        "explain", FIXTURES / "case_c_seed_disclosure.yaml", "use_life_days", "--rules", new
+    )
+    assert "use_life_days = 730 d" in out and "2.1/normalize/usage.yaml" in out
