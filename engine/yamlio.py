@@ -93,9 +93,7 @@ class _Loader(_BASE):  # type: ignore[misc]
         finally:
             self._depth -= 1
 
-    def construct_mapping(  # type: ignore[override]
-        self, node: MappingNode, deep: bool = False
-    ) -> LineDict:
+    def construct_mapping(self, node: MappingNode, deep: bool = False) -> LineDict:
         result = LineDict()
         result.line = node.start_mark.line + 1
         for key_node, value_node in node.value:
