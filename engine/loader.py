@@ -207,7 +207,11 @@ class _Loader:
 
     def sources(self) -> dict[str, Source]:
         out: dict[str, Source] = {}
-        for path in self.layer_files("sources.yaml"):
+        paths = []
+        for layer in self.layers:
+            paths += [p for p in [layer / "sources.yaml"] if p.is_file()]
+            paths += sorted((layer / "sources").glob("*.yaml"))
+        for path in paths:
             doc = self.read(path, "sources")
             if doc is None:
                 continue
