@@ -12,8 +12,8 @@ from typing import Annotated
 import typer
 
 from . import __version__
-from .disclosure import load_disclosure
-from .errors import Problem, TuneprintError
+from .disclosure import BATCH_SUFFIXES, Disclosure, load_batch, load_disclosure
+from .errors import InputError, Problem, TuneprintError
 from .loader import available_rulesets, display_path, load_ruleset
 from .model import Ruleset
 from .report import dumps, explain_text, result_json, shown, table_text
@@ -66,30 +66,48 @@ def _short(value: object, width: int = 90) -> str:
 
 @app.command("estimate")
 def estimate_cmd(
-    files: Annotated[list[Path], typer.Argument(help="Disclosure files (YAML or JSON).")],
+    files: Annotated[
+        list[Path],
+        typer.Argument(help="Disclosure files (YAML, JSON), or batches (CSV, JSON Lines)."),
+    ],
     rules: RulesOption = None,
     format: FormatOption = "table",
 ) -> None:
-    """Estimate carbon and water of each disclosure."""
+    """Estimate carbon and water of each disclosure (each row of a batch)."""
     _check_format(format)
     ruleset = _ruleset(rules)
-    documents = []
+    documents: list[dict[str, object]] = []
     failed: list[Problem] = []
+    batch = False
     for path in files:
-        try:
-            est = estimate(ruleset, load_disclosure(path, ruleset))
-        except TuneprintError as exc:
-            failed.extend(exc.problems)
-            documents.append(
-                {"file": display_path(path), "errors": [str(p) for p in exc.problems]}
-            )
-            continue
-        if format == "json":
-            documents.append(result_json(est))
+        items: list[Disclosure | InputError]
+        if path.suffix.lower() in BATCH_SUFFIXES:
+            batch = True
+            items = list(load_batch(path, ruleset))
         else:
-            typer.echo(table_text(est) + "\n")
+            try:
+                items = [load_disclosure(path, ruleset)]
+            except InputError as exc:
+                items = [exc]
+        for item in items:
+            where = item.name if isinstance(item, Disclosure) else display_path(path)
+            try:
+                if isinstance(item, InputError):
+                    raise item
+                est = estimate(ruleset, item)
+            except TuneprintError as exc:
+                failed.extend(exc.problems)
+                documents.append({"file": where, "errors": [str(p) for p in exc.problems]})
+                if format == "table":
+                    typer.echo(f"{where}: not estimated (errors below)\n")
+                continue
+            if format == "json":
+                documents.append(result_json(est))
+            else:
+                typer.echo(table_text(est) + "\n")
     if format == "json":
-        typer.echo(dumps(documents[0] if len(documents) == 1 else documents), nl=False)
+        single = len(documents) == 1 and not batch
+        typer.echo(dumps(documents[0] if single else documents), nl=False)
     if failed:
         _fail(failed)
 

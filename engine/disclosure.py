@@ -8,8 +8,12 @@ spaces and punctuation; an unknown name is an error that suggests the closest kn
 
 from __future__ import annotations
 
+import csv
 import difflib
+import io
 import math
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +23,7 @@ from .loader import display_path
 from .model import FieldSpec, Ruleset
 from .schemas import check
 from .tables import canonical_name, parse_datetime, suggestions
-from .yamlio import line_of, load_file
+from .yamlio import line_of, load_file, parse_json, read_text
 
 MAX_NAME_LENGTH = 200  # characters in a disclosed name or text value
 
@@ -135,3 +139,67 @@ def load_disclosure(path: Path, ruleset: Ruleset) -> Disclosure:
         raise InputError(problems)
     lines = {k: line_of(doc, ["values", k]) for k in values}
     return Disclosure(name, str(doc.get("id") or path.stem), values, sources, lines, written)
+
+
+BATCH_SUFFIXES = (".csv", ".jsonl")
+MAX_BATCH_ROWS = 100_000  # rows read from one batch file
+_INT = re.compile(r"[-+]?[0-9]+")
+_FLOAT = re.compile(r"[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)(?:[eE][-+]?[0-9]+)?")
+
+
+def cell(text: str) -> Any:
+    """A CSV cell as a value: whole numbers, decimals, true/false, or the text itself."""
+    text = text.strip()
+    if _INT.fullmatch(text):
+        return int(text)
+    if _FLOAT.fullmatch(text):
+        return float(text)
+    if text in ("true", "false"):
+        return text == "true"
+    return text
+
+
+def load_batch(path: Path, ruleset: Ruleset) -> Iterator[Disclosure | InputError]:
+    """Each row of a CSV (header: field names, optional id) or JSON Lines file (one
+    disclosure document per line), checked on its own: a bad row yields its error and the
+    batch goes on, so rows out always equals rows in."""
+    name = display_path(path)
+    text = read_text(path, InputError)
+    if path.suffix.lower() == ".jsonl":
+        rows: Iterator[tuple[int, Any]] = (
+            (n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()
+        )
+    else:
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        rows = ((reader.line_num, raw) for raw in reader)
+    for count, (line, raw) in enumerate(rows, start=1):
+        where = f"{name}:{line}"
+        if count > MAX_BATCH_ROWS:
+            limit = f"more than {MAX_BATCH_ROWS} rows: split the file"
+            yield InputError([Problem(name, line, "", limit)])
+            return
+        try:
+            yield _batch_row(where, name, line, raw, ruleset, path.suffix.lower())
+        except InputError as exc:
+            yield exc
+
+
+def _batch_row(
+    where: str, name: str, line: int, raw: Any, ruleset: Ruleset, suffix: str
+) -> Disclosure:
+    if suffix == ".jsonl":
+        doc = parse_json(raw, name, InputError)
+        problems = check("disclosure", doc, name)
+        if problems:
+            raise InputError([Problem(name, line, p.where, p.message) for p in problems])
+        values_doc = doc["values"]
+        row_id = str(doc.get("id") or f"{Path(name).stem}:{line}")
+    else:
+        if None in raw:
+            raise InputError.one(name, line, "", "more cells than the header has columns")
+        row_id = str(raw.get("id") or f"{Path(name).stem}:{line}")
+        values_doc = {k: cell(v) for k, v in raw.items() if k != "id" and v not in (None, "")}
+    values, sources, written, problems = read_values(name, values_doc, ruleset, None, [])
+    if problems:
+        raise InputError([Problem(name, line, p.where, p.message) for p in problems])
+    return Disclosure(where, row_id, values, sources, dict.fromkeys(values, line), written)

@@ -113,6 +113,17 @@ def compile_expression(text: str, fields: set[str] | dict[str, Any]) -> Expressi
                 disclosed_args.add(id(node.args[0]))
         elif isinstance(node, ast.Constant):
             _check_constant(node.value, text)
+        elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
+            exponent = node.right
+            if not (
+                isinstance(exponent, ast.Constant)
+                and isinstance(exponent.value, (int, float))
+                and not isinstance(exponent.value, bool)
+                and abs(exponent.value) <= MAX_POWER
+            ):
+                raise ExpressionProblem(
+                    f"an exponent must be a number no larger than {MAX_POWER}: {text!r}"
+                )
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and id(node) not in call_funcs | disclosed_args:
             if node.id.startswith("_"):

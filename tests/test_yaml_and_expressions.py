@@ -65,6 +65,8 @@ def test_json_rejects(text: str) -> None:
         ("a if a else", "syntax error"),
         ("a; b", "syntax error"),
         ("1e400", "out of range"),
+        ("a ** 100000", "exponent must be a number no larger than 1000"),
+        ("a ** b", "exponent must be a number"),
         ("'x' * 10", None),  # parses; evaluation refuses text arithmetic (below)
         ("a " + "+ a " * 1200, "the limit is 2000"),
         ("min(a, key=b)", "keyword arguments"),
@@ -85,7 +87,6 @@ def test_expression_attacks_are_rejected(expression: str, fragment: str | None) 
     ("expression", "error"),
     [
         ("'x' * 10", TypeError),
-        ("a ** 100000", OverflowError),
         ("a / b", ZeroDivisionError),
     ],
 )
