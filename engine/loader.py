@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -456,6 +457,9 @@ class _Loader:
         fields: dict[str, FieldSpec],
         tables: dict[str, Table],
     ) -> Expression | None:
+        if isinstance(text, float) and not math.isfinite(text):
+            self.problem(file, doc, where, f"rule {rid}: number {text} is out of range")
+            return None
         text = str(text).lower() if isinstance(text, bool) else str(text)
         if text in ("true", "false"):
             text = text.capitalize()
