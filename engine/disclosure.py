@@ -129,8 +129,11 @@ def read_values(
 
 def load_disclosure(path: Path, ruleset: Ruleset) -> Disclosure:
     """Read and check one disclosure file; every problem in it is reported together."""
-    name = display_path(path)
-    doc = load_file(path, InputError)
+    return disclosure_from_document(load_file(path, InputError), display_path(path), ruleset)
+
+
+def disclosure_from_document(doc: Any, name: str, ruleset: Ruleset) -> Disclosure:
+    """Check a parsed disclosure document (YAML or JSON) against the schema and fields."""
     problems = check("disclosure", doc, name)
     if problems:
         raise InputError(problems)
@@ -138,7 +141,7 @@ def load_disclosure(path: Path, ruleset: Ruleset) -> Disclosure:
     if problems:
         raise InputError(problems)
     lines = {k: line_of(doc, ["values", k]) for k in values}
-    return Disclosure(name, str(doc.get("id") or path.stem), values, sources, lines, written)
+    return Disclosure(name, str(doc.get("id") or Path(name).stem), values, sources, lines, written)
 
 
 BATCH_SUFFIXES = (".csv", ".jsonl")

@@ -68,3 +68,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="rewrite fixtures/golden/ from the current rules (review the diff before committing)",
     )
+
+
+# Hypothesis profiles: "ci" (default, a few hundred examples per property) and "long" for
+# scheduled fuzzing (python bench/fuzz.py).
+from hypothesis import settings as _hypothesis_settings  # noqa: E402
+
+_hypothesis_settings.register_profile("ci", max_examples=200, derandomize=True)
+_hypothesis_settings.register_profile(
+    "long", max_examples=int(__import__("os").environ.get("TUNEPRINT_FUZZ_EXAMPLES", "20000"))
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not config.getoption("hypothesis_profile", default=None):
+        _hypothesis_settings.load_profile("ci")

@@ -1,0 +1,189 @@
+"""Property-based fuzzing: nothing but the documented errors escapes.
+
+Documented errors are the subclasses of engine.errors.TuneprintError (InputError,
+RulesetError, UnresolvedError) at the boundary, and ExpressionProblem / UnitProblem from
+the expression compiler and unit checker. The CI profile runs a few hundred examples per
+property; `python bench/fuzz.py` runs the same properties far longer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine.disclosure import disclosure_from_document
+from engine.errors import TuneprintError
+from engine.expressions import ExpressionProblem, ExpressionRunner, compile_expression
+from engine.loader import load_ruleset
+from engine.model import Rule
+from engine.resolve import estimate
+from engine.tables import NotApplicable
+from engine.units import UnitProblem, check_rule, registry_from_text
+from engine.yamlio import parse_json, parse_yaml
+from tests.conftest import FAITHFUL
+
+RULESET = load_ruleset(FAITHFUL)
+RUNNER = ExpressionRunner(RULESET.tables)
+FIELDS = sorted(RULESET.fields)
+UREG = registry_from_text(
+    "\n".join(p.read_text(encoding="utf-8") for p in [FAITHFUL / "units.txt"] if p.is_file())
+)
+FUZZ = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**30), max_value=10**30),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=40),
+    st.sampled_from(
+        [
+            "Llama 2",
+            "A100 80GB",
+            "us-west-2",
+            "AWS Bedrock",
+            "2024-07-06T17:01",
+            "HPE Apollo 6500 Gen10 Plus",
+            "full",
+            "lora",
+            "France",
+            "nan",
+            "1e999",
+        ]
+    ),
+)
+
+
+@FUZZ
+@given(st.text(max_size=2000))
+def test_any_text_as_a_disclosure(text: str) -> None:
+    with contextlib.suppress(TuneprintError):
+        disclosure_from_document(parse_yaml(text, "fuzz.yaml"), "fuzz.yaml", RULESET)
+    with contextlib.suppress(TuneprintError):
+        disclosure_from_document(parse_json(text, "fuzz.json"), "fuzz.json", RULESET)
+
+
+@FUZZ
+@given(
+    st.dictionaries(st.one_of(st.sampled_from(FIELDS), st.text(max_size=20)), scalars, max_size=25)
+)
+def test_any_values_are_checked_and_resolved_or_refused(values: dict[str, Any]) -> None:
+    try:
+        disclosure = disclosure_from_document({"values": values}, "fuzz.yaml", RULESET)
+        est = estimate(RULESET, disclosure)
+    except TuneprintError:
+        return
+    for name in RULESET.outputs:
+        value = est.fields[name].value
+        assert isinstance(value, (int, float)) and math.isfinite(value) and value >= 0
+
+
+TOKENS = [
+    "a",
+    "b",
+    "gpu_count",
+    "pue",
+    "reserved_hours",
+    "gpu_model",
+    "unknown",
+    "_x",
+    "__class__",
+    "1",
+    "0",
+    "2.5",
+    "1e400",
+    "1000",
+    "'x'",
+    '"gpus"',
+    '"tdp_w"',
+    "True",
+    "None",
+    "+",
+    "-",
+    "*",
+    "/",
+    "//",
+    "%",
+    "**",
+    "<",
+    "==",
+    "and",
+    "or",
+    "not",
+    "if",
+    "else",
+    "in",
+    "(",
+    ")",
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    ".",
+    ":",
+    "=",
+    ":=",
+    "lambda",
+    "for",
+    "f'",
+    "@",
+    "min",
+    "max",
+    "round",
+    "lookup",
+    "lookup_year",
+    "convert",
+    "disclosed",
+    "year",
+    "eval",
+    "__import__",
+    "open",
+    "getattr",
+]
+
+
+@FUZZ
+@given(st.lists(st.sampled_from(TOKENS), min_size=1, max_size=25), st.data())
+def test_any_expression_is_compiled_checked_and_evaluated_or_refused(
+    tokens: list[str], data: st.DataObject
+) -> None:
+    text = " ".join(tokens)
+    try:
+        expr = compile_expression(text, RULESET.fields)
+    except ExpressionProblem:
+        return
+    rule = Rule("pue.fuzz", "pue", 99, expr, None, "r", ("s",), "fuzz.yaml", 1)
+    try:
+        rule = check_rule(UREG, rule, RULESET.fields, RULESET.tables)
+    except (UnitProblem, KeyError):
+        # KeyError: a table or column the loader would have rejected before units
+        return
+    names = {name: data.draw(scalars) for name in expr.inputs | expr.disclosed_inputs}
+    with contextlib.suppress(NotApplicable, ArithmeticError, TypeError, ValueError):
+        RUNNER.run(rule.value, names)
+
+
+@FUZZ
+@given(
+    st.sampled_from(
+        [
+            "case_c_seed_disclosure.yaml",
+            "case_d_seed_bedrock.yaml",
+            "case_b_bloom_training_page.yaml",
+        ]
+    ),
+    st.dictionaries(st.sampled_from(FIELDS), scalars, max_size=6),
+)
+def test_perturbed_seed_cases_resolve_or_fail_cleanly(case: str, changes: dict[str, Any]) -> None:
+    doc = parse_yaml((FAITHFUL.parent.parent / "fixtures" / case).read_text(), case)
+    doc["values"].update(changes)
+    try:
+        est = estimate(RULESET, disclosure_from_document(doc, case, RULESET))
+    except TuneprintError:
+        return
+    assert set(RULESET.outputs) <= set(est.fields)
