@@ -161,3 +161,30 @@ def test_console_script_has_no_traceback(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert "gpu_count" in proc.stderr
+
+
+def test_disclosed_text_is_never_evaluated(cli: Cli, tmp_path: Path) -> None:
+    """Trust boundary: a disclosure holds values, never rules or expressions; text that
+    looks like code stays text (here it names no state, so the state rule does not apply)."""
+    attack = "__import__('os').system('touch pwned')"
+    path = write(
+        tmp_path / "d.yaml",
+        (FIXTURES / "case_c_seed_disclosure.yaml").read_text() + f'  us_state: "{attack}"\n',
+    )
+    code, out, err = cli(
+        "explain",
+        path,
+        "grid_intensity_gco2e_per_kwh",
+        "--rules",
+        FIXTURES.parent / "rules" / "1.0",
+    )
+    assert code == 0, err
+    assert not (tmp_path / "pwned").exists() and not Path("pwned").exists()
+    assert "grid_intensity_gco2e_per_kwh.country" in out
+    assert "skipped grid_intensity_gco2e_per_kwh.us_state" in out
+
+
+def test_a_disclosure_cannot_name_rules(cli: Cli, tmp_path: Path) -> None:
+    path = write(tmp_path / "d.yaml", "rules: /tmp/elsewhere\nvalues:\n  gpu_count: 4\n")
+    code, _, err = cli("estimate", path)
+    assert_clean_error(code, err, "unknown key 'rules'")
