@@ -291,7 +291,8 @@ class _Loader:
             description = doc.get("description", description)
             base_file = base_file or file
             for col, c in doc.get("columns", {}).items():
-                columns[col] = Column(col, c["type"], c["unit"], c["description"])
+                columns[col] = Column(col, c["type"], c["unit"], c["description"],
+                                      c.get("min"), c.get("max"))
             for k in key:
                 if k not in columns:
                     self.problem(file, doc, ["key"], f"key column {k!r} is not a declared column")
@@ -696,6 +697,10 @@ def _check_cell(column: Column, value: Any) -> str | None:
             return f"expected a finite number, got {value!r}"
         if column.type == "integer" and not float(value).is_integer():
             return f"expected a whole number, got {value!r}"
+        if column.minimum is not None and value < column.minimum:
+            return f"{value!r} is below the physical minimum {column.minimum} {column.unit}"
+        if column.maximum is not None and value > column.maximum:
+            return f"{value!r} is above the physical maximum {column.maximum} {column.unit}"
     elif not isinstance(value, str):
         return f"expected text, got {value!r}"
     elif column.type == "date":

@@ -110,6 +110,8 @@ class Column:
     type: str
     unit: str
     description: str
+    minimum: float | None = None
+    maximum: float | None = None
 
 
 @dataclass(frozen=True)
