@@ -6,6 +6,7 @@ import difflib
 import math
 import os
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated
 
@@ -16,7 +17,7 @@ from .disclosure import BATCH_SUFFIXES, Disclosure, load_batch, load_disclosure
 from .errors import InputError, Problem, TuneprintError
 from .loader import available_rulesets, display_path, load_ruleset
 from .model import Ruleset
-from .report import dumps, explain_text, result_json, shown, table_text
+from .report import dumps, dumps_line, explain_text, result_json, shown, table_text
 from .resolve import estimate
 
 EXIT_USER_ERROR = 2  # bad input, bad rules, or a field nothing can resolve
@@ -76,40 +77,51 @@ def estimate_cmd(
     """Estimate carbon and water of each disclosure (each row of a batch)."""
     _check_format(format)
     ruleset = _ruleset(rules)
-    documents: list[dict[str, object]] = []
     failed: list[Problem] = []
-    batch = False
+    batch = any(p.suffix.lower() in BATCH_SUFFIXES for p in files) or len(files) > 1
+    if format == "json" and batch:
+        typer.echo("[")
+    first = True
     for path in files:
-        items: list[Disclosure | InputError]
+        items: Iterable[Disclosure | InputError]
         if path.suffix.lower() in BATCH_SUFFIXES:
-            batch = True
-            items = list(load_batch(path, ruleset))
+            items = load_batch(path, ruleset)
         else:
             try:
                 items = [load_disclosure(path, ruleset)]
             except InputError as exc:
                 items = [exc]
         for item in items:
-            where = item.name if isinstance(item, Disclosure) else display_path(path)
+            where = item.name if isinstance(item, Disclosure) else _place(item, path)
+            document: dict[str, object]
             try:
                 if isinstance(item, InputError):
                     raise item
                 est = estimate(ruleset, item)
+                document = result_json(est) if format == "json" else {}
+                text = table_text(est) if format == "table" else ""
             except TuneprintError as exc:
                 failed.extend(exc.problems)
-                documents.append({"file": where, "errors": [str(p) for p in exc.problems]})
-                if format == "table":
-                    typer.echo(f"{where}: not estimated (errors below)\n")
-                continue
-            if format == "json":
-                documents.append(result_json(est))
+                document = {"file": where, "errors": [str(p) for p in exc.problems]}
+                text = f"{where}: not estimated (errors below)"
+            if format == "table":
+                typer.echo(text + "\n")
+            elif batch:
+                typer.echo(("" if first else ",\n") + dumps_line(document), nl=False)
             else:
-                typer.echo(table_text(est) + "\n")
-    if format == "json":
-        single = len(documents) == 1 and not batch
-        typer.echo(dumps(documents[0] if single else documents), nl=False)
+                typer.echo(dumps(document), nl=False)
+            first = False
+    if format == "json" and batch:
+        typer.echo("\n]")
     if failed:
         _fail(failed)
+
+
+def _place(error: InputError, path: Path) -> str:
+    problem = error.problems[0] if error.problems else None
+    if problem is not None and problem.line is not None:
+        return f"{problem.file}:{problem.line}"
+    return display_path(path)
 
 
 @app.command("explain")

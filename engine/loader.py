@@ -291,8 +291,9 @@ class _Loader:
             description = doc.get("description", description)
             base_file = base_file or file
             for col, c in doc.get("columns", {}).items():
-                columns[col] = Column(col, c["type"], c["unit"], c["description"],
-                                      c.get("min"), c.get("max"))
+                columns[col] = Column(
+                    col, c["type"], c["unit"], c["description"], c.get("min"), c.get("max")
+                )
             for k in key:
                 if k not in columns:
                     self.problem(file, doc, ["key"], f"key column {k!r} is not a declared column")

@@ -107,6 +107,11 @@ def dumps(document: Any) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
+def dumps_line(document: Any) -> str:
+    """Deterministic compact JSON on one line (batches: fast, and streamable)."""
+    return json.dumps(document, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
 def _origin(r: Resolved) -> str:
     if r.status == "input":
         return "disclosed"

@@ -6,6 +6,7 @@ import difflib
 import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 from .model import Row, Table
@@ -22,6 +23,7 @@ def parse_datetime(text: str) -> datetime:
         return datetime.combine(date.fromisoformat(text), datetime.min.time())
 
 
+@lru_cache(maxsize=65536)
 def normalise(name: str) -> str:
     """Case-, space- and punctuation-insensitive form of a name ("US West (Oregon)" ->
     "uswestoregon"); NFKC folds compatibility look-alikes (full-width letters) first."""
