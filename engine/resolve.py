@@ -123,17 +123,19 @@ class Resolver:
         except NotApplicable:
             raise
         except (ArithmeticError, TypeError, ValueError) as exc:
-            shown = ", ".join(f"{k}={_show(v)}" for k, v in sorted(names.items()))
-            raise RulesetError(
-                [
-                    Problem(
-                        rule.file,
-                        rule.line,
-                        rule.id,
-                        f"cannot evaluate {expr.text!r}: {exc} (inputs: {shown or 'none'})",
-                    )
-                ]
-            ) from None
+            raise _rule_error(rule, f"cannot evaluate {expr.text!r}: {exc}", names) from None
+
+    def _evaluate(
+        self, rule: Rule, expr: Expression, names: dict[str, Any]
+    ) -> tuple[Any, list[TableUse]] | str:
+        """The expression's value and the rows it read, or why the rule does not apply."""
+        missing = self._gather(expr.inputs, names)
+        if missing:
+            return missing
+        try:
+            return self._run(rule, expr, names)
+        except NotApplicable as exc:
+            return str(exc)
 
     def _apply(self, rule: Rule, spec: FieldSpec, skipped: tuple[Skip, ...]) -> Resolved | str:
         names: dict[str, Any] = {}
@@ -143,23 +145,17 @@ class Resolver:
             names[dep] = self.disclosure.values[dep]
         tables: list[TableUse] = []
         if rule.when is not None:
-            missing = self._gather(rule.when.inputs, names)
-            if missing:
-                return missing
-            try:
-                holds, used = self._run(rule, rule.when, names)
-            except NotApplicable as exc:
-                return str(exc)
+            got = self._evaluate(rule, rule.when, names)
+            if isinstance(got, str):
+                return got
+            holds, used = got
             if not holds:
                 return f"condition is false: {rule.when.text}"
             tables.extend(used)
-        missing = self._gather(rule.value.inputs, names)
-        if missing:
-            return missing
-        try:
-            value, used = self._run(rule, rule.value, names)
-        except NotApplicable as exc:
-            return str(exc)
+        got = self._evaluate(rule, rule.value, names)
+        if isinstance(got, str):
+            return got
+        value, used = got
         tables.extend(used)
         value = self._checked(rule, spec, value, names)
         inputs = {k: v for k, v in names.items() if k not in rule.disclosed_inputs}
@@ -177,18 +173,7 @@ class Resolver:
 
     def _checked(self, rule: Rule, spec: FieldSpec, value: Any, names: dict[str, Any]) -> Any:
         def fail(message: str) -> RulesetError:
-            shown = ", ".join(f"{k}={_show(v)}" for k, v in sorted(names.items()))
-            return RulesetError(
-                [
-                    Problem(
-                        rule.file,
-                        rule.line,
-                        rule.id,
-                        f"gave {_show(value)} for {spec.name}: {message} "
-                        f"(inputs: {shown or 'none'})",
-                    )
-                ]
-            )
+            return _rule_error(rule, f"gave {_show(value)} for {spec.name}: {message}", names)
 
         kind = spec.type
         if kind in ("number", "integer"):
@@ -223,6 +208,14 @@ class Resolver:
                 raise fail(f"no row {value!r} in table {spec.table}")
             return found
         return value
+
+
+def _rule_error(rule: Rule, message: str, names: dict[str, Any]) -> RulesetError:
+    """An error located at a rule, with the input values it was evaluated with."""
+    shown = ", ".join(f"{k}={_show(v)}" for k, v in sorted(names.items()))
+    return RulesetError(
+        [Problem(rule.file, rule.line, rule.id, f"{message} (inputs: {shown or 'none'})")]
+    )
 
 
 def _show(value: Any) -> str:
