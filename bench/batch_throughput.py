@@ -16,8 +16,10 @@ import tempfile
 import time
 from pathlib import Path
 
-HEADER = ("id,base_model,gpu_model,gpu_count,server_count,cloud_region,reserved_hours,"
-          "gpu_utilization,cpu_utilization\n")
+HEADER = (
+    "id,base_model,gpu_model,gpu_count,server_count,cloud_region,reserved_hours,"
+    "gpu_utilization,cpu_utilization\n"
+)
 
 
 def main() -> None:
@@ -35,15 +37,19 @@ def main() -> None:
         start = time.perf_counter()
         proc = subprocess.run(
             [sys.executable, "-m", "engine", "estimate", str(path), "--format", "json"],
-            capture_output=True, text=True, check=False,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         elapsed = time.perf_counter() - start
         rows = json.loads(proc.stdout)
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         errors = sum(1 for r in rows if "errors" in r)
-        print(f"{args.rows} rows in, {len(rows)} rows out ({errors} with errors, exit "
-              f"{proc.returncode}): {elapsed:.2f} s, {args.rows / elapsed:,.0f} rows/s, "
-              f"peak memory {peak:.0f} MiB")
+        print(
+            f"{args.rows} rows in, {len(rows)} rows out ({errors} with errors, exit "
+            f"{proc.returncode}): {elapsed:.2f} s, {args.rows / elapsed:,.0f} rows/s, "
+            f"peak memory {peak:.0f} MiB"
+        )
 
 
 if __name__ == "__main__":

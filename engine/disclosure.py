@@ -22,7 +22,7 @@ from .errors import InputError, Problem
 from .loader import display_path
 from .model import FieldSpec, Ruleset
 from .schemas import check
-from .tables import canonical_name, parse_datetime, suggestions
+from .tables import ambiguous, canonical_name, parse_datetime, suggestions
 from .yamlio import line_of, load_file, parse_json, read_text
 
 MAX_NAME_LENGTH = 200  # characters in a disclosed name or text value
@@ -76,6 +76,11 @@ def coerce(spec: FieldSpec, value: Any, ruleset: Ruleset) -> Any:
     if kind == "name":
         table = ruleset.tables[spec.table or ""]
         found = canonical_name(table, value)
+        if found is None and ambiguous(table, value):
+            options = ", ".join(repr(k) for k in ambiguous(table, value))
+            raise ValueError(
+                f"ambiguous {spec.table} name {value!r}: it could be {options}; write one of them"
+            )
         if found is None:
             near = suggestions(table, value)
             hint = f"; did you mean {', '.join(repr(n) for n in near)}?" if near else ""

@@ -21,7 +21,7 @@ from .expressions import ExpressionProblem, compile_expression
 from .model import Column, Expression, FieldSpec, Row, Rule, Ruleset, Source, Table
 from .paths import shipped
 from .schemas import check
-from .tables import key_part, normalise, parse_datetime
+from .tables import key_part, normalise, parse_datetime, written_form
 from .yamlio import LineDict, LineList, line_of, load_file, problem_at
 
 RULE_DIRS = ("normalize", "formulas")
@@ -317,26 +317,40 @@ class _Loader:
             return None
         rows = tuple(merged.values())
         names: dict[str, str] = {}
+        folded: dict[str, set[str]] = {}
         if len(key) == 1 and key[0] in columns and columns[key[0]].type == "string":
             for row in rows:
-                for written in (row.key[0], *row.aliases):
-                    n = normalise(written)
-                    if n in names and names[n] != row.key[0]:
+                canonical = str(row.key[0])
+                for written in (canonical, *row.aliases):
+                    exact = written_form(written)
+                    if exact in names and names[exact] != canonical:
                         self.problems.append(
                             Problem(
                                 row.file,
                                 row.line,
                                 name,
-                                f"name {written!r} already names row {names[n]!r}",
+                                f"name {written!r} already names row {names[exact]!r}",
                             )
                         )
-                    names[n] = row.key[0]
+                    names[exact] = canonical
+                    folded.setdefault(normalise(written), set()).add(canonical)
         years: dict[tuple[Any, ...], list[tuple[Any, Row]]] = {}
         if len(key) > 1 or (key and key[0] in columns and columns[key[0]].type == "integer"):
             for norm, row in merged.items():
                 years.setdefault(norm[:-1], []).append((norm[-1], row))
         by_prefix = {k: tuple(sorted(v, key=lambda item: item[0])) for k, v in years.items()}
-        return Table(name, description, base_file, key, columns, rows, merged, names, by_prefix)
+        return Table(
+            name,
+            description,
+            base_file,
+            key,
+            columns,
+            rows,
+            merged,
+            names,
+            by_prefix,
+            {k: tuple(sorted(v)) for k, v in folded.items()},
+        )
 
     def row(
         self,

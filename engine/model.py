@@ -138,8 +138,9 @@ class Table:
     columns: dict[str, Column]
     rows: tuple[Row, ...]
     index: dict[tuple[Any, ...], Row] = field(repr=False)
-    names: dict[str, str] = field(repr=False)
+    names: dict[str, str] = field(repr=False)  # exact written form (casefolded) -> key
     years: dict[tuple[Any, ...], tuple[tuple[Any, Row], ...]] = field(repr=False)
+    folded: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)

@@ -75,22 +75,48 @@ class TableUse:
         return out
 
 
+@lru_cache(maxsize=65536)
+def written_form(name: str) -> str:
+    """A name as written, only case and spacing folded ("US West (Oregon)" ->
+    "us west (oregon)"): it tells "us-west-2" from "us-west2"."""
+    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+
+
 def canonical_name(table: Table, name: str) -> str | None:
-    """The row key a written name refers to (through aliases), or None."""
-    return table.names.get(normalise(name))
+    """The row key a written name refers to (through aliases), or None. A name written
+    exactly as a key or alias (up to case and spacing) wins; otherwise the name also
+    matches when only punctuation differs, if that points at a single row."""
+    exact = table.names.get(written_form(name))
+    if exact is not None:
+        return exact
+    keys = table.folded.get(normalise(name), ())
+    return keys[0] if len(keys) == 1 else None
+
+
+def ambiguous(table: Table, name: str) -> tuple[str, ...]:
+    """The rows a name could mean when, without punctuation, it fits several."""
+    keys = table.folded.get(normalise(name), ())
+    return keys if len(keys) > 1 and written_form(name) not in table.names else ()
 
 
 def suggestions(table: Table, name: str) -> list[str]:
     """Known names closest to an unknown one, best first."""
     wanted = normalise(name)
-    found = difflib.get_close_matches(wanted, list(table.names), n=MAX_SUGGESTIONS * 3, cutoff=0.5)
+    found = difflib.get_close_matches(
+        wanted, list(table.folded), n=MAX_SUGGESTIONS * 3, cutoff=0.5
+    )
     out: list[str] = []
     for match in found:
-        canonical = table.names[match]
-        if canonical not in out:
-            out.append(canonical)
+        for canonical in table.folded[match]:
+            if canonical not in out:
+                out.append(canonical)
     if not out:
-        out = [table.names[n] for n in table.names if wanted and (wanted in n or n in wanted)]
+        out = [
+            k
+            for n, keys in table.folded.items()
+            if wanted and (wanted in n or n in wanted)
+            for k in keys
+        ]
     return out[:MAX_SUGGESTIONS]
 
 

@@ -229,8 +229,8 @@ def test_lint_on_shipped_rulesets(cli: Cli) -> None:
 
 def test_auditor_workflow(cli: Cli, rules_copy: Path) -> None:
     """README 'The auditor's workflow', step by step, in a temporary copy of rules/."""
-    new = rules_copy / "2.1"
-    code, out, err = cli("rules", "new", new, "--from", rules_copy / "2.0")
+    new = rules_copy / "audit-trial"
+    code, out, err = cli("rules", "new", new, "--from", rules_copy / "2.0", "--version", "99.1")
     assert code == 0, err
     assert yaml.safe_load((new / "ruleset.yaml").read_text())["extends"] == "2.0"
     (new / "normalize" / "usage.yaml").write_text(
@@ -245,7 +245,7 @@ def test_auditor_workflow(cli: Cli, rules_copy: Path) -> None:
         encoding="utf-8",
     )
     code, out, err = cli("rules", "check", new)
-    assert code == 0 and "scope3-fine-tuning@2.1" in out, err
+    assert code == 0 and "scope3-fine-tuning@99.1" in out, err
     code, out, _ = cli("rules", "lint", new)
     assert code == 0
     code, out, _ = cli("rules", "diff", rules_copy / "2.0", new)
@@ -264,4 +264,4 @@ def test_auditor_workflow(cli: Cli, rules_copy: Path) -> None:
     code, out, _ = cli(
         "explain", FIXTURES / "case_c_seed_disclosure.yaml", "use_life_days", "--rules", new
     )
-    assert "use_life_days = 730 d" in out and "2.1/normalize/usage.yaml" in out
+    assert "use_life_days = 730 d" in out and "audit-trial/normalize/usage.yaml" in out
