@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date
 
@@ -124,18 +125,18 @@ def lint(rs: Ruleset, today: date | None = None) -> list[Finding]:
     for table in rs.tables.values():
         if not table.years or table.columns[table.key[-1]].type != "integer":
             continue
-        for _, rows in sorted(table.years.items(), key=lambda item: str(item[0])):
-            latest = rows[-1][0]
-            if latest < year - STALE_YEARS:
-                row = rows[-1][1]
-                label = "/".join(map(str, row.key[:-1])) or table.name
-                findings.append(
-                    Finding(
-                        "stale-data",
-                        row.file,
-                        row.line,
-                        table.name,
-                        f"{label}: latest year {latest}, released {year}",
-                    )
+        latest = Counter(rows[-1][0] for rows in table.years.values())
+        stale = {y: n for y, n in latest.items() if y < year - STALE_YEARS}
+        if stale:
+            spread = ", ".join(f"{n} end in {y}" for y, n in sorted(stale.items()))
+            findings.append(
+                Finding(
+                    "stale-data",
+                    table.file,
+                    None,
+                    table.name,
+                    f"{sum(stale.values())} of {len(table.years)} series end "
+                    f"more than {STALE_YEARS} years before {year} ({spread})",
                 )
+            )
     return sorted(findings, key=lambda f: (f.kind, f.file, f.line or 0, f.subject))
