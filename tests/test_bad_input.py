@@ -185,6 +185,6 @@ def test_disclosed_text_is_never_evaluated(cli: Cli, tmp_path: Path) -> None:
 
 
 def test_a_disclosure_cannot_name_rules(cli: Cli, tmp_path: Path) -> None:
-    path = write(tmp_path / "d.yaml", "rules: /tmp/elsewhere\nvalues:\n  gpu_count: 4\n")
+    path = write(tmp_path / "d.yaml", "rules: ../elsewhere\nvalues:\n  gpu_count: 4\n")
     code, _, err = cli("estimate", path)
     assert_clean_error(code, err, "unknown key 'rules'")
