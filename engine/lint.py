@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import date
 
+from .errors import Problem
 from .model import Rule, Ruleset
 
 STALE_YEARS = 2  # data older than this many years before the release is flagged
@@ -22,17 +23,22 @@ STALE_YEARS = 2  # data older than this many years before the release is flagged
 
 @dataclass(frozen=True)
 class Finding:
-    """One lint finding, located where it can be fixed."""
+    """One lint finding: its kind, and where it can be fixed."""
 
     kind: str
-    file: str
-    line: int | None
-    subject: str
-    message: str
+    problem: Problem
 
     def __str__(self) -> str:
-        place = self.file if self.line is None else f"{self.file}:{self.line}"
-        return f"{self.kind}: {place}: {self.subject}: {self.message}"
+        return f"{self.kind}: {self.problem}"
+
+    @property
+    def subject(self) -> str:
+        """The rule, field or table the finding is about."""
+        return self.problem.where
+
+
+def _finding(kind: str, file: str, line: int | None, subject: str, message: str) -> Finding:
+    return Finding(kind, Problem(file, line, subject, message))
 
 
 def _reads(rule: Rule) -> set[str]:
@@ -63,7 +69,7 @@ def lint(rs: Ruleset, today: date | None = None) -> list[Finding]:
             if always_applies(rule):
                 for shadowed in rules[i + 1 :]:
                     findings.append(
-                        Finding(
+                        _finding(
                             "never-fires",
                             shadowed.file,
                             shadowed.line,
@@ -87,7 +93,7 @@ def lint(rs: Ruleset, today: date | None = None) -> list[Finding]:
             tables_read.add(spec.table)
         if spec.name not in read and spec.name not in shown:
             findings.append(
-                Finding(
+                _finding(
                     "unused-field",
                     spec.file,
                     spec.line,
@@ -97,7 +103,7 @@ def lint(rs: Ruleset, today: date | None = None) -> list[Finding]:
             )
         elif spec.name in read and spec.name not in rs.rules:
             findings.append(
-                Finding(
+                _finding(
                     "no-fallback",
                     spec.file,
                     spec.line,
@@ -108,12 +114,12 @@ def lint(rs: Ruleset, today: date | None = None) -> list[Finding]:
     for table in rs.tables.values():
         if table.name not in tables_read:
             findings.append(
-                Finding("unused-table", table.file, None, table.name, "no rule reads this table")
+                _finding("unused-table", table.file, None, table.name, "no rule reads this table")
             )
         for row in table.rows:
             if not row.sources:
                 findings.append(
-                    Finding(
+                    _finding(
                         "no-source",
                         row.file,
                         row.line,
@@ -130,7 +136,7 @@ def lint(rs: Ruleset, today: date | None = None) -> list[Finding]:
         if stale:
             spread = ", ".join(f"{n} end in {y}" for y, n in sorted(stale.items()))
             findings.append(
-                Finding(
+                _finding(
                     "stale-data",
                     table.file,
                     None,
@@ -139,4 +145,7 @@ def lint(rs: Ruleset, today: date | None = None) -> list[Finding]:
                     f"more than {STALE_YEARS} years before {year} ({spread})",
                 )
             )
-    return sorted(findings, key=lambda f: (f.kind, f.file, f.line or 0, f.subject))
+    return sorted(
+        findings,
+        key=lambda f: (f.kind, f.problem.file, f.problem.line or 0, f.problem.where),
+    )

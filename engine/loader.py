@@ -22,7 +22,7 @@ from .model import Column, Expression, FieldSpec, Row, Rule, Ruleset, Source, Ta
 from .paths import shipped
 from .schemas import check
 from .tables import key_part, normalise, parse_datetime, written_form
-from .yamlio import LineDict, LineList, line_of, load_file, problem_at
+from .yamlio import line_of, load_file, problem_at
 
 RULE_DIRS = ("normalize", "formulas")
 TABLE_DIR = "tables"
@@ -732,6 +732,3 @@ def load_ruleset(folder: Path | None = None) -> Ruleset:
     if not folder.is_dir():
         raise RulesetError.one(display_path(folder), None, "", "ruleset folder not found")
     return _Loader(folder).load()
-
-
-__all__ = ["LineDict", "LineList", "available_rulesets", "load_ruleset"]

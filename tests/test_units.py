@@ -21,42 +21,41 @@ def edit(rules: Path, file: str, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
-def test_grams_where_the_field_says_kilograms_is_rejected(cli: Cli, copied_rules: Path) -> None:
-    """The methodology's BLOOM example writes 57 kgCO2e/kWh for 57 g: this catches it."""
-    edit(
-        copied_rules,
-        "formulas/carbon.yaml",
-        'convert(facility_energy_kwh * grid_intensity_gco2e_per_kwh, "kgCO2e")',
-        "facility_energy_kwh * grid_intensity_gco2e_per_kwh",
-    )
+@pytest.mark.parametrize(
+    ("file", "old", "new", "expected"),
+    [
+        pytest.param(  # the methodology's BLOOM example writes 57 kgCO2e/kWh for 57 g
+            "formulas/carbon.yaml",
+            'convert(facility_energy_kwh * grid_intensity_gco2e_per_kwh, "kgCO2e")',
+            "facility_energy_kwh * grid_intensity_gco2e_per_kwh",
+            "operational_emissions_kgco2e.grid: units: gives gCO2e, but "
+            "operational_emissions_kgco2e is in kgCO2e (1 gCO2e = 0.001 kgCO2e): wrap it in "
+            'convert(..., "kgCO2e")',
+            id="grams-where-the-field-says-kilograms",
+        ),
+        pytest.param(
+            "formulas/energy.yaml",
+            'convert(cluster_power_w * reserved_hours, "kWh")',
+            "cluster_power_w",
+            "it_energy_kwh.cluster_model: units: gives W, but it_energy_kwh is in kWh",
+            id="power-where-the-field-says-energy",
+        ),
+        pytest.param(
+            "formulas/energy.yaml",
+            'convert(cluster_power_w * reserved_hours, "kWh")',
+            "cluster_power_w * reserved_hours / 1000",
+            "it_energy_kwh.cluster_model: units: gives h * W, but it_energy_kwh is in kWh",
+            id="a-hidden-factor-of-1000",
+        ),
+    ],
+)
+def test_a_wrong_unit_in_a_copied_rule_is_rejected_at_load(
+    cli: Cli, copied_rules: Path, file: str, old: str, new: str, expected: str
+) -> None:
+    edit(copied_rules, file, old, new)
     code, _, err = cli("rules", "check", copied_rules)
     assert code == 2
-    assert "carbon.yaml:" in err and "operational_emissions_kgco2e.grid" in err
-    assert "gives gCO2e, but operational_emissions_kgco2e is in kgCO2e" in err
-    assert 'convert(..., "kgCO2e")' in err
-
-
-def test_power_where_the_field_says_energy_is_rejected(cli: Cli, copied_rules: Path) -> None:
-    edit(
-        copied_rules,
-        "formulas/energy.yaml",
-        'convert(cluster_power_w * reserved_hours, "kWh")',
-        "cluster_power_w",
-    )
-    code, _, err = cli("rules", "check", copied_rules)
-    assert code == 2
-    assert "it_energy_kwh.cluster_model: units: gives W, but it_energy_kwh is in kWh" in err
-
-
-def test_a_hidden_factor_of_1000_is_rejected(cli: Cli, copied_rules: Path) -> None:
-    edit(
-        copied_rules,
-        "formulas/energy.yaml",
-        'convert(cluster_power_w * reserved_hours, "kWh")',
-        "cluster_power_w * reserved_hours / 1000",
-    )
-    code, _, err = cli("rules", "check", copied_rules)
-    assert code == 2 and "gives h * W, but it_energy_kwh is in kWh" in err
+    assert f"{file.split('/')[-1]}:" in err and expected in err
 
 
 def test_convert_factor_is_applied_at_evaluation(tmp_path: Path) -> None:
