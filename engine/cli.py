@@ -245,6 +245,57 @@ def what_if_cmd(
             typer.echo(f"      {reason}")
 
 
+@app.command("validate-predictions")
+def validate_predictions_cmd(rules: RulesOption = None, format: FormatOption = "table") -> None:
+    """Compare the ruleset's predictions with the measured calibration cases kept next to
+    its rules: per case, predicted and measured, and the error summary."""
+    from .calibration import run_checks, summary
+
+    _check_format(format)
+    rs = _ruleset(rules)
+    checks = run_checks(rs)
+    totals = summary(checks)
+    if format == "json":
+        typer.echo(
+            dumps(
+                {
+                    "ruleset": _ruleset_id(rs),
+                    "checks": [
+                        {
+                            "case": c.case,
+                            "field": c.field,
+                            "unit": c.unit,
+                            "measured": c.measured,
+                            "predicted": c.predicted,
+                            "relative_error": c.relative_error,
+                            "error": c.error,
+                        }
+                        for c in checks
+                    ],
+                    "summary": totals,
+                }
+            ),
+            nl=False,
+        )
+        return
+    typer.echo(f"{rs.label}: {len(checks)} measured values")
+    for c in checks:
+        if c.relative_error is None:
+            typer.echo(f"  {c.case}  {c.field}: not predicted: {c.error}")
+            continue
+        typer.echo(
+            f"  {c.case}  {c.field}: predicted {shown(c.predicted, 4, c.unit)}, "
+            f"measured {shown(c.measured, 4, c.unit)} ({c.relative_error:+.1%})"
+        )
+    for name, t in totals.items():
+        if t["cases"]:
+            typer.echo(
+                f"{name}: {t['cases']} cases, median |error| "
+                f"{t['median_abs_error']:.1%}, worst {t['worst_abs_error']:.1%} "
+                f"({t['worst_case']}); {t['failed']} not predicted"
+            )
+
+
 @rules_app.command("check")
 def rules_check(
     ruleset: Annotated[

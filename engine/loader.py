@@ -437,16 +437,30 @@ class _Loader:
             value = self.expression(
                 file, doc, [*where, "value"], rid, raw["value"], fields, tables
             )
-            when = None
+            when = warn_when = None
             if "when" in raw:
                 when = self.expression(
                     file, doc, [*where, "when"], rid, raw["when"], fields, tables
                 )
+            if "warn_when" in raw:
+                warn_when = self.expression(
+                    file, doc, [*where, "warn_when"], rid, raw["warn_when"], fields, tables
+                )
+            if "warn_when" in raw and "warning" not in raw:
+                self.problem(
+                    file, doc, [*where, "warn_when"], f"rule {rid}: warn_when needs a warning text"
+                )
             src = raw["source"]
             refs = (src,) if isinstance(src, str) else tuple(src)
             self.check_sources(file, doc, [*where, "source"], refs, sources)
-            if value is None or ("when" in raw and when is None):
+            broken = (
+                value is None
+                or ("when" in raw and when is None)
+                or ("warn_when" in raw and warn_when is None)
+            )
+            if broken:
                 continue
+            assert value is not None
             out.append(
                 Rule(
                     rid,
@@ -459,6 +473,8 @@ class _Loader:
                     file,
                     line_of(doc, where),
                     bool(raw.get("assumption", False)),
+                    raw.get("warning"),
+                    warn_when,
                 )
             )
         return out

@@ -84,22 +84,23 @@ class Rule:
     file: str
     line: int | None
     assumption: bool = False
+    warning: str | None = None
+    warn_when: Expression | None = None
+
+    @property
+    def expressions(self) -> tuple[Expression, ...]:
+        """The rule's expressions: value, and condition and warning condition if any."""
+        return tuple(e for e in (self.value, self.when, self.warn_when) if e is not None)
 
     @property
     def inputs(self) -> frozenset[str]:
         """Fields this rule needs resolved before it can apply."""
-        needed = set(self.value.inputs)
-        if self.when is not None:
-            needed |= self.when.inputs
-        return frozenset(needed)
+        return frozenset(name for e in self.expressions for name in e.inputs)
 
     @property
     def disclosed_inputs(self) -> frozenset[str]:
         """Fields this rule reads only as disclosed, never through their own rules."""
-        needed = set(self.value.disclosed_inputs)
-        if self.when is not None:
-            needed |= self.when.disclosed_inputs
-        return frozenset(needed)
+        return frozenset(name for e in self.expressions for name in e.disclosed_inputs)
 
 
 @dataclass(frozen=True)

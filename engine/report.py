@@ -75,6 +75,8 @@ def field_record(ruleset: Ruleset, r: Resolved) -> dict[str, Any]:
             out["table_rows"] = [t.as_dict() for t in r.tables]
     if r.skipped:
         out["skipped"] = [{"rule": s.rule, "reason": s.reason} for s in r.skipped]
+    if r.warning:
+        out["warning"] = r.warning
     return out
 
 
@@ -117,6 +119,8 @@ def _origin(r: Resolved) -> str:
         return "disclosed"
     assert r.rule is not None
     mark = " (assumption)" if r.rule.assumption else ""
+    if r.warning:
+        mark += " (warning)"
     return f"{r.rule.id}{mark}"
 
 
@@ -176,6 +180,8 @@ def explain_text(est: Estimate, names: list[str], depth_limit: int = 40) -> str:
         if r.rule.when is not None:
             out.append(f"{pad}    when {' '.join(r.rule.when.text.split())}")
         out.append(f"{pad}    why: {' '.join(r.rule.reason.split())}")
+        if r.warning:
+            out.append(f"{pad}    WARNING: {r.warning}")
         out.append(
             f"{pad}    source: {cite(r.rule.sources)}   rule at {r.rule.file}:{r.rule.line}"
         )

@@ -48,6 +48,7 @@ class Resolved:
     skipped: tuple[Skip, ...] = ()
     disclosed_at: str | None = None
     disclosed_source: str | None = None
+    warning: str | None = None
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,13 @@ class Resolver:
         value, used = got
         tables.extend(used)
         value = self._checked(rule, spec, value, names)
+        warning = None
+        if rule.warning is not None:
+            warns: Any = True
+            if rule.warn_when is not None:
+                got = self._evaluate(rule, rule.warn_when, names)
+                warns = got[0] if not isinstance(got, str) else False
+            warning = " ".join(rule.warning.split()) if warns else None
         inputs = {k: v for k, v in names.items() if k not in rule.disclosed_inputs}
         return Resolved(
             spec.name,
@@ -169,6 +177,7 @@ class Resolver:
             disclosed_inputs=tuple(sorted(rule.disclosed_inputs)),
             tables=tuple(tables),
             skipped=skipped,
+            warning=warning,
         )
 
     def _checked(self, rule: Rule, spec: FieldSpec, value: Any, names: dict[str, Any]) -> Any:

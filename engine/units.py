@@ -237,10 +237,11 @@ def check_rule(
     """
     analysis = _Analysis(ureg, fields, tables)
     spec = fields[rule.sets]
-    if rule.when is not None:
-        cond = analysis.eval(rule.when.node)
-        if cond is not BOOL:
-            raise UnitProblem(f"the condition gives a {_kind(cond)}, not true or false")
+    for condition in (rule.when, rule.warn_when):
+        if condition is not None:
+            cond = analysis.eval(condition.node)
+            if cond is not BOOL:
+                raise UnitProblem(f"the condition gives a {_kind(cond)}, not true or false")
     got = analysis.eval(rule.value.node)
     expected = analysis.unit(spec.unit, spec.type)
     if isinstance(expected, Kind) or isinstance(got, Kind):
@@ -265,7 +266,8 @@ def check_rule(
     rewrite = _ConvertRewriter(analysis.factors)
     value = _rewritten(rule.value, rewrite)
     when = _rewritten(rule.when, rewrite) if rule.when is not None else None
-    return replace(rule, value=value, when=when)
+    warn = _rewritten(rule.warn_when, rewrite) if rule.warn_when is not None else None
+    return replace(rule, value=value, when=when, warn_when=warn)
 
 
 def _rewritten(expr: Expression, rewrite: _ConvertRewriter) -> Expression:

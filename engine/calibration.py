@@ -1,0 +1,97 @@
+"""Checking the ruleset's predictions against measured runs kept next to the rules.
+
+A ruleset layer may hold ``calibration/*.yaml``: cases, each with the values a disclosure
+would give and the fields that were measured. Each case is estimated like any disclosure
+and every measured field compared with its prediction.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from typing import Any
+
+from .disclosure import disclosure_from_document
+from .errors import RulesetError, TuneprintError
+from .loader import display_path
+from .model import Ruleset
+from .resolve import estimate
+from .schemas import check
+from .yamlio import load_file
+
+
+@dataclass(frozen=True)
+class Check:
+    """One measured field of one case, with its prediction."""
+
+    case: str
+    field: str
+    unit: str
+    measured: float
+    predicted: float | None
+    error: str | None = None
+
+    @property
+    def relative_error(self) -> float | None:
+        """(predicted - measured) / measured."""
+        if self.predicted is None or not self.measured:
+            return None
+        return (self.predicted - self.measured) / self.measured
+
+
+def load_cases(ruleset: Ruleset) -> list[tuple[str, dict[str, Any]]]:
+    """Every calibration case of the ruleset's layers (a later layer replaces by id)."""
+    cases: dict[str, tuple[str, dict[str, Any]]] = {}
+    for layer in ruleset.layers:
+        for path in sorted((layer / "calibration").glob("*.yaml")):
+            doc = load_file(path, RulesetError)
+            problems = check("calibration", doc, display_path(path))
+            if problems:
+                raise RulesetError(problems)
+            for case in doc["cases"]:
+                cases[case["id"]] = (display_path(path), case)
+    return list(cases.values())
+
+
+def run_checks(ruleset: Ruleset) -> list[Check]:
+    """Estimate every case and compare each measured field."""
+    out: list[Check] = []
+    for file, case in load_cases(ruleset):
+        measured: dict[str, float] = case["measured"]
+        try:
+            disclosure = disclosure_from_document(
+                {"id": case["id"], "values": case["values"]}, f"{file}#{case['id']}", ruleset
+            )
+            est = estimate(ruleset, disclosure, extra=tuple(measured))
+        except TuneprintError as exc:
+            for name, value in measured.items():
+                out.append(Check(case["id"], name, "", value, None, str(exc.problems[0])))
+            continue
+        for name, value in measured.items():
+            r = est.fields[name]
+            out.append(Check(case["id"], name, r.unit, value, float(r.value)))
+    return out
+
+
+def summary(checks: list[Check]) -> dict[str, dict[str, Any]]:
+    """Per field: cases, median and worst absolute relative error (and its case)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in sorted({c.field for c in checks}):
+        errors = [
+            (abs(c.relative_error), c.case)
+            for c in checks
+            if c.field == name and c.relative_error is not None
+        ]
+        failed = sum(1 for c in checks if c.field == name and c.relative_error is None)
+        if not errors:
+            out[name] = {"cases": 0, "failed": failed}
+            continue
+        worst = max(errors)
+        out[name] = {
+            "cases": len(errors),
+            "failed": failed,
+            "median_abs_error": statistics.median(e for e, _ in errors),
+            "worst_abs_error": worst[0],
+            "worst_case": worst[1],
+        }
+    return out

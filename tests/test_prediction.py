@@ -1,0 +1,146 @@
+"""Predicting time from tokens and model (ruleset 2.2): tokens with padding, calibrated
+MFU, warnings outside the calibration domain, and the validation against measured runs."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from engine.disclosure import disclosure_from_document
+from engine.loader import load_ruleset
+from engine.resolve import Estimate, estimate
+from tests.conftest import ROOT, RULES
+
+Cli = Callable[..., tuple[int, str, str]]
+V22 = RULES / "2.2"
+RS = load_ruleset(V22)
+BASE = {
+    "base_model": "Llama 2 7B",
+    "gpu_model": "A100 80GB",
+    "gpu_count": 8,
+    "cloud_region": "us-east-1",
+    "start_time": "2024-03-01",
+}
+
+
+def run(extra: tuple[str, ...] = (), **values: Any) -> Estimate:
+    doc = {"values": {**BASE, **values}}
+    return estimate(
+        RS,
+        disclosure_from_document(doc, "t.yaml", RS),
+        extra=("training_tokens", "mfu", "compute_hours", *extra),
+    )
+
+
+def test_tokens_padded_to_the_truncation_length() -> None:
+    est = run(
+        training_examples=1000,
+        epochs=2,
+        mean_sequence_tokens=100,
+        max_sequence_tokens=512,
+        padding="max_length",
+    )
+    assert est.fields["training_tokens"].value == 1000 * 2 * 512
+
+
+def test_tokens_packed_carry_no_padding() -> None:
+    est = run(training_examples=1000, epochs=2, mean_sequence_tokens=100, padding="packed")
+    assert est.fields["training_tokens"].value == 1000 * 2 * 100
+
+
+def test_tokens_with_dynamic_padding() -> None:
+    est = run(
+        training_examples=1000,
+        epochs=3,
+        mean_sequence_tokens=100,
+        max_sequence_tokens=512,
+        batch_size=16,
+    )
+    assert est.fields["padding"].rule is not None  # dynamic, by default
+    assert est.fields["training_tokens"].value == pytest.approx(1000 * 3 * 2 * 100 * 16 / 17)
+
+
+@given(
+    st.integers(1, 10**7),
+    st.integers(1, 20),
+    st.floats(1, 4096),
+    st.floats(1, 8192),
+    st.integers(1, 1024),
+    st.sampled_from(["dynamic", "max_length", "packed"]),
+)
+def test_padded_tokens_are_never_fewer_than_unpadded(
+    examples: int, epochs: int, mean: float, longest: float, batch: int, padding: str
+) -> None:
+    longest = max(longest, mean)
+    est = run(
+        ("unpadded_tokens",),
+        training_examples=examples,
+        epochs=epochs,
+        mean_sequence_tokens=mean,
+        max_sequence_tokens=longest,
+        batch_size=batch,
+        padding=padding,
+    )
+    assert est.fields["training_tokens"].value >= est.fields["unpadded_tokens"].value * (1 - 1e-12)
+
+
+def test_calibrated_mfu_for_a_calibrated_method_and_gpu() -> None:
+    est = run(training_tokens=1e9)
+    mfu = est.fields["mfu"]
+    assert mfu.rule is not None and mfu.rule.id == "mfu.calibrated"
+    assert mfu.value == pytest.approx(0.559) and mfu.warning is None
+
+
+def test_warning_outside_the_calibrated_model_sizes() -> None:
+    est = run(training_tokens=1e9, base_model="BERT base")
+    assert "outside the calibration range" in (est.fields["mfu"].warning or "")
+
+
+def test_uncalibrated_method_falls_back_with_a_warning(cli: Cli, tmp_path: Path) -> None:
+    path = tmp_path / "q.yaml"
+    path.write_text(
+        "values:\n  base_model: Llama 2 13B\n  gpu_model: A100 80GB\n"
+        "  gpu_count: 1\n  fine_tuning_method: qlora\n  training_tokens: 1.0e+8\n"
+        "  cloud_region: us-east-1\n",
+        encoding="utf-8",
+    )
+    code, out, _ = cli("explain", path, "mfu", "--rules", V22)
+    assert code == 0
+    assert "mfu.reference" in out and "WARNING: no calibration case covers" in out
+    code, out, _ = cli("estimate", path, "--rules", V22, "--format", "json")
+    assert "uncalibrated" in json.loads(out)["fields"]["mfu"]["warning"]
+
+
+def test_validate_predictions_reports_every_case_and_the_error(cli: Cli) -> None:
+    code, out, _ = cli("validate-predictions", "--rules", V22, "--format", "json")
+    assert code == 0
+    doc = json.loads(out)
+    assert len(doc["checks"]) == 10 and all(c["predicted"] for c in doc["checks"])
+    time = doc["summary"]["compute_hours"]
+    assert time["cases"] == 10 and time["median_abs_error"] < 0.25
+
+
+def test_the_mfu_table_is_what_the_fit_produces() -> None:
+    """tables/mfu_reference.yaml must be the output of bench/fit_mfu.py on the cases."""
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "fit_mfu.py"), "--rules", str(V22)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    fitted = {
+        (m, g): float(v)
+        for m, g, v in re.findall(r"^  (\w+) ([\w-]+): mfu ([0-9.]+)", out, flags=re.M)
+    }
+    table = {tuple(r.key): r.values["mfu"] for r in RS.tables["mfu_reference"].rows}
+    assert fitted == pytest.approx(table)
+    assert "leave-one-out time error over 9 cases" in out
