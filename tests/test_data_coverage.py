@@ -80,6 +80,55 @@ def test_grid_intensity_by_country_and_year(newest: Ruleset) -> None:
     assert len(states) >= 51
 
 
+def test_egrid_subregion_grid(newest: Ruleset) -> None:
+    """The 27 eGRID subregions for every eGRID edition 2018-2022, each row citing its own
+    edition, and every US cloud region's subregion covered."""
+    table = newest.tables["grid_egrid_subregion"]
+    by_year = Counter(int(r.key[1]) for r in table.rows)
+    assert set(by_year) >= {2018, 2019, 2020, 2021, 2022}
+    assert by_year[2018] >= 26 and all(by_year[y] >= 27 for y in range(2019, 2023))
+    for row in table.rows:
+        assert row.sources == (f"epa-egrid{row.key[1]}-subregion",), row.key
+    subregions = {r.key[0] for r in table.rows}
+    for row in newest.tables["cloud_regions"].rows:
+        if row.values.get("egrid_subregion"):
+            assert row.values["egrid_subregion"] in subregions, row.key
+
+
+def test_us_grid_from_subregion_then_state(newest: Ruleset) -> None:
+    """A US cloud region takes its eGRID subregion's rate for the start year (or the
+    latest year before it); a disclosure naming only a state falls back to the state."""
+    from engine.disclosure import disclosure_from_document
+    from engine.resolve import estimate
+
+    def grid(values: dict[str, object]) -> tuple[float, str | None]:
+        doc = {"id": "t", "values": {"gpu_model": "A100 80GB", "gpu_count": 1, **values}}
+        est = estimate(
+            newest,
+            disclosure_from_document(doc, "t.yaml", newest),
+            extra=("grid_intensity_gco2e_per_kwh",),
+        )
+        field = est.fields["grid_intensity_gco2e_per_kwh"]
+        return float(field.value), field.rule.id if field.rule else None
+
+    lb = 0.45359237  # kg per lb: lb/MWh x 0.45359237 = g/kWh
+    value, rule = grid(
+        {"cloud_region": "us-west-2", "start_time": "2021-03-01", "reserved_hours": 1}
+    )
+    assert rule == "grid_intensity_gco2e_per_kwh.egrid_subregion"
+    assert value == pytest.approx(638.523 * lb)  # NWPP, eGRID2021
+    value, rule = grid(
+        {"cloud_region": "us-east-1", "start_time": "2025-01-01", "reserved_hours": 1}
+    )
+    assert rule == "grid_intensity_gco2e_per_kwh.egrid_subregion"
+    assert value == pytest.approx(625.874 * lb)  # SRVC, eGRID2022: the latest year before 2025
+    value, rule = grid(
+        {"country": "USA", "us_state": "OR", "start_time": "2023-05-01", "reserved_hours": 1}
+    )
+    assert rule == "grid_intensity_gco2e_per_kwh.us_state"
+    assert value == pytest.approx(364.963 * lb)
+
+
 def test_water_intensity(newest: Ruleset) -> None:
     levels = Counter(
         str(r.values["level"]) for r in newest.tables["electricity_water_intensity"].rows

@@ -60,11 +60,12 @@ def test_readme_explain_example_runs(cli: Cli) -> None:
     code, out, _ = cli("explain", ROOT / match.group(1), match.group(2))
     assert code == 0
     for fragment in (
-        "grid_intensity_gco2e_per_kwh.us_state",
+        "grid_intensity_gco2e_per_kwh.egrid_subregion",
+        "grid_egrid_subregion[NWPP/2022]",
         "start_time.base_model_release",
         "ASSUMPTION",
         "skipped start_time.published_minus_reserved",
-        "[epa-egrid2023]",
+        "[epa-egrid2022-subregion]",
     ):
         assert fragment in out
 
