@@ -144,3 +144,21 @@ def test_the_mfu_table_is_what_the_fit_produces() -> None:
     table = {tuple(r.key): r.values["mfu"] for r in RS.tables["mfu_reference"].rows}
     assert fitted == pytest.approx(table)
     assert "leave-one-out time error over 9 cases" in out
+
+
+def test_evaluation_adds_forward_operations_to_the_time() -> None:
+    """Ruleset 2.3: evaluated tokens cost 2 operations per parameter (forward only), added
+    to training's 6 at the same throughput; undisclosed evaluation counts as none."""
+    rs = load_ruleset(RULES / "2.3")
+
+    def hours(**values: Any) -> Estimate:
+        doc = {"values": {**BASE, "fine_tuning_method": "full", "training_tokens": 6e8, **values}}
+        return estimate(rs, disclosure_from_document(doc, "t.yaml", rs), extra=("compute_hours",))
+
+    plain = hours()
+    assert plain.fields["evaluation_tokens"].rule.id == "evaluation_tokens.none_disclosed"
+    assert plain.fields["evaluation_tokens"].rule.assumption
+    with_eval = hours(evaluation_tokens=3e8)
+    ratio = with_eval.fields["compute_hours"].value / plain.fields["compute_hours"].value
+    assert ratio == pytest.approx((6 * 6e8 + 2 * 3e8) / (6 * 6e8))
+    assert with_eval.fields["evaluation_tokens"].status == "input"
