@@ -12,9 +12,11 @@ import pytest
 import yaml
 
 from engine.diff import ruleset_diff
+from engine.disclosure import load_disclosure
 from engine.errors import RulesetError
 from engine.lint import lint
 from engine.loader import load_ruleset, manifest_problems, write_manifest
+from engine.resolve import estimate
 from tests.conftest import FIXTURES, RULES
 from tests.minirules import build
 
@@ -177,6 +179,39 @@ def test_result_diff_names_every_changed_output_and_its_cause(cli: Cli) -> None:
     assert bloom["new"] - bloom["old"] == pytest.approx(
         it_water * 0.1 + 4.7527 * (6936 - 2832), rel=1e-4
     )
+
+
+def test_subregion_grid_moves_only_us_carbon_by_the_ratio_of_the_rates(cli: Cli) -> None:
+    """2.2 -> 2.3 on the fixtures: only the US cases' carbon moves, each change names the
+    new rule and the NWPP row, and the operational part scales by the ratio of the rates
+    (WECC Northwest 2022 over Oregon 2023: 605.872 / 364.963 lb/MWh)."""
+    code, out, _ = cli(
+        "diff", "--rules", RULES / "2.2", "--rules", RULES / "2.3", *CASES, "--format", "json"
+    )
+    assert code == 0
+    doc = json.loads(out)
+    moved = {
+        (r["disclosure"], o["field"]): o
+        for r in doc["results"]
+        for o in r["outputs"]
+        if o["changed"]
+    }
+    assert set(moved) == {
+        (case, field)
+        for case in ("case-c-seed-disclosure", "case-d-seed-bedrock")
+        for field in ("total_emissions_kgco2e", "emissions_per_inference_gco2e")
+    }
+    for output in moved.values():
+        assert "rule grid_intensity_gco2e_per_kwh.egrid_subregion added" in output["causes"]
+        assert "row grid_egrid_subregion[NWPP/2022] added" in output["causes"]
+    old = load_ruleset(RULES / "2.2")
+    for case in ("case_c_seed_disclosure.yaml", "case_d_seed_bedrock.yaml"):
+        est = estimate(old, load_disclosure(FIXTURES / case, old))
+        operational = est.fields["operational_emissions_kgco2e"].value
+        total = moved[(est.disclosure.id, "total_emissions_kgco2e")]
+        assert total["new"] - total["old"] == pytest.approx(
+            operational * (605.872 / 364.963 - 1), rel=1e-9
+        )
 
 
 def test_result_diff_gates_on_a_threshold(cli: Cli) -> None:
