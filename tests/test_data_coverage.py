@@ -58,7 +58,7 @@ def test_cloud_regions_resolve_the_names_people_write(newest: Ruleset) -> None:
     regions = newest.tables["cloud_regions"]
     by_provider = Counter(str(r.values["provider"]) for r in regions.rows)
     assert by_provider["aws"] >= 25 and by_provider["gcp"] >= 30 and by_provider["azure"] >= 40
-    for written in ("US West (Oregon)", "us-west-2", "AWS US West (Oregon)"):
+    for written in ("US West (Oregon)", "us-west-2", "Oregon", "AWS US West (Oregon)"):
         assert canonical_name(regions, written) == "aws-us-west-2", written
     for row in regions.rows:
         assert row.values["country"] in newest.tables[
