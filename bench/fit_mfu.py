@@ -6,7 +6,7 @@ operations / (GPUs x peak x measured seconds). A (method, GPU) row of mfu_refere
 median of its cases. Prints the rows to paste into tables/mfu_reference.yaml and the
 errors of predicting each case from the median of the *other* cases of its group.
 
-    python bench/fit_mfu.py [--rules rules/2.2]
+    python bench/fit_mfu.py [--rules rules/2.3]
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ def main() -> None:
     rs = load_ruleset(args.rules)
     implied: dict[tuple[str, str], list[tuple[str, float]]] = {}
     for file, case in load_cases(rs):
+        if "compute_hours" not in case["measured"]:
+            continue  # a case for another predictor (e.g. GPU utilisation)
         d = disclosure_from_document({"values": case["values"]}, file, rs)
         est = estimate(rs, d, extra=("training_flops", "gpu_peak_flops", "gpu_count"))
         f = est.fields

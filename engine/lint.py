@@ -2,7 +2,8 @@
 
 - a rule that can never fire: a rule of higher priority always applies (no condition, no
   table look-up, and inputs that always resolve);
-- fields nothing reads and no output or report shows; tables no rule reads;
+- fields nothing reads, no output or report shows and no calibration case measures;
+  tables no rule reads;
 - rows without a source;
 - fields rules read but nothing can set: they must be disclosed (no fallback);
 - stale data: a year-keyed table whose latest year is more than ``STALE_YEARS`` before
@@ -15,6 +16,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import date
 
+from .calibration import load_cases
 from .errors import Problem
 from .model import Rule, Ruleset
 
@@ -87,7 +89,8 @@ def lint(rs: Ruleset, today: date | None = None) -> list[Finding]:
             tables_read |= {t for t, _ in rule.value.table_refs}
             if rule.when is not None:
                 tables_read |= {t for t, _ in rule.when.table_refs}
-    shown = set(rs.outputs) | set(rs.report)
+    measured = {name for _, case in load_cases(rs) for name in case["measured"]}
+    shown = set(rs.outputs) | set(rs.report) | measured
     for spec in rs.fields.values():
         if spec.table:
             tables_read.add(spec.table)
@@ -98,7 +101,8 @@ def lint(rs: Ruleset, today: date | None = None) -> list[Finding]:
                     spec.file,
                     spec.line,
                     spec.name,
-                    "no rule reads it and no output or report shows it",
+                    "no rule reads it, no output or report shows it,"
+                    " no calibration case measures it",
                 )
             )
         elif spec.name in read and spec.name not in rs.rules:

@@ -1,5 +1,6 @@
-"""Predicting time from tokens and model (ruleset 2.2): tokens with padding, calibrated
-MFU, warnings outside the calibration domain, and the validation against measured runs."""
+"""Predicting time from tokens and model (rulesets 2.2 and 2.3): tokens with padding, calibrated
+MFU and GPU utilisation, warnings outside the calibration domain, and the validation against
+measured runs."""
 
 from __future__ import annotations
 
@@ -162,3 +163,66 @@ def test_evaluation_adds_forward_operations_to_the_time() -> None:
     ratio = with_eval.fields["compute_hours"].value / plain.fields["compute_hours"].value
     assert ratio == pytest.approx((6 * 6e8 + 2 * 3e8) / (6 * 6e8))
     assert with_eval.fields["evaluation_tokens"].status == "input"
+
+
+V23 = RULES / "2.3"
+RS23 = load_ruleset(V23)
+
+
+def test_the_gpu_utilisation_table_is_what_the_fit_produces() -> None:
+    """tables/gpu_utilization_reference.yaml must be the output of
+    bench/fit_gpu_utilization.py on the cases of calibration/gpu_power.yaml."""
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "fit_gpu_utilization.py"), "--rules", str(V23)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    fitted = {
+        band: float(v)
+        for band, v in re.findall(r"^  ([\w-]+): gpu_utilization ([0-9.]+)", out, flags=re.M)
+    }
+    table = {
+        r.key[0]: r.values["gpu_utilization"]
+        for r in RS23.tables["gpu_utilization_reference"].rows
+    }
+    assert fitted == pytest.approx(table)
+    assert "leave-one-out GPU energy error over the 8 measured runs" in out
+
+
+@pytest.mark.parametrize(
+    ("values", "band", "rule", "warned"),
+    [
+        ({"base_model": "BERT base"}, "50m-to-1b", "gpu_utilization.by_model_size", False),
+        ({"base_model": "Llama 2 7B"}, "over-1b", "gpu_utilization.by_model_size", False),
+        ({"base_model": "Llama 2 70B"}, "over-1b", "gpu_utilization.by_model_size", True),
+        ({"base_model_params": 3.0e7}, "under-50m", "gpu_utilization.by_model_size", False),
+        ({}, None, "gpu_utilization.seed_reference", False),
+    ],
+)
+def test_gpu_utilisation_by_model_size(
+    values: dict[str, Any], band: str | None, rule: str, warned: bool
+) -> None:
+    doc = {"values": {"gpu_model": "A100 80GB", "gpu_count": 4, "reserved_hours": 10, **values}}
+    est = estimate(RS23, disclosure_from_document(doc, "t.yaml", RS23), extra=("gpu_energy_kwh",))
+    util = est.fields["gpu_utilization"]
+    assert util.rule is not None and util.rule.id == rule
+    assert (util.warning is not None) is warned
+    if band is None:
+        assert util.value == 0.47 and "model_size_band" not in est.fields
+        return
+    assert est.fields["model_size_band"].value == band
+    rows = {r.key[0]: r for r in RS23.tables["gpu_utilization_reference"].rows}
+    assert util.value == rows[band].values["gpu_utilization"]
+    # the GPU energy is the GPU terms of the cluster power model over the hours
+    assert est.fields["gpu_energy_kwh"].value == pytest.approx(
+        4 * (46 + 354 * util.value) * 10 / 1000
+    )
+
+
+def test_validate_predictions_reports_measured_gpu_energy(cli: Cli) -> None:
+    code, out, _ = cli("validate-predictions", "--rules", V23, "--format", "json")
+    assert code == 0
+    energy = json.loads(out)["summary"]["gpu_energy_kwh"]
+    assert energy["cases"] == 8 and energy["failed"] == 0
+    assert energy["median_abs_error"] < 0.10  # 5.8% when fitted; 33% with one figure for all

@@ -181,10 +181,11 @@ def test_result_diff_names_every_changed_output_and_its_cause(cli: Cli) -> None:
     )
 
 
-def test_subregion_grid_moves_only_us_carbon_by_the_ratio_of_the_rates(cli: Cli) -> None:
-    """2.2 -> 2.3 on the fixtures: only the US cases' carbon moves, each change names the
-    new rule and the NWPP row, and the operational part scales by the ratio of the rates
-    (WECC Northwest 2022 over Oregon 2023: 605.872 / 364.963 lb/MWh)."""
+def test_diff_2_2_to_2_3_names_the_subregion_grid_and_the_utilisation(cli: Cli) -> None:
+    """2.2 -> 2.3 on the fixtures: case C (utilisation disclosed) moves only in carbon, by
+    the ratio of the rates (WECC Northwest 2022 over Oregon 2023: 605.872 / 364.963 lb/MWh);
+    case D (utilisation not disclosed) also moves in energy, so in water, through the GPU
+    utilisation of its model size. A and B do not move."""
     code, out, _ = cli(
         "diff", "--rules", RULES / "2.2", "--rules", RULES / "2.3", *CASES, "--format", "json"
     )
@@ -196,22 +197,25 @@ def test_subregion_grid_moves_only_us_carbon_by_the_ratio_of_the_rates(cli: Cli)
         for o in r["outputs"]
         if o["changed"]
     }
-    assert set(moved) == {
-        (case, field)
-        for case in ("case-c-seed-disclosure", "case-d-seed-bedrock")
-        for field in ("total_emissions_kgco2e", "emissions_per_inference_gco2e")
+    carbon = ("total_emissions_kgco2e", "emissions_per_inference_gco2e")
+    water = ("total_water_l", "water_per_inference_ml")
+    assert set(moved) == {("case-c-seed-disclosure", f) for f in carbon} | {
+        ("case-d-seed-bedrock", f) for f in carbon + water
     }
-    for output in moved.values():
-        assert "rule grid_intensity_gco2e_per_kwh.egrid_subregion added" in output["causes"]
-        assert "row grid_egrid_subregion[NWPP/2022] added" in output["causes"]
+    for (case, field), output in moved.items():
+        if field in carbon:
+            assert "rule grid_intensity_gco2e_per_kwh.egrid_subregion added" in output["causes"]
+            assert "row grid_egrid_subregion[NWPP/2022] added" in output["causes"]
+        if case == "case-d-seed-bedrock":
+            assert "rule gpu_utilization.by_model_size added" in output["causes"]
+            assert "row gpu_utilization_reference[over-1b] added" in output["causes"]
     old = load_ruleset(RULES / "2.2")
-    for case in ("case_c_seed_disclosure.yaml", "case_d_seed_bedrock.yaml"):
-        est = estimate(old, load_disclosure(FIXTURES / case, old))
-        operational = est.fields["operational_emissions_kgco2e"].value
-        total = moved[(est.disclosure.id, "total_emissions_kgco2e")]
-        assert total["new"] - total["old"] == pytest.approx(
-            operational * (605.872 / 364.963 - 1), rel=1e-9
-        )
+    est = estimate(old, load_disclosure(FIXTURES / "case_c_seed_disclosure.yaml", old))
+    operational = est.fields["operational_emissions_kgco2e"].value
+    total = moved[("case-c-seed-disclosure", "total_emissions_kgco2e")]
+    assert total["new"] - total["old"] == pytest.approx(
+        operational * (605.872 / 364.963 - 1), rel=1e-9
+    )
 
 
 def test_result_diff_gates_on_a_threshold(cli: Cli) -> None:
@@ -260,6 +264,20 @@ def test_lint_on_shipped_rulesets(cli: Cli) -> None:
     assert "unused-field" in out and "final_run_reserved_hours" in out  # dropped by 2.0
     assert "no-fallback" in out and "measured_energy_kwh" in out
     assert cli("rules", "lint", RULES / "2.0", "--strict")[0] == 1
+
+
+def test_lint_counts_a_field_calibration_measures_as_used(rules_copy: Path) -> None:
+    """gpu_energy_kwh is read by no rule and shown in no report: it exists to be compared
+    with measured GPU energy, so lint flags it only once no calibration case measures it."""
+    unused = {
+        f.subject for f in lint(load_ruleset(rules_copy / "2.3")) if f.kind == "unused-field"
+    }
+    assert "gpu_energy_kwh" not in unused
+    (rules_copy / "2.3" / "calibration" / "gpu_power.yaml").unlink()
+    unused = {
+        f.subject for f in lint(load_ruleset(rules_copy / "2.3")) if f.kind == "unused-field"
+    }
+    assert "gpu_energy_kwh" in unused
 
 
 def test_auditor_workflow(cli: Cli, rules_copy: Path) -> None:
