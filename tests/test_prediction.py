@@ -130,14 +130,19 @@ def test_validate_predictions_reports_every_case_and_the_error(cli: Cli) -> None
     assert time["cases"] == 10 and time["median_abs_error"] < 0.25
 
 
-def test_the_mfu_table_is_what_the_fit_produces() -> None:
-    """tables/mfu_reference.yaml must be the output of bench/fit_mfu.py on the cases."""
-    out = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "fit_mfu.py"), "--rules", str(V22)],
+def run_fit(script: str, rules: Path) -> str:
+    """What a fit script under bench/ prints for a ruleset."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "bench" / script), "--rules", str(rules)],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
+
+
+def test_the_mfu_table_is_what_the_fit_produces() -> None:
+    """tables/mfu_reference.yaml must be the output of bench/fit_mfu.py on the cases."""
+    out = run_fit("fit_mfu.py", V22)
     fitted = {
         (m, g): float(v)
         for m, g, v in re.findall(r"^  (\w+) ([\w-]+): mfu ([0-9.]+)", out, flags=re.M)
@@ -172,12 +177,7 @@ RS23 = load_ruleset(V23)
 def test_the_gpu_utilisation_table_is_what_the_fit_produces() -> None:
     """tables/gpu_utilization_reference.yaml must be the output of
     bench/fit_gpu_utilization.py on the cases of calibration/gpu_power.yaml."""
-    out = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "fit_gpu_utilization.py"), "--rules", str(V23)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    out = run_fit("fit_gpu_utilization.py", V23)
     fitted = {
         band: float(v)
         for band, v in re.findall(r"^  ([\w-]+): gpu_utilization ([0-9.]+)", out, flags=re.M)
