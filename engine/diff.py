@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -206,10 +207,10 @@ def ruleset_diff(a: Ruleset, b: Ruleset) -> list[Change]:
     return sorted(changes, key=lambda c: order[c.category])
 
 
-def derivation(est: Estimate, name: str) -> dict[str, set[str]]:
-    """Subjects (rules tried, table rows read) on the derivation path of a field, each with
-    the fields whose resolution involved it."""
-    found: dict[str, set[str]] = {}
+def derivation(est: Estimate, name: str, moved: Callable[[str], bool]) -> set[str]:
+    """Subjects (rules tried, table rows read) on the derivation path of a field, following
+    only inputs that moved: a rule or row under a value that did not move caused nothing."""
+    found: set[str] = set()
     stack = [name]
     seen: set[str] = set()
     while stack:
@@ -218,14 +219,11 @@ def derivation(est: Estimate, name: str) -> dict[str, set[str]]:
             continue
         seen.add(current)
         r = est.fields[current]
-        subjects = [f"rule {s.rule}" for s in r.skipped]
+        found.update(f"rule {s.rule}" for s in r.skipped)
         if r.rule is not None:
-            subjects.append(f"rule {r.rule.id}")
-        subjects += [row_subject(use.table, use.key) for use in r.tables]
-        for subject in subjects:
-            found.setdefault(subject, set()).add(current)
-        stack.extend(r.inputs)
-        stack.extend(r.disclosed_inputs)
+            found.add(f"rule {r.rule.id}")
+        found.update(row_subject(use.table, use.key) for use in r.tables)
+        stack.extend(f for f in (*r.inputs, *r.disclosed_inputs) if moved(f))
     return found
 
 
@@ -292,14 +290,14 @@ def result_diff(
             same = old == new
         causes: list[str] = []
         if not same:
-            path = derivation(a, name)
-            for subject, users in derivation(b, name).items():
-                path.setdefault(subject, set()).update(users)
+
+            def moved(field: str) -> bool:
+                return _moved(a, b, field, rel_tol, abs_tol)
+
+            path = derivation(a, name, moved) | derivation(b, name, moved)
             causes = sorted(
                 f"{subject} {'/'.join(sorted(kinds[subject]))}"
-                for subject, users in path.items()
-                if subject in changed_subjects
-                and any(_moved(a, b, user, rel_tol, abs_tol) for user in users)
+                for subject in path & changed_subjects
             )
         unit = rb.unit if rb else ra.unit if ra else ""
         out.append(OutputChange(name, unit, old, new, not same, relative_change(old, new), causes))

@@ -209,6 +209,9 @@ def test_diff_2_2_to_2_3_names_the_subregion_grid_and_the_utilisation(cli: Cli) 
         if case == "case-d-seed-bedrock":
             assert "rule gpu_utilization.by_model_size added" in output["causes"]
             assert "row gpu_utilization_reference[over-1b] added" in output["causes"]
+        # the evaluation rules are on case D's path but add 0 operations: no value under
+        # them moved, so they are not causes
+        assert not [c for c in output["causes"] if "evaluation" in c or "compute_hours" in c]
     old = load_ruleset(RULES / "2.2")
     est = estimate(old, load_disclosure(FIXTURES / "case_c_seed_disclosure.yaml", old))
     operational = est.fields["operational_emissions_kgco2e"].value
