@@ -1,13 +1,15 @@
 """Fit the GPU utilisation table on the calibration cases, with in-sample and
 leave-one-out error of the GPU energy.
 
-A case of <ruleset>/calibration/ that measured `gpu_energy_kwh` implies the utilisation
-(kWh / (GPUs x hours) - idle) / (TDP - idle), with the GPU figures the ruleset resolves; a
-case that measured `gpu_utilization` gives it directly. The ruleset also says which size
-band each case falls in (rule model_size_band.from_params), and a band's row of
+For a case of <ruleset>/calibration/ that measured `gpu_energy_kwh`, the ruleset itself
+gives the GPU energy at utilisation 0 and 1 (rule gpu_energy_kwh.*, linear in the
+utilisation), so the measured energy implies the utilisation (E - E0) / (E1 - E0); a case
+that measured `gpu_utilization` gives it directly. The ruleset also says which size band
+each case falls in (rule model_size_band.from_params), and a band's row of
 gpu_utilization_reference is the median of its cases. Prints the rows to paste into
-tables/gpu_utilization_reference.yaml and the energy errors of predicting each case from
-the median of the *other* cases of its band.
+tables/gpu_utilization_reference.yaml, and the energy error of each measured run when its
+utilisation is the median of its band (in sample) or of the *other* cases of its band
+(leave one out), the energy again computed by the ruleset.
 
     python bench/fit_gpu_utilization.py [--rules rules/2.3]
 """
@@ -16,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import statistics
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from engine.calibration import load_cases
@@ -23,36 +27,36 @@ from engine.disclosure import disclosure_from_document
 from engine.loader import load_ruleset
 from engine.resolve import estimate
 
-NEEDED = ("model_size_band", "gpu_idle_w", "gpu_tdp_w", "gpu_count", "reserved_hours")
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    utilisation: float  # implied by the measured energy, or measured
+    measured_energy: float | None  # kWh, if the GPU energy was measured
+    energy_at: Callable[[float], float]  # GPU energy (kWh) the ruleset gives at a utilisation
 
 
-Implied = tuple[str, float, float, bool]
-
-
-def implied_utilisations(rules: Path | None) -> dict[str, list[Implied]]:
-    """Per band, for every case: (case, implied utilisation, idle power as a share of the
-    idle-to-TDP span, whether the GPU energy was measured)."""
+def cases_by_band(rules: Path | None) -> dict[str, list[Case]]:
     rs = load_ruleset(rules)
-    bands: dict[str, list[Implied]] = {}
+    bands: dict[str, list[Case]] = {}
     for file, case in load_cases(rs):
         measured = case["measured"]
         if "gpu_energy_kwh" not in measured and "gpu_utilization" not in measured:
             continue
+
+        def energy_at(u: float, values: dict = case["values"], file: str = file) -> float:
+            d = disclosure_from_document({"values": {**values, "gpu_utilization": u}}, file, rs)
+            return float(estimate(rs, d, extra=("gpu_energy_kwh",)).fields["gpu_energy_kwh"].value)
+
         d = disclosure_from_document({"values": case["values"]}, file, rs)
-        f = estimate(rs, d, extra=NEEDED).fields
-        idle, span = f["gpu_idle_w"].value, f["gpu_tdp_w"].value - f["gpu_idle_w"].value
-        if "gpu_energy_kwh" in measured:
-            watts = (
-                measured["gpu_energy_kwh"]
-                * 1000
-                / (f["gpu_count"].value * f["reserved_hours"].value)
-            )
-            u = (watts - idle) / span
+        band = str(estimate(rs, d, extra=("model_size_band",)).fields["model_size_band"].value)
+        energy = measured.get("gpu_energy_kwh")
+        if energy is not None:
+            e0, e1 = energy_at(0.0), energy_at(1.0)
+            u = (energy - e0) / (e1 - e0)
         else:
             u = measured["gpu_utilization"]
-        bands.setdefault(str(f["model_size_band"].value), []).append(
-            (case["id"], u, idle / span, "gpu_energy_kwh" in measured)
-        )
+        bands.setdefault(band, []).append(Case(case["id"], u, energy, energy_at))
     return bands
 
 
@@ -60,24 +64,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rules", type=Path, default=None)
     args = parser.parse_args()
-    bands = implied_utilisations(args.rules)
+    bands = cases_by_band(args.rules)
     print("fitted rows (median per size band):")
     for band, items in sorted(bands.items()):
-        detail = ", ".join(f"{cid} {u:.3f}" for cid, u, _, _ in items)
-        fitted = statistics.median(u for _, u, _, _ in items)
+        detail = ", ".join(f"{c.id} {c.utilisation:.3f}" for c in items)
+        fitted = statistics.median(c.utilisation for c in items)
         print(f"  {band}: gpu_utilization {fitted:.3f} ({detail})")
     for label, leave_out in (("in sample", False), ("leave-one-out", True)):
         errors = []
         for _, items in sorted(bands.items()):
-            for i, (cid, u, idle, energy_measured) in enumerate(items):
-                pool = [v for j, (_, v, _, _) in enumerate(items) if not (leave_out and j == i)]
-                if not pool or not energy_measured:
+            for case in items:
+                pool = [c.utilisation for c in items if not (leave_out and c is case)]
+                if not pool or case.measured_energy is None:
                     continue
-                # GPU energy scales as idle + u x span: predicted / measured - 1
-                error = (idle + statistics.median(pool)) / (idle + u) - 1
-                errors.append((abs(error), cid))
+                error = case.energy_at(statistics.median(pool)) / case.measured_energy - 1
+                errors.append((abs(error), case.id))
                 if leave_out:
-                    print(f"  leave-one-out {cid}: energy error {error:+.1%}")
+                    print(f"  leave-one-out {case.id}: energy error {error:+.1%}")
         worst = max(errors)
         print(
             f"{label} GPU energy error over the {len(errors)} measured runs: median "
