@@ -100,6 +100,7 @@ def test_egrid_subregion_grid(newest: Ruleset) -> None:
 def test_us_grid_from_subregion_then_state(newest: Ruleset) -> None:
     """A US cloud region takes its eGRID subregion's rate for the start year (or the
     latest year before it); a disclosure naming only a state falls back to the state."""
+
     def grid(values: dict[str, object]) -> tuple[float, str | None]:
         doc = {"id": "t", "values": {"gpu_model": "A100 80GB", "gpu_count": 1, **values}}
         est = estimate(
