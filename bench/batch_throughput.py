@@ -36,7 +36,7 @@ def main() -> None:
         path.write_text("".join(lines), encoding="utf-8")
         start = time.perf_counter()
         proc = subprocess.run(
-            [sys.executable, "-m", "engine", "estimate", str(path), "--format", "json"],
+            [sys.executable, "-m", "tuneprint", "estimate", str(path), "--format", "json"],
             capture_output=True,
             text=True,
             check=False,

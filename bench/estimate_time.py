@@ -22,10 +22,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=20)
     args = parser.parse_args()
 
-    from engine.disclosure import load_disclosure
-    from engine.expressions import ExpressionRunner
-    from engine.loader import load_ruleset
-    from engine.resolve import estimate
+    from tuneprint import load_ruleset
+    from tuneprint.core.resolve import estimate
+    from tuneprint.load.disclosures import load_disclosure
 
     loads = []
     for _ in range(max(3, args.repeat // 4)):
@@ -34,20 +33,19 @@ def main() -> None:
         loads.append(time.perf_counter() - start)
     print(f"ruleset load ({ruleset.label}): median {statistics.median(loads) * 1000:.1f} ms")
 
-    runner = ExpressionRunner(ruleset.tables)
     for path in FIXTURES:
         disclosure = load_disclosure(path, ruleset)
         times = []
         for _ in range(args.repeat * 10):
             start = time.perf_counter()
-            result = estimate(ruleset, disclosure, runner)
+            result = estimate(ruleset, disclosure)
             times.append(time.perf_counter() - start)
         print(
             f"warm estimate {path.name}: median {statistics.median(times) * 1e6:.0f} us "
             f"({len(result.fields)} fields resolved)"
         )
 
-    command = [sys.executable, "-m", "engine", "estimate", str(FIXTURES[0])]
+    command = [sys.executable, "-m", "tuneprint", "estimate", str(FIXTURES[0])]
     cold = []
     for _ in range(args.repeat):
         start = time.perf_counter()

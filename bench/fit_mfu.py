@@ -15,10 +15,10 @@ import argparse
 import statistics
 from pathlib import Path
 
-from engine.calibration import load_cases
-from engine.disclosure import disclosure_from_document
-from engine.loader import load_ruleset
-from engine.resolve import estimate
+from tuneprint import load_ruleset
+from tuneprint.calibration.cases import load_cases
+from tuneprint.core.resolve import estimate
+from tuneprint.load.disclosures import disclosure_from_document
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""``python -m engine``: the same as the ``tuneprint`` command."""
+"""``python -m tuneprint``: the same as the ``tuneprint`` command."""
 
 from __future__ import annotations
 

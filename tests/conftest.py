@@ -7,12 +7,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-from engine.cli import run
-from engine.disclosure import load_disclosure
-from engine.loader import load_ruleset
-from engine.model import Ruleset
-from engine.resolve import Estimate, estimate
+from tuneprint import load_ruleset
+from tuneprint.cli import run
+from tuneprint.core.model import Ruleset
+from tuneprint.core.resolve import Estimate, estimate
+from tuneprint.load.disclosures import load_disclosure
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -83,3 +82,26 @@ _hypothesis_settings.register_profile(
 def pytest_configure(config: pytest.Config) -> None:
     if not config.getoption("hypothesis_profile", default=None):
         _hypothesis_settings.load_profile("ci")
+
+
+@pytest.fixture(scope="session")
+def wheel_python(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The Python of a fresh virtual environment with tuneprint installed from its wheel
+    (built once per test session; dependencies come from the package index)."""
+    import subprocess
+    import sys
+
+    root = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(root), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = root.glob("tuneprint-*.whl")
+    venv = root / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True)
+    python = str(venv / "bin" / "python")
+    subprocess.run(
+        [python, "-m", "pip", "install", "-q", str(wheel)], check=True, capture_output=True
+    )
+    return python

@@ -41,7 +41,7 @@ def test_malformed_json(cli: Cli, tmp_path: Path) -> None:
 
 def test_wrong_type(cli: Cli, tmp_path: Path) -> None:
     code, _, err = cli("estimate", disclosure(tmp_path, "  gpu_utilization: high\n"))
-    assert_clean_error(code, err, "d.yaml:3", "gpu_utilization", "expected a number in 1")
+    assert_clean_error(code, err, "d.yaml:3", "gpu_utilization", "expected a number, got")
 
 
 def test_negative_quantity(cli: Cli, tmp_path: Path) -> None:
@@ -153,7 +153,7 @@ def test_console_script_has_no_traceback(tmp_path: Path) -> None:
 
     path = disclosure(tmp_path, "  gpu_count: -1\n")
     proc = subprocess.run(
-        [sys.executable, "-c", "from engine.cli import main; main()", "estimate", str(path)],
+        [sys.executable, "-c", "from tuneprint.cli import main; main()", "estimate", str(path)],
         capture_output=True,
         text=True,
         check=False,

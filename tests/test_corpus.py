@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 import yaml
+from tuneprint import load_ruleset
+from tuneprint.core import problems as errors
+from tuneprint.core.resolve import estimate
+from tuneprint.load.disclosures import load_batch, load_disclosure
+from tuneprint.versions.whatif import override
 
-from engine import errors
-from engine.disclosure import load_batch, load_disclosure
-from engine.loader import load_ruleset
-from engine.resolve import estimate
-from engine.whatif import override
 from tests.conftest import FAITHFUL, FIXTURES
 from tests.minirules import build
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+from tuneprint import load_ruleset
+from tuneprint.core.model import Ruleset
+from tuneprint.core.names import canonical_name
+from tuneprint.core.resolve import estimate
+from tuneprint.load.disclosures import disclosure_from_document
 
-from engine.disclosure import disclosure_from_document
-from engine.loader import load_ruleset
-from engine.model import Ruleset
-from engine.resolve import estimate
-from engine.tables import canonical_name
 from tests.conftest import NEWEST
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tuneprint import load_ruleset, why_unresolved
+from tuneprint.core.problems import RulesetError, UnresolvedError
+from tuneprint.core.resolve import estimate
+from tuneprint.load.disclosures import load_disclosure
 
-from engine.disclosure import load_disclosure
-from engine.errors import RulesetError, UnresolvedError
-from engine.loader import load_ruleset
-from engine.resolve import estimate
 from tests.minirules import FIELDS, TABLES, build, disclose
 
 CHAIN = [
@@ -78,13 +78,13 @@ def test_table_value_has_status_table_and_row_provenance(tmp_path: Path) -> None
     assert est.fields["n"].value == "big-one"  # alias, case and punctuation folded
     assert c.status == "table" and c.value == 50
     (use,) = c.tables
-    assert (use.table, use.key, use.column, use.sources) == (
+    assert (use.table.name, use.key, use.column, use.sources) == (
         "things",
         ("big-one",),
         "power",
         ("s",),
     )
-    assert use.line is not None
+    assert use.at.line is not None and use.at.path == "tables/things.yaml"
 
 
 @pytest.mark.parametrize(
@@ -112,12 +112,22 @@ def test_lookup_year_says_which_year_it_used(
     assert est.fields["c"].tables[0].note == note
 
 
-def test_unresolvable_output_lists_every_rule_and_reason(tmp_path: Path) -> None:
+def test_unresolvable_output_says_what_to_disclose_then_every_rule_and_reason(
+    tmp_path: Path,
+) -> None:
     with pytest.raises(UnresolvedError) as info:
         run(tmp_path, CHAIN[:2], {})
-    text = str(info.value)
-    assert "cannot resolve c" in text
-    assert "c.from_a: needs a" in text and "c.from_b: needs b" in text
+    (problem,) = info.value.problems
+    assert problem.code == "unresolved" and problem.field == "c"
+    assert str(problem).endswith("cannot resolve c (c): disclose a, or b")
+    (unresolved,) = info.value.failures
+    assert unresolved.options == (("a",), ("b",))
+    assert [(s.rule, s.code, s.fields) for s in unresolved.failure.tried] == [
+        ("c.from_a", "input-missing", ("a",)),
+        ("c.from_b", "input-missing", ("b",)),
+    ]
+    tree = why_unresolved(info.value, load_ruleset(tmp_path / "rs"))
+    assert "c.from_a: needs a" in tree and "c.from_b: needs b" in tree
 
 
 def test_rule_result_outside_bounds_names_the_rule(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """Property-based fuzzing: nothing but the documented errors escapes.
 
-Documented errors are the subclasses of engine.errors.TuneprintError (InputError,
+Documented errors are the subclasses of tuneprint.TuneprintError (InputError,
 RulesetError, UnresolvedError) at the boundary, and ExpressionProblem / UnitProblem from
 the expression compiler and unit checker. The CI profile runs a few hundred examples per
 property; `python bench/fuzz.py` runs the same properties far longer.
@@ -14,20 +14,19 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tuneprint import load_ruleset
+from tuneprint.core.expressions import ExpressionProblem, compile_expression, evaluate
+from tuneprint.core.model import Location, Rule
+from tuneprint.core.problems import TuneprintError
+from tuneprint.core.resolve import estimate
+from tuneprint.core.tables import NotApplicable
+from tuneprint.load.disclosures import disclosure_from_document
+from tuneprint.load.units import UnitProblem, check_rule, registry_from_text
+from tuneprint.load.yamlio import parse_json, parse_yaml
 
-from engine.disclosure import disclosure_from_document
-from engine.errors import TuneprintError
-from engine.expressions import ExpressionProblem, ExpressionRunner, compile_expression
-from engine.loader import load_ruleset
-from engine.model import Rule
-from engine.resolve import estimate
-from engine.tables import NotApplicable
-from engine.units import UnitProblem, check_rule, registry_from_text
-from engine.yamlio import parse_json, parse_yaml
 from tests.conftest import FAITHFUL
 
 RULESET = load_ruleset(FAITHFUL)
-RUNNER = ExpressionRunner(RULESET.tables)
 FIELDS = sorted(RULESET.fields)
 UREG = registry_from_text(
     "\n".join(p.read_text(encoding="utf-8") for p in [FAITHFUL / "units.txt"] if p.is_file())
@@ -157,15 +156,15 @@ def test_any_expression_is_compiled_checked_and_evaluated_or_refused(
         expr = compile_expression(text, RULESET.fields)
     except ExpressionProblem:
         return
-    rule = Rule("pue.fuzz", "pue", 99, expr, None, "r", ("s",), "fuzz.yaml", 1)
+    rule = Rule("pue.fuzz", "pue", 99, expr, None, "r", ("s",), Location("fuzz", "fuzz.yaml", 1))
     try:
         rule = check_rule(UREG, rule, RULESET.fields, RULESET.tables)
     except (UnitProblem, KeyError):
         # KeyError: a table or column the loader would have rejected before units
         return
-    names = {name: data.draw(scalars) for name in expr.inputs | expr.disclosed_inputs}
+    names = {name: data.draw(scalars) for name in (*expr.inputs, *expr.disclosed_inputs)}
     with contextlib.suppress(NotApplicable, ArithmeticError, TypeError, ValueError):
-        RUNNER.run(rule.value, names)
+        evaluate(rule.value, names, RULESET.tables)
 
 
 @FUZZ

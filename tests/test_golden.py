@@ -11,10 +11,10 @@ import math
 from typing import Any
 
 import pytest
+from tuneprint import load_ruleset
+from tuneprint.core.provenance import plain
+from tuneprint.load.disclosures import load_disclosure
 
-from engine.disclosure import load_disclosure
-from engine.loader import load_ruleset
-from engine.report import plain
 from tests.conftest import FIXTURES, RULES, VERSIONS
 
 GOLDEN = FIXTURES / "golden"
@@ -23,7 +23,7 @@ CASES = sorted(p.name for p in FIXTURES.glob("case_*.yaml"))
 
 
 def snapshot(version: str, case: str) -> dict[str, Any]:
-    from engine.resolve import estimate
+    from tuneprint.core.resolve import estimate
 
     rs = load_ruleset(RULES / version)
     est = estimate(rs, load_disclosure(FIXTURES / case, rs))

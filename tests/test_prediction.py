@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from tuneprint import load_ruleset
+from tuneprint.core.resolve import Estimate, estimate
+from tuneprint.load.disclosures import disclosure_from_document
 
-from engine.disclosure import disclosure_from_document
-from engine.loader import load_ruleset
-from engine.resolve import Estimate, estimate
 from tests.conftest import ROOT, RULES
 
 Cli = Callable[..., tuple[int, str, str]]

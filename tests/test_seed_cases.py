@@ -9,10 +9,9 @@ from typing import Any
 
 import pytest
 import yaml
-
-from engine.model import Ruleset
-from engine.report import plain
-from engine.resolve import Estimate
+from tuneprint.core.model import Ruleset
+from tuneprint.core.provenance import plain
+from tuneprint.core.resolve import Estimate
 
 EXPECTED = Path(__file__).resolve().parent.parent / "fixtures" / "expected"
 CASES = {

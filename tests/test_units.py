@@ -6,9 +6,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from tuneprint import load_ruleset
+from tuneprint.core.problems import RulesetError
 
-from engine.errors import RulesetError
-from engine.loader import load_ruleset
 from tests.minirules import FIELDS, build
 
 Cli = Callable[..., tuple[int, str, str]]
@@ -59,8 +59,9 @@ def test_a_wrong_unit_in_a_copied_rule_is_rejected_at_load(
 
 
 def test_convert_factor_is_applied_at_evaluation(tmp_path: Path) -> None:
-    from engine.disclosure import load_disclosure
-    from engine.resolve import estimate
+    from tuneprint.core.resolve import estimate
+    from tuneprint.load.disclosures import load_disclosure
+
     from tests.minirules import disclose
 
     fields = {**FIELDS, "c": {"type": "number", "unit": "kW", "description": "c"}}

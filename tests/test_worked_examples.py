@@ -13,10 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
-from engine.disclosure import load_disclosure
-from engine.model import Ruleset
-from engine.resolve import Estimate, estimate
+from tuneprint.core.model import Ruleset
+from tuneprint.core.resolve import Estimate, estimate
+from tuneprint.load.disclosures import load_disclosure
 
 REL = 1e-6
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
+from dataclasses import replace
 
-from engine.errors import InputError
-from engine.expressions import ExpressionProblem, ExpressionRunner, compile_expression
-from engine.yamlio import parse_json, parse_yaml
+import pytest
+from tuneprint.core.expressions import ExpressionProblem, compile_expression, compiled, evaluate
+from tuneprint.core.problems import InputError
+from tuneprint.load.yamlio import parse_json, parse_yaml
 
 FIELDS = {"a", "b", "name"}
 
@@ -91,16 +92,24 @@ def test_expression_attacks_are_rejected(expression: str, fragment: str | None) 
     ],
 )
 def test_evaluation_refuses_unbounded_work(expression: str, error: type[Exception]) -> None:
-    runner = ExpressionRunner({})
+    """The reference evaluator checks every operand (the compiled one relies on the kinds
+    the unit checker proves at load, which refuses text in arithmetic)."""
     with pytest.raises(error):
-        runner.run(compile_expression(expression, FIELDS), {"a": 10, "b": 0})
+        evaluate(compile_expression(expression, FIELDS), {"a": 10, "b": 0}, {}, reference=True)
+
+
+def test_compiled_division_by_zero_raises_like_the_reference() -> None:
+    expr = compile_expression("a / b", FIELDS)
+    with pytest.raises(ZeroDivisionError):
+        evaluate(replace(expr, run=compiled(expr, {})), {"a": 10, "b": 0})
 
 
 def test_parse_once_evaluate_many() -> None:
     expr = compile_expression("max(a, b) * 2 if a > 0 else abs(b)", FIELDS)
-    runner = ExpressionRunner({})
-    assert [runner.run(expr, {"a": a, "b": -3})[0] for a in (1, 5, -1)] == [2, 10, 3]
-    assert expr.inputs == {"a", "b"}
+    fast = replace(expr, run=compiled(expr, {}))
+    for e in (expr, fast):
+        assert [evaluate(e, {"a": a, "b": -3})[0] for a in (1, 5, -1)] == [2, 10, 3]
+    assert expr.inputs == ("a", "b")
 
 
 def test_billion_laughs_is_refused_quickly() -> None:

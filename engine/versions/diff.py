@@ -16,10 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .model import Rule, Ruleset
-from .resolve import Estimate
+from ..core.model import Rule, Ruleset
+from ..core.problems import InputError, Problem
+from ..core.resolve import Estimate
 
 LOGIC, DATA, WORDING = "logic", "data", "wording"
+DEFAULT_REL_TOL = 1e-9  # relative difference taken as equal: rounding noise of doubles
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,8 @@ def ruleset_diff(a: Ruleset, b: Ruleset) -> list[Change]:
                 ("reason", " ".join(old.reason.split()), " ".join(new.reason.split())),
                 ("source", ", ".join(old.sources), ", ".join(new.sources)),
                 ("assumption", old.assumption, new.assumption),
+                ("warning", old.warning, new.warning),
+                ("warn_when", _text(old.warn_when), _text(new.warn_when)),
             )
             if o != n
         ]
@@ -140,15 +144,13 @@ def ruleset_diff(a: Ruleset, b: Ruleset) -> list[Change]:
         ]
         if logic:
             changes.append(Change(LOGIC, "changed", f"field {name}", tuple(logic)))
-        if fa.description != fb.description:
-            changes.append(
-                Change(
-                    WORDING,
-                    "changed",
-                    f"field {name}",
-                    (("description", fa.description, fb.description),),
-                )
-            )
+        words = [
+            (attr, getattr(fa, attr), getattr(fb, attr))
+            for attr in ("description", "group", "example", "aliases", "digits")
+            if getattr(fa, attr) != getattr(fb, attr)
+        ]
+        if words:
+            changes.append(Change(WORDING, "changed", f"field {name}", tuple(words)))
     for name in sorted(set(a.tables) | set(b.tables)):
         ta, tb = a.tables.get(name), b.tables.get(name)
         rows_a = dict(ta.index) if ta else {}
@@ -180,7 +182,7 @@ def ruleset_diff(a: Ruleset, b: Ruleset) -> list[Change]:
             )
             if cells:
                 changes.append(Change(DATA, "changed", row_subject(name, new_row.key), cells))
-            words = tuple(
+            row_words = tuple(
                 (attr, o, n)
                 for attr, o, n in (
                     ("source", ", ".join(old_row.sources), ", ".join(new_row.sources)),
@@ -189,8 +191,10 @@ def ruleset_diff(a: Ruleset, b: Ruleset) -> list[Change]:
                 )
                 if o != n
             )
-            if words:
-                changes.append(Change(WORDING, "changed", row_subject(name, new_row.key), words))
+            if row_words:
+                changes.append(
+                    Change(WORDING, "changed", row_subject(name, new_row.key), row_words)
+                )
     for key in sorted(set(a.sources) | set(b.sources)):
         sa, sb = a.sources.get(key), b.sources.get(key)
         if sa is None or sb is None or sa.text() != sb.text():
@@ -222,7 +226,7 @@ def derivation(est: Estimate, name: str, moved: Callable[[str], bool]) -> set[st
         found.update(f"rule {s.rule}" for s in r.skipped)
         if r.rule is not None:
             found.add(f"rule {r.rule.id}")
-        found.update(row_subject(use.table, use.key) for use in r.tables)
+        found.update(row_subject(use.table.name, use.key) for use in r.tables)
         stack.extend(f for f in (*r.inputs, *r.disclosed_inputs) if moved(f))
     return found
 
@@ -302,3 +306,78 @@ def result_diff(
         unit = rb.unit if rb else ra.unit if ra else ""
         out.append(OutputChange(name, unit, old, new, not same, relative_change(old, new), causes))
     return out
+
+
+def check_tolerances(rel_tol: float, abs_tol: float, fail_above: float | None) -> None:
+    """InputError unless the tolerances are finite and not negative (a NaN gate would let
+    every change pass)."""
+    problems = []
+    for option, value in (
+        ("--rel-tol", rel_tol),
+        ("--abs-tol", abs_tol),
+        ("--fail-above", fail_above),
+    ):
+        if value is None:
+            continue
+        if not math.isfinite(value) or value < 0:
+            problems.append(
+                Problem(
+                    option, None, "", f"expected a finite number >= 0, got {value!r}", "option"
+                )
+            )
+    if problems:
+        raise InputError(problems)
+
+
+@dataclass(frozen=True)
+class DisclosureDiff:
+    """One disclosure's outputs under two rulesets."""
+
+    id: str
+    name: str
+    outputs: list[OutputChange]
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "disclosure": self.id,
+            "name": self.name,
+            "outputs": [o.as_dict() for o in self.outputs],
+        }
+
+
+@dataclass(frozen=True)
+class ResultDiff:
+    """Disclosures under two rulesets: the rule changes and what they did to each output."""
+
+    old: Ruleset
+    new: Ruleset
+    changes: list[Change]
+    results: list[DisclosureDiff]
+
+    @property
+    def largest(self) -> float:
+        """The largest relative change of any output (infinite when an output appears,
+        disappears or moves from zero)."""
+        worst = 0.0
+        for result in self.results:
+            for o in result.outputs:
+                if o.changed:
+                    worst = max(worst, abs(o.relative) if o.relative is not None else math.inf)
+        return worst
+
+    def exceeds(self, fail_above: float) -> bool:
+        """Whether some output moved by more than ``fail_above`` (relative)."""
+        return self.largest > fail_above
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "old": _ruleset(self.old),
+            "new": _ruleset(self.new),
+            "results": [r.as_dict() for r in self.results],
+        }
+
+
+def _ruleset(rs: Ruleset) -> dict[str, str]:
+    return {"id": rs.id, "version": rs.version, "content_hash": rs.content_hash}

@@ -1,10 +1,7 @@
-"""The ``tuneprint`` command: parsing arguments and printing, nothing else."""
+"""The ``tuneprint`` commands: each parses its arguments, calls the API and prints."""
 
 from __future__ import annotations
 
-import difflib
-import math
-import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -12,16 +9,30 @@ from typing import Annotated
 
 import typer
 
-from . import __version__
-from .disclosure import BATCH_SUFFIXES, Disclosure, load_batch, load_disclosure
-from .errors import InputError, Problem, TuneprintError
-from .loader import available_rulesets, display_path, load_ruleset
-from .model import Ruleset
-from .report import dumps, dumps_line, explain_text, result_json, shown, table_text
-from .resolve import estimate
+from .. import __version__
+from ..api import (
+    Result,
+    diff,
+    estimate,
+    estimate_many,
+    is_batch,
+    load_ruleset,
+    read_batch,
+    read_disclosure,
+    why_unresolved,
+)
+from ..core.model import Disclosure, Ruleset
+from ..core.names import did_you_mean
+from ..core.problems import InputError, Problem, TuneprintError, UnresolvedError
+from ..load.disclosures import unknown_field
+from ..load.layers import available_rulesets, manifest_problems, write_manifest
+from ..load.paths import display_path
+from ..versions.diff import DEFAULT_REL_TOL
+from ..views.json import dumps, dumps_line, result_json, ruleset_record
+from ..views.text import explain_text, shown, where
 
-EXIT_USER_ERROR = 2  # bad input, bad rules, or a field nothing can resolve
-EXIT_INTERNAL = 3  # a defect of tuneprint itself
+EXIT_USER_ERROR = 2
+SHORT_WIDTH = 90  # characters of a changed value shown by rules diff
 
 app = typer.Typer(
     add_completion=False,
@@ -36,33 +47,48 @@ app.add_typer(data_app, name="data")
 
 FormatOption = Annotated[str, typer.Option("--format", help="table or json.")]
 RulesOption = Annotated[
-    Path | None,
-    typer.Option("--rules", help="Ruleset folder (default: the newest shipped version)."),
+    str | None,
+    typer.Option("--rules", help="Ruleset folder or shipped version (default: newest released)."),
 ]
 
 
-def _fail(problems: list[Problem]) -> None:
+def echo_problems(problems: Iterable[Problem]) -> None:
+    """One ``error:`` line (or block) per problem, on standard error."""
     for problem in problems:
         typer.echo(f"error: {problem}", err=True)
+
+
+def _fail(problems: list[Problem]) -> None:
+    echo_problems(problems)
     raise typer.Exit(EXIT_USER_ERROR)
-
-
-def _ruleset(path: Path | None) -> Ruleset:
-    return load_ruleset(path)
 
 
 def _check_format(format: str) -> None:
     if format not in ("table", "json"):
-        _fail([Problem("--format", None, "", f"expected table or json, got {format!r}")])
+        _fail([Problem("--format", None, "", f"expected table or json, got {format!r}", "option")])
 
 
-def _ruleset_id(rs: Ruleset) -> dict[str, str]:
-    return {"id": rs.id, "version": rs.version, "content_hash": rs.content_hash}
-
-
-def _short(value: object, width: int = 90) -> str:
+def _short(value: object, width: int = SHORT_WIDTH) -> str:
     text = " ".join(str(value).split())
     return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _items(files: list[Path], ruleset: Ruleset) -> Iterable[Disclosure | InputError]:
+    for path in files:
+        if is_batch(path):
+            yield from read_batch(path, ruleset)
+            continue
+        try:
+            yield read_disclosure(path, ruleset)
+        except InputError as exc:
+            yield exc
+
+
+def _place(error: TuneprintError, fallback: str) -> str:
+    problem = error.problems[0] if error.problems else None
+    if problem is not None and problem.line is not None:
+        return f"{problem.file}:{problem.line}"
+    return problem.file if problem is not None else fallback
 
 
 @app.command("estimate")
@@ -73,55 +99,45 @@ def estimate_cmd(
     ],
     rules: RulesOption = None,
     format: FormatOption = "table",
+    why: Annotated[
+        bool,
+        typer.Option("--why", help="For an output that cannot be resolved, every rule tried."),
+    ] = False,
 ) -> None:
     """Estimate carbon and water of each disclosure (each row of a batch)."""
     _check_format(format)
-    ruleset = _ruleset(rules)
+    ruleset = load_ruleset(rules)
     failed: list[Problem] = []
-    batch = any(p.suffix.lower() in BATCH_SUFFIXES for p in files) or len(files) > 1
+    trees: list[str] = []
+    batch = any(is_batch(p) for p in files) or len(files) > 1
     if format == "json" and batch:
         typer.echo("[")
     first = True
-    for path in files:
-        items: Iterable[Disclosure | InputError]
-        if path.suffix.lower() in BATCH_SUFFIXES:
-            items = load_batch(path, ruleset)
+    for item in estimate_many(_items(files, ruleset), ruleset):
+        document: dict[str, object]
+        if isinstance(item, Result):
+            document = result_json(item) if format == "json" else {}
+            text = item.table() if format == "table" else ""
         else:
-            try:
-                items = [load_disclosure(path, ruleset)]
-            except InputError as exc:
-                items = [exc]
-        for item in items:
-            where = item.name if isinstance(item, Disclosure) else _place(item, path)
-            document: dict[str, object]
-            try:
-                if isinstance(item, InputError):
-                    raise item
-                est = estimate(ruleset, item)
-                document = result_json(est) if format == "json" else {}
-                text = table_text(est) if format == "table" else ""
-            except TuneprintError as exc:
-                failed.extend(exc.problems)
-                document = {"file": where, "errors": [str(p) for p in exc.problems]}
-                text = f"{where}: not estimated (errors below)"
-            if format == "table":
-                typer.echo(text + "\n")
-            elif batch:
-                typer.echo(("" if first else ",\n") + dumps_line(document), nl=False)
-            else:
-                typer.echo(dumps(document), nl=False)
-            first = False
+            failed.extend(item.problems)
+            if why and isinstance(item, UnresolvedError):
+                trees.append(why_unresolved(item, ruleset))
+            where_ = _place(item, "")
+            document = {"name": where_, "errors": [p.as_dict() for p in item.problems]}
+            text = f"{where_}: not estimated (errors below)"
+        if format == "table":
+            typer.echo(text + "\n")
+        elif batch:
+            typer.echo(("" if first else ",\n") + dumps_line(document), nl=False)
+        else:
+            typer.echo(dumps(document), nl=False)
+        first = False
     if format == "json" and batch:
         typer.echo("\n]")
     if failed:
+        for tree in trees:
+            typer.echo(tree, err=True)
         _fail(failed)
-
-
-def _place(error: InputError, path: Path) -> str:
-    problem = error.problems[0] if error.problems else None
-    if problem is not None and problem.line is not None:
-        return f"{problem.file}:{problem.line}"
-    return display_path(path)
 
 
 @app.command("explain")
@@ -133,28 +149,32 @@ def explain_cmd(
     rules: RulesOption = None,
 ) -> None:
     """Show how a value was derived: rules, inputs, table rows, sources, skipped rules."""
-    ruleset = _ruleset(rules)
-    disclosure = load_disclosure(file, ruleset)
+    ruleset = load_ruleset(rules)
+    disclosure = read_disclosure(file, ruleset)
     extra: tuple[str, ...] = ()
     if field is not None:
         if field not in ruleset.fields:
-            near = difflib.get_close_matches(field, list(ruleset.fields), n=3)
-            hint = f"; did you mean {', '.join(near)}?" if near else ""
-            _fail([Problem(display_path(file), None, field, f"unknown field{hint}")])
+            _fail([unknown_field(str(file), None, field, ruleset)])
         extra = (field,)
-    est = estimate(ruleset, disclosure, extra=extra)
+    try:
+        result = estimate(disclosure, ruleset, extra=extra)
+    except UnresolvedError as exc:
+        typer.echo(why_unresolved(exc, ruleset), nl=False)
+        raise typer.Exit(EXIT_USER_ERROR) from None
     names = [field] if field else list(ruleset.outputs)
     typer.echo(f"{disclosure.id}  (ruleset {ruleset.label})\n")
-    typer.echo(explain_text(est, names), nl=False)
+    typer.echo(explain_text(result, names), nl=False)
 
 
 @app.command("diff")
 def diff_cmd(
     files: Annotated[list[Path], typer.Argument(help="Disclosure files (YAML or JSON).")],
     rules: Annotated[
-        list[Path], typer.Option("--rules", help="Give twice: ruleset A, then ruleset B.")
+        list[str], typer.Option("--rules", help="Give twice: ruleset A, then ruleset B.")
     ],
-    rel_tol: Annotated[float, typer.Option(help="Relative difference taken as equal.")] = 1e-9,
+    rel_tol: Annotated[
+        float, typer.Option(help="Relative difference taken as equal.")
+    ] = DEFAULT_REL_TOL,
     abs_tol: Annotated[float, typer.Option(help="Absolute difference taken as equal.")] = 0.0,
     fail_above: Annotated[
         float | None,
@@ -164,37 +184,31 @@ def diff_cmd(
 ) -> None:
     """The same disclosures under two rulesets: each output's old and new value, its
     relative change, and the changed rules and table rows on its derivation path."""
-    from .diff import result_diff, ruleset_diff
+    from ..versions.diff import check_tolerances
 
     _check_format(format)
+    check_tolerances(rel_tol, abs_tol, fail_above)
     if len(rules) != 2:
-        _fail([Problem("--rules", None, "", f"give exactly two rulesets, got {len(rules)}")])
-    a, b = load_ruleset(rules[0]), load_ruleset(rules[1])
-    changes = ruleset_diff(a, b)
-    documents = []
-    worst = 0.0
-    for path in files:
-        est_a = estimate(a, load_disclosure(path, a))
-        est_b = estimate(b, load_disclosure(path, b))
-        outputs = result_diff(est_a, est_b, changes, rel_tol, abs_tol)
-        for o in outputs:
-            if o.changed:
-                worst = max(worst, abs(o.relative) if o.relative is not None else math.inf)
-        documents.append(
-            {
-                "disclosure": est_b.disclosure.id,
-                "file": display_path(path),
-                "outputs": [o.as_dict() for o in outputs],
-            }
+        _fail(
+            [
+                Problem(
+                    "--rules", None, "", f"give exactly two rulesets, got {len(rules)}", "option"
+                )
+            ]
         )
-        if format == "table":
-            typer.echo(f"{est_b.disclosure.id}: {a.label} -> {b.label}")
-            for o in outputs:
+    a, b = load_ruleset(rules[0]), load_ruleset(rules[1])
+    report = diff(a, b, files, rel_tol, abs_tol)
+    if format == "json":
+        typer.echo(dumps(report.as_dict()), nl=False)
+    else:
+        for result in report.results:
+            typer.echo(f"{result.id}: {a.label} -> {b.label}")
+            for o in result.outputs:
                 digits = b.fields[o.field].digits
                 if not o.changed:
                     typer.echo(f"  = {o.field}  {shown(o.new, digits, o.unit)}")
                     continue
-                rel = "" if o.relative is None else f" ({o.relative:+.4%})"
+                rel = "" if o.relative is None else f" ({o.relative:+.1%})"
                 typer.echo(
                     f"  ~ {o.field}  {shown(o.old, digits, o.unit)} -> "
                     f"{shown(o.new, digits, o.unit)}{rel}"
@@ -202,13 +216,10 @@ def diff_cmd(
                 for cause in o.causes:
                     typer.echo(f"      because {cause}")
             typer.echo("")
-    if format == "json":
+    if fail_above is not None and report.exceeds(fail_above):
         typer.echo(
-            dumps({"old": _ruleset_id(a), "new": _ruleset_id(b), "results": documents}), nl=False
-        )
-    if fail_above is not None and worst > fail_above:
-        typer.echo(
-            f"an output changed by {worst:.4%}, more than --fail-above {fail_above:.4%}", err=True
+            f"an output changed by {report.largest:.2%}, more than --fail-above {fail_above:.2%}",
+            err=True,
         )
         raise typer.Exit(1)
 
@@ -222,12 +233,12 @@ def what_if_cmd(
     rules: RulesOption = None,
 ) -> None:
     """Re-estimate with disclosed values overridden or added; show what moved and why."""
-    from .whatif import moved_fields, override
+    from ..versions.whatif import moved_fields, override
 
-    rs = _ruleset(rules)
-    disclosure = load_disclosure(file, rs)
+    rs = load_ruleset(rules)
+    disclosure = read_disclosure(file, rs)
     changed = override(disclosure, set_, rs)
-    before, after = estimate(rs, disclosure), estimate(rs, changed)
+    before, after = estimate(disclosure, rs), estimate(changed, rs)
     typer.echo(f"{disclosure.id} with {', '.join(set_)}  (ruleset {rs.label})")
     moved = moved_fields(before, after)
     if not moved:
@@ -236,7 +247,7 @@ def what_if_cmd(
         spec = rs.fields[name]
         rel = ""
         if isinstance(old, (int, float)) and isinstance(new, (int, float)) and old:
-            rel = f" ({(new - old) / abs(old):+.4%})"
+            rel = f" ({(new - old) / abs(old):+.1%})"
         typer.echo(
             f"  {name}: {shown(old, spec.digits, spec.unit)} -> "
             f"{shown(new, spec.digits, spec.unit)}{rel}"
@@ -249,34 +260,13 @@ def what_if_cmd(
 def validate_predictions_cmd(rules: RulesOption = None, format: FormatOption = "table") -> None:
     """Compare the ruleset's predictions with the measured calibration cases kept next to
     its rules: per case, predicted and measured, and the error summary."""
-    from .calibration import run_checks, summary
+    from ..calibration.cases import report, run_checks, summary
 
     _check_format(format)
-    rs = _ruleset(rules)
+    rs = load_ruleset(rules)
     checks = run_checks(rs)
-    totals = summary(checks)
     if format == "json":
-        typer.echo(
-            dumps(
-                {
-                    "ruleset": _ruleset_id(rs),
-                    "checks": [
-                        {
-                            "case": c.case,
-                            "field": c.field,
-                            "unit": c.unit,
-                            "measured": c.measured,
-                            "predicted": c.predicted,
-                            "relative_error": c.relative_error,
-                            "error": c.error,
-                        }
-                        for c in checks
-                    ],
-                    "summary": totals,
-                }
-            ),
-            nl=False,
-        )
+        typer.echo(dumps(report(rs, checks)), nl=False)
         return
     typer.echo(f"{rs.label}: {len(checks)} measured values")
     for c in checks:
@@ -287,7 +277,7 @@ def validate_predictions_cmd(rules: RulesOption = None, format: FormatOption = "
             f"  {c.case}  {c.field}: predicted {shown(c.predicted, 4, c.unit)}, "
             f"measured {shown(c.measured, 4, c.unit)} ({c.relative_error:+.1%})"
         )
-    for name, t in totals.items():
+    for name, t in summary(checks).items():
         if t["cases"]:
             typer.echo(
                 f"{name}: {t['cases']} cases, median |error| "
@@ -296,17 +286,17 @@ def validate_predictions_cmd(rules: RulesOption = None, format: FormatOption = "
             )
 
 
-@rules_app.command("check")
-def rules_check(
-    ruleset: Annotated[
-        Path | None, typer.Argument(help="Ruleset folder (default: newest shipped).")
-    ] = None,
-) -> None:
-    """Validate a ruleset and report every problem with file and line."""
-    from .loader import manifest_problems
+RulesetArgument = Annotated[
+    str | None,
+    typer.Argument(help="Ruleset folder or shipped version (default: newest released)."),
+]
 
+
+@rules_app.command("check")
+def rules_check(ruleset: RulesetArgument = None) -> None:
+    """Validate a ruleset and report every problem with file and line."""
     rs = load_ruleset(ruleset)
-    problems = [p for layer in rs.layers for p in manifest_problems(layer)]
+    problems = [p for layer in rs.layers for p in manifest_problems(layer.folder)]
     if problems:
         _fail(problems)
     n_rules = sum(len(r) for r in rs.rules.values())
@@ -319,14 +309,12 @@ def rules_check(
 
 @rules_app.command("lint")
 def rules_lint(
-    ruleset: Annotated[
-        Path | None, typer.Argument(help="Ruleset folder (default: newest shipped).")
-    ] = None,
+    ruleset: RulesetArgument = None,
     strict: Annotated[bool, typer.Option(help="Exit 1 when there is any finding.")] = False,
 ) -> None:
     """Report rules that never fire, unused fields and tables, rows without a source,
     fields with no fallback and stale data (units are checked by every load)."""
-    from .lint import lint
+    from ..versions.lint import lint
 
     rs = load_ruleset(ruleset)
     findings = lint(rs)
@@ -343,13 +331,13 @@ def rules_lint(
 
 @rules_app.command("diff")
 def rules_diff(
-    old: Annotated[Path, typer.Argument(help="Ruleset folder A.")],
-    new: Annotated[Path, typer.Argument(help="Ruleset folder B.")],
+    old: Annotated[str, typer.Argument(help="Ruleset A (folder or shipped version).")],
+    new: Annotated[str, typer.Argument(help="Ruleset B (folder or shipped version).")],
     format: FormatOption = "table",
 ) -> None:
     """Rules, fields, table rows and sources added, removed and changed from A to B:
     logic apart from data and wording."""
-    from .diff import ruleset_diff
+    from ..versions.diff import ruleset_diff
 
     _check_format(format)
     a, b = load_ruleset(old), load_ruleset(new)
@@ -358,8 +346,8 @@ def rules_diff(
         typer.echo(
             dumps(
                 {
-                    "old": _ruleset_id(a),
-                    "new": _ruleset_id(b),
+                    "old": ruleset_record(a),
+                    "new": ruleset_record(b),
                     "changes": [c.as_dict() for c in changes],
                 }
             ),
@@ -386,12 +374,13 @@ def rules_diff(
 def rules_new(
     folder: Annotated[Path, typer.Argument(help="Folder of the new version (must not exist).")],
     base: Annotated[
-        Path | None, typer.Option("--from", help="Version to extend (default: newest shipped).")
+        str | None,
+        typer.Option("--from", help="Version to extend: folder or shipped version name."),
     ] = None,
     version: Annotated[str | None, typer.Option(help="New version number.")] = None,
 ) -> None:
     """Start a new ruleset version that extends another and holds only what changes."""
-    from .versions import new_version
+    from ..versions.new import new_version
 
     path = new_version(folder, base, version)
     typer.echo(
@@ -406,8 +395,6 @@ def rules_release(
 ) -> None:
     """Freeze a version: record each file's hash in its MANIFEST.sha256. A released version
     must never change again; checks fail if it does."""
-    from .loader import write_manifest
-
     rs = load_ruleset(folder)
     path = write_manifest(folder)
     typer.echo(f"released {rs.label}: {display_path(path)}")
@@ -416,14 +403,17 @@ def rules_release(
 @rules_app.command("list")
 def rules_list() -> None:
     """List the shipped ruleset versions, newest last."""
+    from ..load.layers import is_released
+
     for version, path in available_rulesets():
-        typer.echo(f"{version}\t{display_path(path)}")
+        state = "" if is_released(path) else "\t(draft)"
+        typer.echo(f"{version}\t{display_path(path)}{state}")
 
 
 @data_app.command("list")
 def data_list(rules: RulesOption = None) -> None:
     """List the reference tables with their row counts."""
-    rs = _ruleset(rules)
+    rs = load_ruleset(rules)
     for table in rs.tables.values():
         typer.echo(
             f"{table.name:<32} {len(table.rows):>6} rows  {' '.join(table.description.split())}"
@@ -437,30 +427,29 @@ def data_show(
     rules: RulesOption = None,
 ) -> None:
     """Show a table's rows (or one row) with their sources."""
-    rs = _ruleset(rules)
+    from ..core.tables import key_part
+
+    rs = load_ruleset(rules)
     if table not in rs.tables:
-        near = difflib.get_close_matches(table, list(rs.tables), n=3)
-        hint = f"; did you mean {', '.join(near)}?" if near else ""
-        _fail([Problem("data show", None, table, f"unknown table{hint}")])
+        hint = did_you_mean(table, rs.tables, quote=False)
+        _fail([Problem("data show", None, table, f"unknown table{hint}", "reference")])
     t = rs.tables[table]
     rows = t.rows
     if key:
-        from .tables import key_part
-
         wanted = tuple(key_part(k) for k in key)
         rows = tuple(
             r for r in t.rows if tuple(key_part(k) for k in r.key)[: len(wanted)] == wanted
         )
         if not rows:
-            _fail([Problem(t.file, None, table, f"no row {'/'.join(key)}")])
-    typer.echo(f"{t.name}: {' '.join(t.description.split())}  ({t.file})")
+            _fail([Problem(str(t.at), None, table, f"no row {'/'.join(key)}", "reference")])
+    typer.echo(f"{t.name}: {' '.join(t.description.split())}")
     for row in rows:
         cells = ", ".join(
             f"{name}={shown(value, 6, t.columns[name].unit)}"
             for name, value in row.values.items()
             if value is not None
         )
-        typer.echo(f"  line {row.line}: {cells}")
+        typer.echo(f"  {where(rs, row.at)}: {cells}")
         if row.aliases:
             typer.echo(f"    aliases: {', '.join(row.aliases)}")
         if row.note:
@@ -476,35 +465,4 @@ def version_cmd() -> None:
     typer.echo(__version__)
 
 
-def run(argv: list[str]) -> int:
-    """Run the command line and return its exit code: user errors give 2 and one message
-    each, never a traceback."""
-    try:
-        app(args=argv, prog_name="tuneprint", standalone_mode=True)
-    except SystemExit as exc:  # click's own exit, usage errors included (code 2)
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except TuneprintError as exc:
-        for problem in exc.problems:
-            typer.echo(f"error: {problem}", err=True)
-        return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        typer.echo("aborted", err=True)
-        return 130
-    except Exception as exc:  # last line of defence: no traceback reaches a user
-        if os.environ.get("TUNEPRINT_DEBUG"):
-            raise
-        typer.echo(
-            f"internal error: {type(exc).__name__}: {exc} (set TUNEPRINT_DEBUG=1 "
-            "for details, and please report it)",
-            err=True,
-        )
-        return EXIT_INTERNAL
-    return 0
-
-
-def main() -> None:
-    """Console entry point."""
-    sys.exit(run(sys.argv[1:]))
-
-
-__all__ = ["app", "main", "run"]
+__all__ = ["app", "echo_problems", "sys"]

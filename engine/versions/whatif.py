@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 from typing import Any
 
-from .disclosure import Disclosure, coerce
-from .errors import InputError, Problem
-from .model import Ruleset
-from .resolve import Estimate
-from .yamlio import parse_yaml
+from ..core.model import Disclosure, Ruleset
+from ..core.problems import InputError, Problem
+from ..core.resolve import Estimate
+from ..core.values import ValueProblem, coerce
+from ..load.disclosures import unknown_field
+from ..load.yamlio import parse_yaml
+
+SAME_VALUE = 1e-12  # relative difference below which a value did not move
 
 
 def override(disclosure: Disclosure, assignments: list[str], ruleset: Ruleset) -> Disclosure:
@@ -23,21 +25,30 @@ def override(disclosure: Disclosure, assignments: list[str], ruleset: Ruleset) -
         name, sep, raw = text.partition("=")
         name = name.strip()
         if not sep or not name:
-            problems.append(Problem("--set", None, text, "expected FIELD=VALUE"))
+            problems.append(Problem("--set", None, text, "expected FIELD=VALUE", "option"))
             continue
         spec = ruleset.fields.get(name)
         if spec is None:
-            near = difflib.get_close_matches(name, list(ruleset.fields), n=3)
-            hint = f"; did you mean {', '.join(near)}?" if near else ""
-            problems.append(Problem("--set", None, name, f"unknown field{hint}"))
+            problems.append(unknown_field("--set", None, name, ruleset))
+            continue
+        if any(ch in raw for ch in "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"):
+            problems.append(
+                Problem("--set", None, name, "a value must be on one line", "syntax", field=name)
+            )
             continue
         try:
-            written = parse_yaml(f"v: {raw}", "--set", InputError)["v"]
-            values[name] = coerce(spec, written, ruleset)
+            written = parse_yaml(raw, "--set", InputError) if raw.strip() else None
+            if isinstance(written, (dict, list)):
+                raise InputError([])
+            values[name] = coerce(spec, written, ruleset.tables)
         except InputError:
-            problems.append(Problem("--set", None, name, f"cannot read the value {raw!r}"))
-        except ValueError as exc:
-            problems.append(Problem("--set", None, name, str(exc)))
+            problems.append(
+                Problem(
+                    "--set", None, name, f"cannot read the value {raw!r}", "syntax", field=name
+                )
+            )
+        except ValueProblem as exc:
+            problems.append(Problem("--set", None, name, str(exc), exc.code, field=name))
     if problems:
         raise InputError(problems)
     lines = {**disclosure.lines, **{k: None for k in values if k not in disclosure.values}}
@@ -51,7 +62,7 @@ def _same(a: Any, b: Any) -> bool:
         return (
             isinstance(a, (int, float))
             and isinstance(b, (int, float))
-            and math.isclose(a, b, rel_tol=1e-12, abs_tol=0.0)
+            and math.isclose(a, b, rel_tol=SAME_VALUE, abs_tol=0.0)
         )
     return bool(a == b)
 

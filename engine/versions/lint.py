@@ -16,31 +16,31 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import date
 
-from .calibration import load_cases
-from .errors import Problem
-from .model import Rule, Ruleset
+from ..calibration.cases import load_cases
+from ..core.model import Location, Rule, Ruleset
+from ..load.paths import display_path
 
 STALE_YEARS = 2  # data older than this many years before the release is flagged
 
 
 @dataclass(frozen=True)
 class Finding:
-    """One lint finding: its kind, and where it can be fixed."""
+    """One lint finding: its kind, where it can be fixed, what it is about, and why."""
 
     kind: str
-    problem: Problem
+    file: str
+    line: int | None
+    subject: str  # the rule, field or table the finding is about
+    message: str
 
     def __str__(self) -> str:
-        return f"{self.kind}: {self.problem}"
-
-    @property
-    def subject(self) -> str:
-        """The rule, field or table the finding is about."""
-        return self.problem.where
+        place = self.file if self.line is None else f"{self.file}:{self.line}"
+        return f"{self.kind}: {place}: {self.subject}: {self.message}"
 
 
-def _finding(kind: str, file: str, line: int | None, subject: str, message: str) -> Finding:
-    return Finding(kind, Problem(file, line, subject, message))
+def _finding(rs: Ruleset, kind: str, at: Location | None, subject: str, message: str) -> Finding:
+    file = display_path(rs.path_of(at)) if at is not None else rs.version
+    return Finding(kind, file, None if at is None else at.line, subject, message)
 
 
 def _reads(rule: Rule) -> set[str]:
@@ -72,9 +72,9 @@ def lint(rs: Ruleset, today: date | None = None) -> list[Finding]:
                 for shadowed in rules[i + 1 :]:
                     findings.append(
                         _finding(
+                            rs,
                             "never-fires",
-                            shadowed.file,
-                            shadowed.line,
+                            shadowed.at,
                             shadowed.id,
                             f"{rule.id} (priority {rule.priority}) always applies first",
                         )
@@ -97,9 +97,9 @@ def lint(rs: Ruleset, today: date | None = None) -> list[Finding]:
         if spec.name not in read and spec.name not in shown:
             findings.append(
                 _finding(
+                    rs,
                     "unused-field",
-                    spec.file,
-                    spec.line,
+                    spec.at,
                     spec.name,
                     "no rule reads it, no output or report shows it,"
                     " no calibration case measures it",
@@ -108,9 +108,9 @@ def lint(rs: Ruleset, today: date | None = None) -> list[Finding]:
         elif spec.name in read and spec.name not in rs.rules:
             findings.append(
                 _finding(
+                    rs,
                     "no-fallback",
-                    spec.file,
-                    spec.line,
+                    spec.at,
                     spec.name,
                     "rules read it but none sets it: it must be disclosed",
                 )
@@ -118,15 +118,15 @@ def lint(rs: Ruleset, today: date | None = None) -> list[Finding]:
     for table in rs.tables.values():
         if table.name not in tables_read:
             findings.append(
-                _finding("unused-table", table.file, None, table.name, "no rule reads this table")
+                _finding(rs, "unused-table", table.at, table.name, "no rule reads this table")
             )
         for row in table.rows:
             if not row.sources:
                 findings.append(
                     _finding(
+                        rs,
                         "no-source",
-                        row.file,
-                        row.line,
+                        row.at,
                         table.name,
                         f"row {'/'.join(map(str, row.key))} has no source",
                     )
@@ -141,9 +141,9 @@ def lint(rs: Ruleset, today: date | None = None) -> list[Finding]:
             spread = ", ".join(f"{n} end in {y}" for y, n in sorted(stale.items()))
             findings.append(
                 _finding(
+                    rs,
                     "stale-data",
-                    table.file,
-                    None,
+                    table.at,
                     table.name,
                     f"{sum(stale.values())} of {len(table.years)} series end "
                     f"more than {STALE_YEARS} years before {year} ({spread})",
@@ -151,5 +151,5 @@ def lint(rs: Ruleset, today: date | None = None) -> list[Finding]:
             )
     return sorted(
         findings,
-        key=lambda f: (f.kind, f.problem.file, f.problem.line or 0, f.problem.where),
+        key=lambda f: (f.kind, f.file, f.line or 0, f.subject),
     )

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, SequenceNode
 
-from .errors import InputError, Problem, TuneprintError
+from ..core.problems import InputError, Problem, TuneprintError
 
 MAX_FILE_BYTES = 32 * 1024 * 1024  # largest rule table or disclosure file read
 MAX_DEPTH = 64  # deepest nesting of mappings and lists in one document
@@ -138,24 +138,32 @@ _Loader.add_constructor("tag:yaml.org,2002:map", _Loader.construct_mapping)
 _Loader.add_constructor("tag:yaml.org,2002:seq", _Loader.construct_sequence)
 
 
-def read_text(path: Path, error: type[TuneprintError] = InputError) -> str:
-    """Read a UTF-8 text file within the size limit, or raise one clear error."""
+def read_text(
+    path: Path, error: type[TuneprintError] = InputError, name: str | None = None
+) -> str:
+    """Read a UTF-8 text file within the size limit, or raise one clear error naming the
+    file as ``name`` (default: the path as given)."""
+    shown = str(path) if name is None else name
     try:
         size = path.stat().st_size
     except OSError as exc:
-        raise error.one(str(path), None, "", f"cannot read file: {exc.strerror}") from None
+        raise error.one(shown, None, "", f"cannot read file: {exc.strerror}", "file") from None
     if size > MAX_FILE_BYTES:
         raise error.one(
-            str(path), None, "", f"file is {size} bytes; the limit is {MAX_FILE_BYTES} bytes"
+            shown, None, "", f"file is {size} bytes; the limit is {MAX_FILE_BYTES} bytes", "limit"
         )
     try:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise error.one(
-            str(path), None, "", f"not UTF-8 text (byte {exc.start}): save the file as UTF-8"
+            shown,
+            None,
+            "",
+            f"not UTF-8 text (byte {exc.start}): save the file as UTF-8",
+            "syntax",
         ) from None
     except OSError as exc:
-        raise error.one(str(path), None, "", f"cannot read file: {exc.strerror}") from None
+        raise error.one(shown, None, "", f"cannot read file: {exc.strerror}", "file") from None
 
 
 def parse_yaml(text: str, name: str, error: type[TuneprintError] = InputError) -> Any:
@@ -166,11 +174,11 @@ def parse_yaml(text: str, name: str, error: type[TuneprintError] = InputError) -
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
         message = exc.problem or exc.context or "malformed YAML"
-        raise error.one(name, line, "", f"invalid YAML: {message}") from None
+        raise error.one(name, line, "", f"invalid YAML: {message}", "syntax") from None
     except yaml.YAMLError as exc:
-        raise error.one(name, None, "", f"invalid YAML: {exc}") from None
+        raise error.one(name, None, "", f"invalid YAML: {exc}", "syntax") from None
     except RecursionError:
-        raise error.one(name, None, "", "invalid YAML: nesting too deep") from None
+        raise error.one(name, None, "", "invalid YAML: nesting too deep", "limit") from None
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -191,19 +199,22 @@ def parse_json(text: str, name: str, error: type[TuneprintError] = InputError) -
     try:
         return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
-        raise error.one(name, exc.lineno, "", f"invalid JSON: {exc.msg}") from None
+        raise error.one(name, exc.lineno, "", f"invalid JSON: {exc.msg}", "syntax") from None
     except ValueError as exc:
-        raise error.one(name, None, "", f"invalid JSON: {exc}") from None
+        raise error.one(name, None, "", f"invalid JSON: {exc}", "syntax") from None
     except RecursionError:
-        raise error.one(name, None, "", "invalid JSON: nesting too deep") from None
+        raise error.one(name, None, "", "invalid JSON: nesting too deep", "limit") from None
 
 
-def load_file(path: Path, error: type[TuneprintError] = InputError) -> Any:
+def load_file(
+    path: Path, error: type[TuneprintError] = InputError, name: str | None = None
+) -> Any:
     """Read a YAML or JSON file (by extension) within the limits."""
-    text = read_text(path, error)
+    shown = str(path) if name is None else name
+    text = read_text(path, error, shown)
     if path.suffix.lower() == ".json":
-        return parse_json(text, str(path), error)
-    return parse_yaml(text, str(path), error)
+        return parse_json(text, shown, error)
+    return parse_yaml(text, shown, error)
 
 
 def line_of(document: Any, path: Sequence[str | int]) -> int | None:
@@ -222,7 +233,14 @@ def line_of(document: Any, path: Sequence[str | int]) -> int | None:
     return line
 
 
-def problem_at(name: str, document: Any, path: Sequence[str | int], message: str) -> Problem:
+def problem_at(
+    name: str,
+    document: Any,
+    path: Sequence[str | int],
+    message: str,
+    code: str = "schema",
+    **about: str | None,
+) -> Problem:
     """A Problem located at ``path`` inside a document read by this module."""
     where = ".".join(str(p) for p in path)
-    return Problem(name, line_of(document, path), where, message)
+    return Problem(name, line_of(document, path), where, message, code, **about)

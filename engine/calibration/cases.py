@@ -11,13 +11,14 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
-from .disclosure import disclosure_from_document
-from .errors import RulesetError, TuneprintError
-from .loader import display_path
-from .model import Ruleset
-from .resolve import estimate
-from .schemas import check
-from .yamlio import load_file
+from ..core.model import Ruleset
+from ..core.problems import Problem, RulesetError, TuneprintError
+from ..core.resolve import estimate
+from ..core.values import NUMBER_TYPES, ValueProblem, coerce
+from ..load.disclosures import disclosure_from_document
+from ..load.paths import display_path
+from ..load.schemas import check
+from ..load.yamlio import line_of, load_file
 
 
 @dataclass(frozen=True)
@@ -38,18 +39,52 @@ class Check:
             return None
         return (self.predicted - self.measured) / self.measured
 
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "case": self.case,
+            "field": self.field,
+            "unit": self.unit,
+            "measured": self.measured,
+            "predicted": self.predicted,
+            "relative_error": self.relative_error,
+            "error": self.error,
+        }
+
 
 def load_cases(ruleset: Ruleset) -> list[tuple[str, dict[str, Any]]]:
-    """Every calibration case of the ruleset's layers (a later layer replaces by id)."""
+    """Every calibration case of the ruleset's layers (a later layer replaces by id); each
+    measured field must be a numeric field of the ruleset, its value within the field's
+    bounds."""
     cases: dict[str, tuple[str, dict[str, Any]]] = {}
+    problems: list[Problem] = []
     for layer in ruleset.layers:
-        for path in sorted((layer / "calibration").glob("*.yaml")):
-            doc = load_file(path, RulesetError)
-            problems = check("calibration", doc, display_path(path))
-            if problems:
-                raise RulesetError(problems)
-            for case in doc["cases"]:
-                cases[case["id"]] = (display_path(path), case)
+        for path in sorted((layer.folder / "calibration").glob("*.yaml")):
+            name = display_path(path)
+            doc = load_file(path, RulesetError, name)
+            found = check("calibration", doc, name)
+            if found:
+                raise RulesetError(found)
+            for i, case in enumerate(doc["cases"]):
+                for field, value in case["measured"].items():
+                    where = ["cases", i, "measured", field]
+                    line = line_of(doc, where)
+                    spec = ruleset.fields.get(field)
+                    if spec is None or spec.type not in NUMBER_TYPES:
+                        problems.append(
+                            Problem(
+                                name, line, field, "measured field must be a numeric field",
+                                "unknown-field", field=field,
+                            )
+                        )  # fmt: skip
+                        continue
+                    try:
+                        coerce(spec, value)
+                    except ValueProblem as exc:
+                        problems.append(Problem(name, line, field, str(exc), exc.code, field))
+                cases[case["id"]] = (name, case)
+    if problems:
+        raise RulesetError(problems)
     return list(cases.values())
 
 
@@ -95,3 +130,16 @@ def summary(checks: list[Check]) -> dict[str, dict[str, Any]]:
             "worst_case": worst[1],
         }
     return out
+
+
+def report(ruleset: Ruleset, checks: list[Check]) -> dict[str, Any]:
+    """The JSON report: the ruleset, every check and the summary per field."""
+    return {
+        "ruleset": {
+            "id": ruleset.id,
+            "version": ruleset.version,
+            "content_hash": ruleset.content_hash,
+        },
+        "checks": [c.as_dict() for c in checks],
+        "summary": summary(checks),
+    }

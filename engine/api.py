@@ -1,0 +1,178 @@
+"""The public API: load a ruleset, estimate disclosures, explain and compare results.
+
+Everything here is also what the command line, the HTTP service and the batch engine use;
+they only parse their input and print.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .core.model import Disclosure, Ruleset
+from .core.problems import InputError, RulesetError, TuneprintError, UnresolvedError
+from .core.provenance import Resolved
+from .core.resolve import Estimate
+from .core.resolve import estimate as _estimate
+from .load.disclosures import (
+    BATCH_SUFFIXES,
+    disclosure_from_mapping,
+    load_batch,
+    load_disclosure,
+)
+from .load.layers import find_ruleset
+from .load.ruleset import load_folder
+from .versions.diff import DEFAULT_REL_TOL, DisclosureDiff, ResultDiff, result_diff, ruleset_diff
+from .views.json import FULL, result_json
+from .views.text import explain_text, failure_text, table_text
+
+DisclosureLike = Disclosure | Mapping[str, Any] | str | Path
+RulesetLike = Ruleset | str | Path | None
+
+
+def load_ruleset(ruleset: str | Path | None = None) -> Ruleset:
+    """A checked ruleset: a folder, the name of a shipped version ("2.3"), or (None) the
+    newest released shipped version. Raises RulesetError listing every problem."""
+    return load_folder(find_ruleset(ruleset))
+
+
+def _ruleset(ruleset: RulesetLike) -> Ruleset:
+    return ruleset if isinstance(ruleset, Ruleset) else load_ruleset(ruleset)
+
+
+def read_disclosure(
+    disclosure: DisclosureLike, ruleset: RulesetLike = None, name: str | None = None
+) -> Disclosure:
+    """A checked disclosure from a file (YAML or JSON), a mapping (a document with
+    ``values``, or the values alone) or an already read one. ``name`` is how results and
+    errors name it (default: the path as given, or "disclosure" for a mapping)."""
+    if isinstance(disclosure, Disclosure):
+        return disclosure
+    rs = _ruleset(ruleset)
+    if isinstance(disclosure, Mapping):
+        return disclosure_from_mapping(disclosure, name or "disclosure", rs)
+    return load_disclosure(Path(disclosure), rs, name)
+
+
+@dataclass(frozen=True)
+class Result(Estimate):
+    """An estimate: every resolved field with its value, unit and provenance."""
+
+    def __getitem__(self, name: str) -> Resolved:
+        """The resolved field (value, unit, status, rule, inputs, table rows, skipped)."""
+        return self.fields[name]
+
+    def value(self, name: str) -> Any:
+        """A field's value, in the unit ``self[name].unit`` gives."""
+        return self.fields[name].value
+
+    @property
+    def outputs(self) -> dict[str, Resolved]:
+        """The ruleset's outputs (totals and per-inference figures)."""
+        return {name: self.fields[name] for name in self.ruleset.outputs}
+
+    def to_json(self, provenance: str = FULL) -> dict[str, Any]:
+        """The JSON document of the result (``provenance``: full, compact or none)."""
+        return result_json(self, provenance)
+
+    def explain(self, field: str | None = None) -> str:
+        """The derivation tree of one field (default: every output), as text."""
+        return explain_text(self, [field] if field else list(self.ruleset.outputs))
+
+    def table(self) -> str:
+        """The summary table, as text."""
+        return table_text(self)
+
+
+def estimate(
+    disclosure: DisclosureLike,
+    ruleset: RulesetLike = None,
+    *,
+    name: str | None = None,
+    extra: tuple[str, ...] = (),
+) -> Result:
+    """Estimate one disclosure. Raises InputError for a bad disclosure, UnresolvedError
+    when an output cannot be resolved (each names what to disclose), RulesetError when a
+    rule fails on the values given."""
+    rs = _ruleset(ruleset)
+    est = _estimate(rs, read_disclosure(disclosure, rs, name), extra)
+    return Result(est.ruleset, est.disclosure, est.fields, est.failures)
+
+
+def estimate_many(
+    disclosures: Iterable[DisclosureLike | InputError], ruleset: RulesetLike = None
+) -> Iterator[Result | TuneprintError]:
+    """Estimate each disclosure on its own: yields a result or the error of each, in order,
+    so items out always equals items in. Never raises for one item's problem."""
+    rs = _ruleset(ruleset)
+    for i, item in enumerate(disclosures, start=1):
+        if isinstance(item, TuneprintError):
+            yield item
+            continue
+        try:
+            yield estimate(item, rs, name=None if not isinstance(item, Mapping) else f"#{i}")
+        except TuneprintError as exc:
+            yield exc
+
+
+def read_batch(path: str | Path, ruleset: RulesetLike = None) -> Iterator[Disclosure | InputError]:
+    """Each row of a CSV or JSON Lines batch file, checked on its own (a bad row yields its
+    error, and the batch goes on)."""
+    return load_batch(Path(path), _ruleset(ruleset))
+
+
+def is_batch(path: str | Path) -> bool:
+    """Whether a file is a batch (CSV or JSON Lines) by its name."""
+    return Path(path).suffix.lower() in BATCH_SUFFIXES
+
+
+def explain(result: Estimate, field: str | None = None) -> str:
+    """The derivation tree of one field of a result (default: every output)."""
+    return explain_text(result, [field] if field else list(result.ruleset.outputs))
+
+
+def why_unresolved(error: UnresolvedError, ruleset: Ruleset) -> str:
+    """For an UnresolvedError: per output, what would resolve it, then every rule tried
+    and why it did not apply, down to the fields really missing."""
+    return "\n\n".join(failure_text(ruleset, u) for u in error.failures) + "\n"
+
+
+def diff(
+    old: RulesetLike,
+    new: RulesetLike,
+    disclosures: Iterable[DisclosureLike],
+    rel_tol: float = DEFAULT_REL_TOL,
+    abs_tol: float = 0.0,
+) -> ResultDiff:
+    """The same disclosures under two rulesets: each output's old and new value and the
+    changed rules and table rows on its derivation path."""
+    a, b = _ruleset(old), _ruleset(new)
+    changes = ruleset_diff(a, b)
+    results = []
+    for item in disclosures:
+        est_a = estimate(item, a)
+        est_b = estimate(item, b)
+        outputs = result_diff(est_a, est_b, changes, rel_tol, abs_tol)
+        results.append(DisclosureDiff(est_b.disclosure.id, est_b.disclosure.name, outputs))
+    return ResultDiff(a, b, changes, results)
+
+
+__all__ = [
+    "Disclosure",
+    "InputError",
+    "Result",
+    "RulesetError",
+    "TuneprintError",
+    "UnresolvedError",
+    "diff",
+    "estimate",
+    "estimate_many",
+    "explain",
+    "is_batch",
+    "load_ruleset",
+    "read_batch",
+    "read_disclosure",
+    "why_unresolved",
+]

@@ -1,0 +1,301 @@
+"""Demand-driven resolution: every field the outputs need, with full provenance.
+
+For one field: a disclosed value wins (status ``input``). Otherwise its rules are tried in
+priority order (lower number first). A rule is skipped, with a code and the fields
+involved, when a field it reads cannot be resolved, when a field it reads only as
+``disclosed(...)`` was not disclosed, when its condition is false, or when a table row it
+needs does not exist. The first rule that applies gives the value (status ``table`` when
+the value is a single table look-up, ``rule`` otherwise). A field no rule can resolve is a
+failure that records every rule tried. The ruleset is acyclic (checked at load), so the
+recursion ends and every result, success or failure, is memoised.
+
+The ruleset is shared and never changed; all state of one estimate lives in its own
+``Resolution``, so any number of threads can estimate on one loaded ruleset.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from .expressions import reference_run
+from .model import Disclosure, Expression, FieldSpec, Rule, Ruleset
+from .problems import Problem, RulesetError, UnresolvedError
+from .provenance import Failure, Resolved, Skip
+from .tables import NotApplicable, TableUse
+from .values import ValueProblem, coerce
+
+MAX_OPTIONS = 5  # sets of fields offered to resolve an output that cannot be resolved
+MAX_OPTION_SIZE = 3  # fields in one such set
+SHOWN_CHARS = 60  # characters of an input value shown in an error
+
+Runner = Callable[[Expression, dict[str, Any], list[TableUse]], Any]
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """The outcome for one disclosure: every resolved field, in resolution order."""
+
+    ruleset: Ruleset
+    disclosure: Disclosure
+    fields: dict[str, Resolved]
+    failures: dict[str, Failure]
+
+
+@dataclass(frozen=True)
+class Unresolved:
+    """An output that cannot be resolved: the smallest sets of fields whose disclosure
+    would let a rule apply, and the failure with every rule tried, for the tree."""
+
+    field: str
+    options: tuple[tuple[str, ...], ...]
+    failure: Failure
+    blocked_by: tuple[str, ...] = ()  # earlier outputs whose failure is the whole cause
+    failures: dict[str, Failure] = dataclasses.field(default_factory=dict)  # for the tree
+
+
+def _compiled(expr: Expression, env: dict[str, Any], trace: list[TableUse]) -> Any:
+    run = expr.run
+    assert run is not None, "expressions are compiled at load"
+    return run(env, trace)
+
+
+class Resolution:
+    """The state of one estimate: the values and provenance resolved so far."""
+
+    __slots__ = ("disclosed", "disclosure", "env", "memo", "reference", "rules", "ruleset")
+
+    def __init__(self, ruleset: Ruleset, disclosure: Disclosure, reference: bool = False):
+        self.ruleset = ruleset
+        self.rules = ruleset.rules
+        self.disclosure = disclosure
+        self.disclosed = disclosure.values
+        self.env: dict[str, Any] = dict(disclosure.values)
+        self.memo: dict[str, Resolved | Failure] = {}
+        self.reference = reference
+
+    def run(self, rule: Rule, expr: Expression, trace: list[TableUse]) -> Any:
+        try:
+            if self.reference:
+                return reference_run(expr, self.env, trace, self.ruleset.tables)
+            return _compiled(expr, self.env, trace)
+        except NotApplicable:
+            raise
+        except (ArithmeticError, TypeError, ValueError, KeyError) as exc:
+            raise self.rule_error(rule, f"cannot evaluate {expr.text!r}: {exc}") from None
+
+    def resolve(self, name: str) -> Resolved | Failure:
+        """The value of ``name`` with its provenance, or the failure with every rule tried."""
+        found = self.memo.get(name)
+        if found is not None:
+            return found
+        spec = self.ruleset.fields[name]
+        result: Resolved | Failure
+        if name in self.disclosed:
+            result = Resolved(
+                name, self.disclosed[name], spec.unit, "input", None, (), (), None, self.env,
+                self.disclosure,
+            )  # fmt: skip
+        else:
+            tried: list[Skip] = []
+            result = Failure(name, ())
+            rules = self.rules.get(name, ())
+            for rule in rules:
+                outcome = self.apply(rule, spec)
+                if isinstance(outcome, Skip):
+                    tried.append(outcome)
+                    continue
+                outcome.skipped = tuple(tried)
+                result = outcome
+                self.env[name] = outcome.value
+                break
+            else:
+                if not rules:
+                    tried.append(Skip("-", "no-rule"))
+                result = Failure(name, tuple(tried))
+        self.memo[name] = result
+        return result
+
+    def gather(self, rule: Rule, inputs: tuple[str, ...]) -> Skip | None:
+        """Resolve a rule's inputs; the skip of the first that cannot be resolved."""
+        memo = self.memo
+        for dep in inputs:
+            got = memo.get(dep)
+            if got is None:
+                got = self.resolve(dep)
+            if got.__class__ is Failure:
+                code = "input-unresolved" if self.rules.get(dep) else "input-missing"
+                return Skip(rule.id, code, (dep,))
+        return None
+
+    def apply(self, rule: Rule, spec: FieldSpec) -> Resolved | Skip:
+        """The field's value from this rule, or why the rule does not apply."""
+        for dep in rule.disclosed_inputs:
+            if dep not in self.disclosed:
+                return Skip(rule.id, "not-disclosed", (dep,))
+        trace: list[TableUse] = []
+        when = rule.when
+        if when is not None:
+            skip = self.gather(rule, when.inputs)
+            if skip is not None:
+                return skip
+            try:
+                holds = self.run(rule, when, trace)
+            except NotApplicable as exc:
+                return Skip(rule.id, "no-row", (), exc)
+            if not holds:
+                return Skip(rule.id, "condition-false", (), " ".join(when.text.split()))
+        skip = self.gather(rule, rule.value.inputs)
+        if skip is not None:
+            return skip
+        try:
+            value = self.run(rule, rule.value, trace)
+        except NotApplicable as exc:
+            return Skip(rule.id, "no-row", (), exc)
+        try:
+            value = coerce(spec, value, self.ruleset.tables)
+        except ValueProblem as exc:
+            raise self.rule_error(rule, f"gave {_show(value)} for {spec.name}: {exc}") from None
+        warning = None
+        if rule.warning is not None:
+            warns: Any = True
+            if rule.warn_when is not None:
+                warns = False
+                if self.gather(rule, rule.warn_when.inputs) is None:
+                    try:
+                        warns = self.run(rule, rule.warn_when, [])
+                    except NotApplicable:
+                        warns = False
+            warning = " ".join(rule.warning.split()) if warns else None
+        return Resolved(
+            spec.name, value, spec.unit, rule.status, rule, tuple(trace), (), warning, self.env,
+            None,
+        )  # fmt: skip
+
+    def rule_error(self, rule: Rule, message: str) -> RulesetError:
+        """An error of a rule on this disclosure's values: located at the disclosure (the
+        line of the disclosed value the rule read, if one), naming the rule and its inputs."""
+        shown = ", ".join(
+            f"{k}={_show(self.env[k])}" for k in (*rule.inputs, *rule.disclosed_inputs)
+            if k in self.env
+        )  # fmt: skip
+        read = [k for k in (*rule.inputs, *rule.disclosed_inputs) if k in self.disclosed]
+        line = self.disclosure.lines.get(read[0]) if len(read) == 1 else None
+        return RulesetError(
+            [
+                Problem(
+                    self.disclosure.name,
+                    line,
+                    rule.sets,
+                    f"rule {rule.id} ({rule.at}) {message} (inputs: {shown or 'none'})",
+                    "rule-error",
+                    field=rule.sets,
+                    rule=rule.id,
+                )
+            ]
+        )
+
+    # -- what would resolve a field that cannot be resolved ------------------------------
+
+    def options(
+        self, name: str, top: bool, seen: dict[str, list[frozenset[str]]]
+    ) -> list[frozenset[str]]:
+        """The smallest sets of fields whose disclosure would let a rule of ``name`` apply
+        (given what is disclosed), smallest first; ``name`` itself is one unless ``top``."""
+        got = self.resolve(name)
+        if isinstance(got, Resolved):
+            return [frozenset()]
+        if name in seen:
+            return seen[name]
+        seen[name] = [frozenset({name})]  # the graph is acyclic; this only guards recursion
+        found: list[frozenset[str]] = [] if top else [frozenset({name})]
+        for skip in got.tried:
+            if skip.code not in ("not-disclosed", "input-missing", "input-unresolved"):
+                continue
+            rule = self.ruleset.by_id[skip.rule]
+            combos = [frozenset(d for d in rule.disclosed_inputs if d not in self.disclosed)]
+            for dep in rule.inputs:
+                sub = self.options(dep, False, seen)
+                combos = _smallest([c | s for c in combos for s in sub])
+            found.extend(combos)
+        result = _smallest(found)
+        seen[name] = result
+        return result
+
+
+def _smallest(sets: list[frozenset[str]]) -> list[frozenset[str]]:
+    """The sets no other set is contained in, smallest first (ties: first found), capped."""
+    unique = list(dict.fromkeys(s for s in sets if len(s) <= MAX_OPTION_SIZE))
+    unique.sort(key=len)
+    kept: list[frozenset[str]] = []
+    for s in unique:
+        if not any(k <= s for k in kept):
+            kept.append(s)
+    return kept[: MAX_OPTIONS * 2]
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="minutes")
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
+
+
+def options_text(options: tuple[tuple[str, ...], ...]) -> str:
+    """ "disclose a, or b and c" for the sets of fields that would resolve a field."""
+    if not options:
+        return "no disclosure of its inputs would let a rule apply"
+    return "disclose " + ", or ".join(" and ".join(o) for o in options)
+
+
+def estimate(
+    ruleset: Ruleset,
+    disclosure: Disclosure,
+    extra: tuple[str, ...] = (),
+    reference: bool = False,
+) -> Estimate:
+    """Resolve every output of the ruleset (and any ``extra`` fields) for one disclosure.
+
+    ``reference`` evaluates with simpleeval instead of the compiled expressions (the two
+    agree; tests check it). Raises UnresolvedError naming, for each output no rule could
+    resolve, the smallest sets of fields that would resolve it, with every rule tried.
+    """
+    resolution = Resolution(ruleset, disclosure, reference)
+    failed: list[Unresolved] = []
+    for name in (*ruleset.outputs, *extra):
+        got = resolution.resolve(name)
+        if isinstance(got, Failure):
+            failed.append(_unresolved(resolution, got, failed))
+    if failed:
+        raise UnresolvedError([_problem(ruleset, disclosure, u) for u in failed], tuple(failed))
+    memo = resolution.memo
+    resolved = {k: v for k, v in memo.items() if isinstance(v, Resolved)}
+    failures = {k: v for k, v in memo.items() if isinstance(v, Failure)}
+    return Estimate(ruleset, disclosure, resolved, failures)
+
+
+def _unresolved(resolution: Resolution, failure: Failure, earlier: list[Unresolved]) -> Unresolved:
+    names = {u.field for u in earlier}
+    blockers = tuple(
+        sorted({s.fields[0] for s in failure.tried if s.fields and s.fields[0] in names})
+    )
+    if blockers and all(s.fields and s.fields[0] in names for s in failure.tried):
+        return Unresolved(failure.field, (), failure, blockers)
+    sets = resolution.options(failure.field, True, {})
+    options = tuple(tuple(sorted(s)) for s in sets[:MAX_OPTIONS])
+    failures = {k: v for k, v in resolution.memo.items() if isinstance(v, Failure)}
+    return Unresolved(failure.field, options, failure, (), failures)
+
+
+def _problem(ruleset: Ruleset, disclosure: Disclosure, u: Unresolved) -> Problem:
+    description = ruleset.fields[u.field].description
+    if u.blocked_by:
+        message = f"cannot resolve {u.field}: needs {', '.join(u.blocked_by)} (above)"
+    else:
+        message = f"cannot resolve {u.field} ({description}): {options_text(u.options)}"
+    return Problem(disclosure.name, None, u.field, message, "unresolved", field=u.field)

@@ -1,0 +1,142 @@
+"""The one check of a value against its declared field or column: type, bounds, names.
+
+Disclosed values, values rules compute, table cells and ``--set`` overrides all go through
+``coerce``, so a value is accepted or refused the same way wherever it comes from.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import date, datetime
+from typing import Any
+
+from .model import FieldSpec, Table
+from .names import ambiguous, canonical_name, did_you_mean
+
+MAX_TEXT_LENGTH = 200  # characters in a disclosed name or text value
+SHOWN_CHARS = 40  # characters of a refused number shown in its message
+NUMBER_TYPES = ("number", "integer")
+DATE_TYPES = ("date", "datetime")
+
+_YEAR_MONTH = re.compile(r"[0-9]{4}-[0-9]{2}")
+
+
+class ValueProblem(ValueError):
+    """A value does not fit its field; ``code`` is a problem code (type, bounds...)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def unit_text(unit: str) -> str:
+    """A unit as a message shows it: a pure number is "a pure number", not "1"."""
+    return "a pure number" if unit == "1" else unit
+
+
+def _in_unit(spec: FieldSpec) -> str:
+    return "" if spec.unit in ("1", "-") else f" in {spec.unit}"
+
+
+def parse_datetime(text: str) -> datetime:
+    """An ISO 8601 date or date-time ("2024-07-06", "2024-07-06T17:01", with a space too),
+    or a year and month ("2024-07", taken as its first day)."""
+    text = text.strip()
+    if _YEAR_MONTH.fullmatch(text):
+        text += "-01"
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return datetime.combine(date.fromisoformat(text), datetime.min.time())
+
+
+def check_number(spec: FieldSpec, value: Any) -> int | float:
+    """A finite number within the spec's bounds (whole for integers), or ValueProblem."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueProblem("type", f"expected a number{_in_unit(spec)}, got {value!r}")
+    try:
+        as_float = float(value)
+    except OverflowError:
+        raise ValueProblem("bounds", f"the number {_short(value)} is too large") from None
+    if not math.isfinite(as_float):
+        raise ValueProblem("type", f"expected a finite number{_in_unit(spec)}, got {value!r}")
+    if spec.type == "integer":
+        if not as_float.is_integer():
+            raise ValueProblem("type", f"expected a whole number, got {value!r}")
+        value = int(value)
+    check_bounds(spec, value)
+    number: int | float = value
+    return number
+
+
+def check_bounds(spec: FieldSpec, value: float) -> None:
+    """ValueProblem when a number is outside the spec's declared bounds."""
+    unit = "" if spec.unit in ("1", "-") else f" {spec.unit}"
+    if spec.minimum is not None and value < spec.minimum:
+        raise ValueProblem("bounds", f"{_short(value)} is below the minimum {spec.minimum}{unit}")
+    if spec.exclusive_minimum is not None and value <= spec.exclusive_minimum:
+        raise ValueProblem(
+            "bounds", f"{_short(value)} must be greater than {spec.exclusive_minimum}{unit}"
+        )
+    if spec.maximum is not None and value > spec.maximum:
+        raise ValueProblem("bounds", f"{_short(value)} is above the maximum {spec.maximum}{unit}")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= SHOWN_CHARS else f"{text[:12]}...({len(text)} digits)"
+
+
+def coerce(spec: FieldSpec, value: Any, tables: dict[str, Table] | None = None) -> Any:
+    """A value as the spec's type: numbers checked, dates parsed, names matched to their
+    table's row key. Raises ValueProblem saying what was expected."""
+    kind = spec.type
+    if kind in NUMBER_TYPES:
+        return check_number(spec, value)
+    if kind == "boolean":
+        if not isinstance(value, bool):
+            raise ValueProblem("type", f"expected true or false, got {value!r}")
+        return value
+    if kind in DATE_TYPES and isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise ValueProblem("type", f"expected text, got {value!r}")
+    if len(value) > MAX_TEXT_LENGTH:
+        raise ValueProblem("bounds", f"text longer than {MAX_TEXT_LENGTH} characters")
+    if kind in DATE_TYPES:
+        try:
+            return parse_datetime(value)
+        except ValueError:
+            raise ValueProblem(
+                "type", f"expected an ISO date like 2024-07-06 or 2024-07-06T17:01, got {value!r}"
+            ) from None
+    if kind == "enum":
+        for choice in spec.choices:
+            if choice.casefold() == value.strip().casefold():
+                return choice
+        raise ValueProblem("type", f"expected one of {', '.join(spec.choices)}, got {value!r}")
+    if kind == "name":
+        if tables is None or spec.table not in tables:
+            raise ValueProblem("type", f"no table {spec.table!r} to match names against")
+        return match_name(tables[spec.table or ""], value)
+    return value
+
+
+def match_name(table: Table, value: str) -> str:
+    """The row key of a written name, or ValueProblem with the closest known names."""
+    found = canonical_name(table, value)
+    if found is not None:
+        return found
+    options = ambiguous(table, value)
+    if options:
+        shown = ", ".join(repr(k) for k in options)
+        raise ValueProblem(
+            "ambiguous-name",
+            f"ambiguous {table.name} name {value!r}: it could be {shown}; write one of them",
+        )
+    hint = did_you_mean(value, table.folded)
+    raise ValueProblem(
+        "unknown-name",
+        f"unknown {table.name} name {value!r}{hint} (see 'tuneprint data show {table.name}')",
+    )

@@ -1,0 +1,229 @@
+"""Ruleset folders: finding versions, the chain of versions one extends, content hashes and
+release manifests."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from ..core.problems import Problem, RulesetError
+from .paths import display_path, shipped
+from .yamlio import load_file
+
+MANIFEST_FILE = "MANIFEST.sha256"
+RULESET_FILE = "ruleset.yaml"
+MAX_LAYERS = 32  # versions in one chain of extends
+
+
+def ruleset_files(folder: Path) -> list[Path]:
+    """The files that make up a ruleset version (its release manifest excluded), sorted."""
+    return sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and p.name != MANIFEST_FILE and "__pycache__" not in p.parts
+    )
+
+
+def file_hash(path: Path) -> str:
+    """SHA-256 of a file's bytes."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def content_hash(folder: Path, parent_hash: str = "") -> str:
+    """SHA-256 over a version's files (relative path and bytes) and its parent's hash."""
+    digest = hashlib.sha256(parent_hash.encode())
+    for path in ruleset_files(folder):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def read_manifest(folder: Path) -> dict[str, str] | None:
+    """The release manifest (relative path -> SHA-256), or None if the version is not
+    released."""
+    manifest = folder / MANIFEST_FILE
+    if not manifest.is_file():
+        return None
+    listed: dict[str, str] = {}
+    for line in manifest.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            digest, _, rel = line.partition("  ")
+            listed[rel] = digest
+    return listed
+
+
+def manifest_problems(folder: Path) -> list[Problem]:
+    """Differences between a released version's files and its manifest (empty if it has
+    no manifest, i.e. is not released)."""
+    listed = read_manifest(folder)
+    if listed is None:
+        return []
+    name = display_path(folder / MANIFEST_FILE)
+    problems = []
+    present = {p.relative_to(folder).as_posix(): p for p in ruleset_files(folder)}
+    for rel, digest in sorted(listed.items()):
+        if rel not in present:
+            problems.append(Problem(name, None, rel, "released file is missing", "released"))
+        elif file_hash(present[rel]) != digest:
+            problems.append(
+                Problem(
+                    name,
+                    None,
+                    rel,
+                    "released file was changed: a released "
+                    "version is immutable; make a new version instead",
+                    "released",
+                )
+            )
+    for rel in sorted(set(present) - set(listed)):
+        problems.append(Problem(name, None, rel, "file added to a released version", "released"))
+    return problems
+
+
+def write_manifest(folder: Path) -> Path:
+    """Release a version: record the hash of each of its files."""
+    lines = [f"{file_hash(p)}  {p.relative_to(folder).as_posix()}" for p in ruleset_files(folder)]
+    path = folder / MANIFEST_FILE
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """A version as numbers, for ordering ("2.10" after "2.9")."""
+    return tuple(int(p) for p in version.split(".") if p.isdigit())
+
+
+def read_ruleset_manifest(folder: Path) -> Any:
+    """The parsed ``ruleset.yaml`` of a version folder."""
+    path = folder / RULESET_FILE
+    if not path.is_file():
+        raise RulesetError.one(
+            display_path(folder),
+            None,
+            "",
+            "not a ruleset folder: ruleset.yaml is missing",
+            "file",
+        )
+    return load_file(path, RulesetError, display_path(path))
+
+
+def available_rulesets(root: Path | None = None) -> list[tuple[str, Path]]:
+    """(version, folder) of every ruleset under ``root`` (default: the shipped rules/),
+    oldest first."""
+    root = root or shipped("rules")
+    found = []
+    for manifest in sorted(root.glob(f"*/{RULESET_FILE}")):
+        try:
+            doc = load_file(manifest, RulesetError)
+        except RulesetError:
+            continue
+        if isinstance(doc, dict) and isinstance(doc.get("version"), str):
+            found.append((doc["version"], manifest.parent))
+    return sorted(found, key=lambda item: version_key(item[0]))
+
+
+def is_released(folder: Path) -> bool:
+    """Whether a version folder is released (it has a release manifest)."""
+    return (folder / MANIFEST_FILE).is_file()
+
+
+def find_parent(folder: Path, extends: str) -> Path:
+    """The folder of the version a ruleset extends: a folder path relative to this one, or
+    a sibling folder holding that version, or the shipped ruleset of that version."""
+    here = folder.resolve()
+    by_path = (folder / extends).resolve()
+    if "/" in extends and (by_path / RULESET_FILE).is_file() and by_path != here:
+        return by_path
+    siblings = [
+        path
+        for version, path in available_rulesets(here.parent)
+        if version == extends and path.resolve() != here
+    ]
+    if len(siblings) > 1:
+        shown = ", ".join(display_path(p) for p in siblings)
+        raise RulesetError.one(
+            display_path(folder / RULESET_FILE),
+            None,
+            "extends",
+            f"several folders beside this one hold version {extends!r} ({shown}): write "
+            "the folder's relative path instead",
+            "duplicate",
+        )
+    if siblings:
+        return siblings[0]
+    if (by_path / RULESET_FILE).is_file() and by_path != here:
+        return by_path
+    for version, path in available_rulesets():
+        if version == extends and path.resolve() != here:
+            return path
+    raise RulesetError.one(
+        display_path(folder / RULESET_FILE),
+        None,
+        "extends",
+        f"no ruleset version {extends!r} beside this folder, nor shipped (nor a folder of "
+        "that path)",
+        "reference",
+    )
+
+
+def layers_of(folder: Path) -> list[tuple[Path, Any]]:
+    """The folders of a ruleset version and its ancestors with their parsed ruleset.yaml,
+    root first."""
+    chain = [(folder, read_ruleset_manifest(folder))]
+    while True:
+        doc = chain[-1][1]
+        extends = doc.get("extends") if isinstance(doc, dict) else None
+        if not isinstance(extends, str):
+            break
+        if len(chain) >= MAX_LAYERS:
+            raise RulesetError.one(
+                display_path(folder / RULESET_FILE),
+                None,
+                "extends",
+                f"more than {MAX_LAYERS} versions extend each other",
+                "limit",
+            )
+        parent = find_parent(chain[-1][0], extends)
+        if parent.resolve() in {p.resolve() for p, _ in chain}:
+            raise RulesetError.one(
+                display_path(folder / RULESET_FILE),
+                None,
+                "extends",
+                "versions extend each other in a circle",
+                "cycle",
+            )
+        chain.append((parent, read_ruleset_manifest(parent)))
+    return list(reversed(chain))
+
+
+def newest_released(root: Path | None = None) -> Path:
+    """The newest released version under ``root`` (default: the shipped rules/); drafts
+    (versions without a release manifest) are used only when named."""
+    found = [(v, p) for v, p in available_rulesets(root) if is_released(p)]
+    if not found:
+        where = display_path(root or shipped("rules"))
+        raise RulesetError.one(where, None, "", "no released ruleset found", "file")
+    return found[-1][1]
+
+
+def find_ruleset(spec: str | Path | None = None) -> Path:
+    """The folder of a ruleset: a folder path, or the name of a shipped version ("2.3"),
+    or (None) the newest released shipped version."""
+    if spec is None:
+        return newest_released()
+    path = Path(spec)
+    if path.is_dir():
+        return path
+    versions = available_rulesets()
+    for version, folder in versions:
+        if version == str(spec):
+            return folder
+    shown = ", ".join(v for v, _ in versions)
+    raise RulesetError.one(
+        str(spec),
+        None,
+        "",
+        f"no ruleset folder of that name, nor a shipped version (shipped: {shown})",
+        "reference",
+    )
