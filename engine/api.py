@@ -7,7 +7,6 @@ they only parse their input and print.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -56,9 +55,10 @@ def read_disclosure(
     return load_disclosure(Path(disclosure), rs, name)
 
 
-@dataclass(frozen=True)
 class Result(Estimate):
     """An estimate: every resolved field with its value, unit and provenance."""
+
+    __slots__ = ()
 
     def __getitem__(self, name: str) -> Resolved:
         """The resolved field (value, unit, status, rule, inputs, table rows, skipped)."""
@@ -98,7 +98,7 @@ def estimate(
     rule fails on the values given."""
     rs = _ruleset(ruleset)
     est = _estimate(rs, read_disclosure(disclosure, rs, name), extra)
-    return Result(est.ruleset, est.disclosure, est.fields, est.failures)
+    return Result(est.ruleset, est.disclosure, est.env, est.memo)
 
 
 def estimate_many(

@@ -307,19 +307,43 @@ _BINARY = {
 _COMPARE = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">="}
 
 
-class _Generator:
-    """Python source for a checked expression tree. Every name becomes a look-up in the
-    ``_e`` mapping and every call one of the registry's functions bound under a private
-    name, so the code reaches nothing but the values and functions it is given."""
+EVALUATION_ERRORS = (ArithmeticError, TypeError, ValueError, KeyError)  # a rule that fails
 
-    def __init__(self, tables: dict[str, Table]) -> None:
+
+class Generator:
+    """Python source for checked expression trees. Every name becomes a look-up in the
+    ``_e`` mapping, table rows read are appended to ``trace`` (a variable name), and every
+    call is one of the registry's functions bound under a private name, so the code
+    reaches nothing but the values and functions it is given."""
+
+    def __init__(self, tables: dict[str, Table], trace: str = "_t") -> None:
         self.tables = tables
+        self.trace = trace
         self.bound: dict[str, Any] = {}
+        self._ids: dict[int, str] = {}
 
     def bind(self, value: Any) -> str:
+        """A private name for an object the code refers to (the same name for the same
+        object)."""
+        known = self._ids.get(id(value))
+        if known is not None:
+            return known
         name = f"_b{len(self.bound)}"
         self.bound[name] = value
+        self._ids[id(value)] = name
         return name
+
+    def namespace(self) -> dict[str, Any]:
+        """The names the generated code needs: the helpers and every bound object."""
+        return {
+            "__builtins__": {},
+            "_pow": safe_power,
+            "_lookup": lookup,
+            "_lookup_year": lookup_year,
+            "_has_row": has_row,
+            "_unchecked_convert": _unchecked_convert,
+            **self.bound,
+        }
 
     def code(self, node: ast.expr) -> str:
         if isinstance(node, ast.Constant):
@@ -364,7 +388,7 @@ class _Generator:
                 return f"_has_row({table}, ({keys}))"
             keys = "".join(f"{self.code(a)}, " for a in args[1:-1])
             assert isinstance(args[-1], ast.Constant)
-            return f"_{name}({table}, ({keys}), {args[-1].value!r}, _t)"
+            return f"_{name}({table}, ({keys}), {args[-1].value!r}, {self.trace})"
         function = FUNCTIONS[name]
         if function.impl is None:  # convert() left in a rule whose units were not checked
             return f"_unchecked_convert({', '.join(self.code(a) for a in args)})"
@@ -376,17 +400,9 @@ def compiled(
 ) -> Callable[[dict[str, Any], list[Any]], Any]:
     """The expression as a Python function ``f(env, trace)``, generated from its checked
     tree (which holds only the allowed node types) with no builtins in reach."""
-    generator = _Generator(tables)
+    generator = Generator(tables)
     body = generator.code(expression.node)
-    namespace: dict[str, Any] = {
-        "__builtins__": {},
-        "_pow": safe_power,
-        "_lookup": lookup,
-        "_lookup_year": lookup_year,
-        "_has_row": has_row,
-        "_unchecked_convert": _unchecked_convert,
-        **generator.bound,
-    }
+    namespace = generator.namespace()
     source = f"def _expression(_e, _t):\n    return {body}\n"
     exec(
         compile(source, f"<rule expression {expression.text[:SOURCE_NAME_CHARS]!r}>", "exec"),

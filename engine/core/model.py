@@ -165,6 +165,13 @@ class Table:
     names: dict[str, str] = field(repr=False)  # written form (case, spaces folded) -> key
     years: dict[tuple[Any, ...], tuple[tuple[Any, Row], ...]] = field(repr=False)
     folded: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
+    exact: dict[tuple[Any, ...], Row] = field(default_factory=dict, repr=False)  # keys as written
+    # (year prefix, column) -> (years that have a value, their rows), filled on first use
+    series: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.exact:
+            self.exact.update((row.key, row) for row in self.rows)
 
 
 @dataclass(frozen=True)
@@ -212,6 +219,7 @@ class Ruleset:
     changelog: tuple[dict[str, Any], ...] = ()
     released: str | None = None
     draft: bool = False  # no release manifest: used only when named
+    plan: dict[str, Callable[[Any], Any]] | None = field(default=None, repr=False, compare=False)
     by_id: dict[str, Rule] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:

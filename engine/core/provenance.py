@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from .model import Disclosure, Rule
 from .tables import NotApplicable, TableUse
@@ -24,8 +24,7 @@ SKIP_CODES: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Skip:
+class Skip(NamedTuple):
     """A rule that was tried and did not apply: a code, the fields involved, and for a
     missing row or a false condition what was missing or false."""
 
@@ -105,8 +104,11 @@ class Resolved:
         return self.disclosure.sources.get(self.field)
 
 
-@dataclass(frozen=True, slots=True)
-class Failure:
+Fact = tuple[Any, ...]  # (rule or None, table rows read, rules skipped, warning or None)
+INPUT: Fact = (None, (), (), None)  # the fact of every disclosed value
+
+
+class Failure(NamedTuple):
     """A field no rule could resolve, with every rule tried."""
 
     field: str

@@ -9,6 +9,12 @@ the value is a single table look-up, ``rule`` otherwise). A field no rule can re
 failure that records every rule tried. The ruleset is acyclic (checked at load), so the
 recursion ends and every result, success or failure, is memoised.
 
+Two executors do this: the compiled resolver (``compiler``, one generated function per
+field, the default) and the reference interpreter here, which evaluates expressions with
+simpleeval. Both record the same compact facts per field: ``(rule, table rows read, rules
+skipped, warning)``, or a ``Failure``; the ``Resolved`` views are made from them only when
+asked for.
+
 The ruleset is shared and never changed; all state of one estimate lives in its own
 ``Resolution``, so any number of threads can estimate on one loaded ruleset.
 """
@@ -16,15 +22,14 @@ The ruleset is shared and never changed; all state of one estimate lives in its 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .expressions import reference_run
+from .expressions import EVALUATION_ERRORS, reference_run
 from .model import Disclosure, Expression, FieldSpec, Rule, Ruleset
 from .problems import Problem, RulesetError, UnresolvedError
-from .provenance import Failure, Resolved, Skip
+from .provenance import INPUT, Fact, Failure, Resolved, Skip
 from .tables import NotApplicable, TableUse
 from .values import ValueProblem, coerce
 
@@ -32,17 +37,50 @@ MAX_OPTIONS = 5  # sets of fields offered to resolve an output that cannot be re
 MAX_OPTION_SIZE = 3  # fields in one such set
 SHOWN_CHARS = 60  # characters of an input value shown in an error
 
-Runner = Callable[[Expression, dict[str, Any], list[TableUse]], Any]
 
-
-@dataclass(frozen=True)
 class Estimate:
-    """The outcome for one disclosure: every resolved field, in resolution order."""
+    """The outcome for one disclosure: the value and the facts of every field resolved,
+    in resolution order. ``fields`` gives them as ``Resolved`` views."""
 
-    ruleset: Ruleset
-    disclosure: Disclosure
-    fields: dict[str, Resolved]
-    failures: dict[str, Failure]
+    __slots__ = ("_fields", "disclosure", "env", "memo", "ruleset")
+
+    def __init__(
+        self,
+        ruleset: Ruleset,
+        disclosure: Disclosure,
+        env: dict[str, Any],
+        memo: dict[str, Fact | Failure],
+    ) -> None:
+        self.ruleset = ruleset
+        self.disclosure = disclosure
+        self.env = env
+        self.memo = memo
+        self._fields: dict[str, Resolved] | None = None
+
+    @property
+    def fields(self) -> dict[str, Resolved]:
+        """Every resolved field with its provenance, in resolution order."""
+        if self._fields is None:
+            specs = self.ruleset.fields
+            env = self.env
+            out = {}
+            for name, fact in self.memo.items():
+                if isinstance(fact, Failure):
+                    continue
+                rule, trace, tried, warning = fact
+                status = "input" if rule is None else rule.status
+                uses = tuple(TableUse(*use) for use in trace)
+                out[name] = Resolved(
+                    name, env[name], specs[name].unit, status, rule, uses, tried, warning,
+                    env, self.disclosure if rule is None else None,
+                )  # fmt: skip
+            self._fields = out
+        return self._fields
+
+    @property
+    def failures(self) -> dict[str, Failure]:
+        """Fields tried and not resolved (a lower-priority rule may still have applied)."""
+        return {k: v for k, v in self.memo.items() if isinstance(v, Failure)}
 
 
 @dataclass(frozen=True)
@@ -57,16 +95,21 @@ class Unresolved:
     failures: dict[str, Failure] = dataclasses.field(default_factory=dict)  # for the tree
 
 
-def _compiled(expr: Expression, env: dict[str, Any], trace: list[TableUse]) -> Any:
-    run = expr.run
-    assert run is not None, "expressions are compiled at load"
-    return run(env, trace)
+def show_value(value: Any) -> str:
+    """A value as an error message shows it."""
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="minutes")
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
 
 
 class Resolution:
-    """The state of one estimate: the values and provenance resolved so far."""
+    """The state of one estimate (values and facts resolved so far), and the reference
+    interpreter that fills it."""
 
-    __slots__ = ("disclosed", "disclosure", "env", "memo", "reference", "rules", "ruleset")
+    __slots__ = ("disclosed", "disclosure", "env", "memo", "plan", "rules", "ruleset")
 
     def __init__(self, ruleset: Ruleset, disclosure: Disclosure, reference: bool = False):
         self.ruleset = ruleset
@@ -74,69 +117,59 @@ class Resolution:
         self.disclosure = disclosure
         self.disclosed = disclosure.values
         self.env: dict[str, Any] = dict(disclosure.values)
-        self.memo: dict[str, Resolved | Failure] = {}
-        self.reference = reference
+        self.memo: dict[str, Fact | Failure] = {}
+        self.plan = None if reference else ruleset.plan
 
-    def run(self, rule: Rule, expr: Expression, trace: list[TableUse]) -> Any:
-        try:
-            if self.reference:
-                return reference_run(expr, self.env, trace, self.ruleset.tables)
-            return _compiled(expr, self.env, trace)
-        except NotApplicable:
-            raise
-        except (ArithmeticError, TypeError, ValueError, KeyError) as exc:
-            raise self.rule_error(rule, f"cannot evaluate {expr.text!r}: {exc}") from None
-
-    def resolve(self, name: str) -> Resolved | Failure:
-        """The value of ``name`` with its provenance, or the failure with every rule tried."""
+    def resolve(self, name: str) -> Fact | Failure:
+        """The facts of ``name`` (its value is then in ``env``), or its failure."""
         found = self.memo.get(name)
         if found is not None:
             return found
-        spec = self.ruleset.fields[name]
-        result: Resolved | Failure
+        if self.plan is not None:
+            result: Fact | Failure = self.plan[name](self)
+            return result
         if name in self.disclosed:
-            result = Resolved(
-                name, self.disclosed[name], spec.unit, "input", None, (), (), None, self.env,
-                self.disclosure,
-            )  # fmt: skip
-        else:
-            tried: list[Skip] = []
-            result = Failure(name, ())
-            rules = self.rules.get(name, ())
-            for rule in rules:
-                outcome = self.apply(rule, spec)
-                if isinstance(outcome, Skip):
-                    tried.append(outcome)
-                    continue
-                outcome.skipped = tuple(tried)
-                result = outcome
-                self.env[name] = outcome.value
-                break
-            else:
-                if not rules:
-                    tried.append(Skip("-", "no-rule"))
-                result = Failure(name, tuple(tried))
-        self.memo[name] = result
-        return result
+            self.memo[name] = INPUT
+            return INPUT
+        spec = self.ruleset.fields[name]
+        tried: list[Skip] = []
+        rules = self.rules.get(name, ())
+        for rule in rules:
+            outcome = self.apply(rule, spec, tried)
+            if isinstance(outcome, Skip):
+                tried.append(outcome)
+                continue
+            self.memo[name] = outcome
+            return outcome
+        if not rules:
+            tried.append(Skip("-", "no-rule"))
+        failure = Failure(name, tuple(tried))
+        self.memo[name] = failure
+        return failure
 
     def gather(self, rule: Rule, inputs: tuple[str, ...]) -> Skip | None:
         """Resolve a rule's inputs; the skip of the first that cannot be resolved."""
-        memo = self.memo
         for dep in inputs:
-            got = memo.get(dep)
-            if got is None:
-                got = self.resolve(dep)
-            if got.__class__ is Failure:
+            if isinstance(self.resolve(dep), Failure):
                 code = "input-unresolved" if self.rules.get(dep) else "input-missing"
                 return Skip(rule.id, code, (dep,))
         return None
 
-    def apply(self, rule: Rule, spec: FieldSpec) -> Resolved | Skip:
-        """The field's value from this rule, or why the rule does not apply."""
+    def run(self, rule: Rule, expr: Expression, trace: list[Any]) -> Any:
+        try:
+            return reference_run(expr, self.env, trace, self.ruleset.tables)
+        except NotApplicable:
+            raise
+        except EVALUATION_ERRORS as exc:
+            raise self.rule_error(rule, f"cannot evaluate {expr.text!r}: {exc}") from None
+
+    def apply(self, rule: Rule, spec: FieldSpec, tried: list[Skip]) -> Fact | Skip:
+        """The field's facts from this rule (its value put in ``env``), or why the rule
+        does not apply."""
         for dep in rule.disclosed_inputs:
             if dep not in self.disclosed:
                 return Skip(rule.id, "not-disclosed", (dep,))
-        trace: list[TableUse] = []
+        trace: list[Any] = []
         when = rule.when
         if when is not None:
             skip = self.gather(rule, when.inputs)
@@ -158,7 +191,9 @@ class Resolution:
         try:
             value = coerce(spec, value, self.ruleset.tables)
         except ValueProblem as exc:
-            raise self.rule_error(rule, f"gave {_show(value)} for {spec.name}: {exc}") from None
+            raise self.rule_error(
+                rule, f"gave {show_value(value)} for {spec.name}: {exc}"
+            ) from None
         warning = None
         if rule.warning is not None:
             warns: Any = True
@@ -170,19 +205,15 @@ class Resolution:
                     except NotApplicable:
                         warns = False
             warning = " ".join(rule.warning.split()) if warns else None
-        return Resolved(
-            spec.name, value, spec.unit, rule.status, rule, tuple(trace), (), warning, self.env,
-            None,
-        )  # fmt: skip
+        self.env[spec.name] = value
+        return (rule, tuple(trace), tuple(tried), warning)
 
     def rule_error(self, rule: Rule, message: str) -> RulesetError:
         """An error of a rule on this disclosure's values: located at the disclosure (the
         line of the disclosed value the rule read, if one), naming the rule and its inputs."""
-        shown = ", ".join(
-            f"{k}={_show(self.env[k])}" for k in (*rule.inputs, *rule.disclosed_inputs)
-            if k in self.env
-        )  # fmt: skip
-        read = [k for k in (*rule.inputs, *rule.disclosed_inputs) if k in self.disclosed]
+        names = (*rule.inputs, *rule.disclosed_inputs)
+        shown = ", ".join(f"{k}={show_value(self.env[k])}" for k in names if k in self.env)
+        read = [k for k in names if k in self.disclosed]
         line = self.disclosure.lines.get(read[0]) if len(read) == 1 else None
         return RulesetError(
             [
@@ -206,7 +237,7 @@ class Resolution:
         """The smallest sets of fields whose disclosure would let a rule of ``name`` apply
         (given what is disclosed), smallest first; ``name`` itself is one unless ``top``."""
         got = self.resolve(name)
-        if isinstance(got, Resolved):
+        if not isinstance(got, Failure):
             return [frozenset()]
         if name in seen:
             return seen[name]
@@ -237,15 +268,6 @@ def _smallest(sets: list[frozenset[str]]) -> list[frozenset[str]]:
     return kept[: MAX_OPTIONS * 2]
 
 
-def _show(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat(timespec="minutes")
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    text = repr(value) if isinstance(value, str) else str(value)
-    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
-
-
 def options_text(options: tuple[tuple[str, ...], ...]) -> str:
     """ "disclose a, or b and c" for the sets of fields that would resolve a field."""
     if not options:
@@ -261,8 +283,8 @@ def estimate(
 ) -> Estimate:
     """Resolve every output of the ruleset (and any ``extra`` fields) for one disclosure.
 
-    ``reference`` evaluates with simpleeval instead of the compiled expressions (the two
-    agree; tests check it). Raises UnresolvedError naming, for each output no rule could
+    ``reference`` uses the reference interpreter (simpleeval) instead of the compiled
+    resolver; the two agree. Raises UnresolvedError naming, for each output no rule could
     resolve, the smallest sets of fields that would resolve it, with every rule tried.
     """
     resolution = Resolution(ruleset, disclosure, reference)
@@ -273,10 +295,7 @@ def estimate(
             failed.append(_unresolved(resolution, got, failed))
     if failed:
         raise UnresolvedError([_problem(ruleset, disclosure, u) for u in failed], tuple(failed))
-    memo = resolution.memo
-    resolved = {k: v for k, v in memo.items() if isinstance(v, Resolved)}
-    failures = {k: v for k, v in memo.items() if isinstance(v, Failure)}
-    return Estimate(ruleset, disclosure, resolved, failures)
+    return Estimate(ruleset, disclosure, resolution.env, resolution.memo)
 
 
 def _unresolved(resolution: Resolution, failure: Failure, earlier: list[Unresolved]) -> Unresolved:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from bisect import bisect_right
+from typing import Any, NamedTuple
 
 from .model import Location, Row, Table
 from .names import canonical_name, normalise
@@ -27,14 +27,23 @@ class NotApplicable(Exception):
     """A rule cannot apply to this disclosure: a table row or value it needs is missing."""
 
     def __init__(self, table: str, key: tuple[Any, ...], column: str | None, no_value: bool):
+        super().__init__()
         self.table = table
         self.key = key
         self.column = column
         self.no_value = no_value
-        super().__init__(str(self))
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.table, self.key, self.column, self.no_value))
+
+    def _facts(self) -> tuple[Any, ...]:
+        return (self.table, self.key, self.column, self.no_value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, NotApplicable) and self._facts() == other._facts()
+
+    def __hash__(self) -> int:
+        return hash(self._facts())
 
     def __str__(self) -> str:
         if self.no_value:
@@ -44,8 +53,7 @@ class NotApplicable(Exception):
         return f"no row {show_key(self.key)} in table {self.table}"
 
 
-@dataclass(frozen=True, slots=True)
-class TableUse:
+class TableUse(NamedTuple):
     """One value read from a table during an evaluation: the row itself, the column, and
     the year asked for when another year's row was used."""
 
@@ -89,16 +97,21 @@ class TableUse:
         return f"{found} is the {side} {self.asked} with data"
 
 
-def _read(table: Table, row: Row, column: str, asked: Any, trace: list[TableUse]) -> Any:
+def _read(table: Table, row: Row, column: str, asked: Any, trace: list[Any]) -> Any:
+    """The cell, recorded in ``trace`` as a plain ``(table, row, column, asked)`` tuple (the
+    fields of a ``TableUse``, made only when a view asks)."""
     value = row.values.get(column)
     if value is None:
         raise NotApplicable(table.name, row.key, column, True)
-    trace.append(TableUse(table, row, column, asked))
+    trace.append((table, row, column, asked))
     return value
 
 
 def find_row(table: Table, keys: tuple[Any, ...]) -> Row | None:
     """The row with exactly these keys (a single name key also through its aliases)."""
+    row = table.exact.get(keys)
+    if row is not None:
+        return row
     row = table.index.get(tuple(key_part(k) for k in keys))
     if row is None and len(keys) == 1 and isinstance(keys[0], str):
         canonical = canonical_name(table, keys[0])
@@ -106,25 +119,38 @@ def find_row(table: Table, keys: tuple[Any, ...]) -> Row | None:
     return row
 
 
-def lookup(table: Table, keys: tuple[Any, ...], column: str, trace: list[TableUse]) -> Any:
+def lookup(table: Table, keys: tuple[Any, ...], column: str, trace: list[Any]) -> Any:
     """The value of ``column`` in the row with exactly these keys."""
-    row = find_row(table, keys)
+    row = table.exact.get(keys)  # keys as rules hold them: canonical names, whole years
     if row is None:
-        raise NotApplicable(table.name, keys, None, False)
-    return _read(table, row, column, None, trace)
+        row = find_row(table, keys)
+        if row is None:
+            raise NotApplicable(table.name, keys, None, False)
+    value = row.values.get(column)
+    if value is None:
+        raise NotApplicable(table.name, row.key, column, True)
+    trace.append((table, row, column, None))
+    return value
 
 
-def lookup_year(table: Table, keys: tuple[Any, ...], column: str, trace: list[TableUse]) -> Any:
+def lookup_year(table: Table, keys: tuple[Any, ...], column: str, trace: list[Any]) -> Any:
     """Like ``lookup``, but the last key is a year: the row of that year if it has a value
     in ``column``; else the latest earlier year; else the earliest later one. The row used
     and why are recorded, so a result always says which year's data it rests on."""
     *lead, wanted = keys
-    years = table.years.get(tuple(key_part(k) for k in lead), ())
-    candidates = [(y, row) for y, row in years if row.values.get(column) is not None]
-    if not candidates:
+    prefix = tuple(key_part(k) for k in lead)
+    series = table.series.get((prefix, column))
+    if series is None:
+        years = table.years.get(prefix, ())
+        with_value = [(y, row) for y, row in years if row.values.get(column) is not None]
+        series = (tuple(y for y, _ in with_value), tuple(row for _, row in with_value))
+        table.series[(prefix, column)] = series  # the same every time: no lock needed
+    found, rows = series
+    if not found:
         raise NotApplicable(table.name, tuple(lead), column, False)
-    before = [c for c in candidates if c[0] <= wanted]
-    found_year, row = before[-1] if before else candidates[0]
+    i = bisect_right(found, wanted)
+    row = rows[i - 1] if i else rows[0]
+    found_year = found[i - 1] if i else found[0]
     return _read(table, row, column, None if found_year == wanted else wanted, trace)
 
 

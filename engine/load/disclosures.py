@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -22,7 +23,7 @@ from ..core.names import did_you_mean, normalise
 from ..core.problems import InputError, Problem
 from ..core.values import ValueProblem, coerce
 from .schemas import check
-from .yamlio import line_of, load_file, parse_json, read_text
+from .yamlio import LineDict, load_file, parse_json, read_text
 
 DOCUMENT_KEYS = frozenset({"id", "description", "source", "values", "$schema"})
 
@@ -46,18 +47,23 @@ def unknown_field(name: str, line: int | None, key: str, ruleset: Ruleset) -> Pr
 
 
 def read_values(
-    name: str, raw: Mapping[str, Any], ruleset: Ruleset, document: Any, path: list[str | int]
-) -> tuple[dict[str, Any], dict[str, str], dict[str, Any], list[Problem]]:
-    """Check ``field: value`` pairs; returns values, sources, written forms and problems."""
+    name: str, raw: Mapping[str, Any], ruleset: Ruleset, line: int | None = None
+) -> tuple[dict[str, Any], dict[str, str], dict[str, Any], dict[str, int | None], list[Problem]]:
+    """Check ``field: value`` pairs; returns values, sources, written forms, the line of
+    each value (from YAML, or ``line`` for all of them) and the problems."""
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     written: dict[str, Any] = {}
+    lines: dict[str, int | None] = {}
     problems = []
+    fields = ruleset.fields
+    tables = ruleset.tables
+    key_lines = raw.key_lines if isinstance(raw, LineDict) else {}
     for key, entry in raw.items():
-        line = line_of(document, [*path, key])
-        spec = ruleset.fields.get(key)
+        at = key_lines.get(key, line)
+        spec = fields.get(key)
         if spec is None:
-            problems.append(unknown_field(name, line, str(key), ruleset))
+            problems.append(unknown_field(name, at, str(key), ruleset))
             continue
         value = entry
         if isinstance(entry, dict):
@@ -65,24 +71,62 @@ def read_values(
             if entry.get("source"):
                 sources[key] = str(entry["source"])
         try:
-            values[key] = coerce(spec, value, ruleset.tables)
-            written[key] = value
+            values[key] = coerce(spec, value, tables)
         except ValueProblem as exc:
-            problems.append(Problem(name, line, key, str(exc), exc.code, field=key))
-    return values, sources, written, problems
+            problems.append(Problem(name, at, key, str(exc), exc.code, field=key))
+            continue
+        written[key] = value
+        lines[key] = at
+    return values, sources, written, lines, problems
+
+
+def _stem(name: str) -> str:
+    return os.path.splitext(os.path.basename(name))[0]
+
+
+_SCALARS = (str, int, float)  # bool is an int: true/false pass too
+
+
+def well_formed(doc: Any) -> bool:
+    """True when a document certainly has the shape of ``schemas/disclosure.schema.json``
+    (the common case, checked in a few microseconds); when False, the schema itself is run
+    and reports every problem with its line. A test checks the first never lies."""
+    if not isinstance(doc, dict):
+        return False
+    for key, value in doc.items():
+        if key != "values" and (key not in DOCUMENT_KEYS or not isinstance(value, str)):
+            return False
+    values = doc.get("values")
+    if not isinstance(values, dict):
+        return False
+    for key, value in values.items():
+        if not isinstance(key, str):
+            return False
+        if isinstance(value, _SCALARS):
+            continue
+        if not (
+            isinstance(value, dict)
+            and "value" in value
+            and isinstance(value["value"], _SCALARS)
+            and all(
+                k == "value" or (k == "source" and isinstance(v, str)) for k, v in value.items()
+            )
+        ):
+            return False
+    return True
 
 
 def disclosure_from_document(doc: Any, name: str, ruleset: Ruleset) -> Disclosure:
     """Check a parsed disclosure document (YAML, JSON or a mapping) against the schema and
     the ruleset's fields; every problem in it is reported together."""
-    problems = check("disclosure", doc, name)
+    if not well_formed(doc):
+        problems = check("disclosure", doc, name)
+        if problems:
+            raise InputError(problems)
+    values, sources, written, lines, problems = read_values(name, doc["values"], ruleset)
     if problems:
         raise InputError(problems)
-    values, sources, written, problems = read_values(name, doc["values"], ruleset, doc, ["values"])
-    if problems:
-        raise InputError(problems)
-    lines = {k: line_of(doc, ["values", k]) for k in values}
-    return Disclosure(name, str(doc.get("id") or Path(name).stem), values, sources, lines, written)
+    return Disclosure(name, str(doc.get("id") or _stem(name)), values, sources, lines, written)
 
 
 def disclosure_from_mapping(values: Mapping[str, Any], name: str, ruleset: Ruleset) -> Disclosure:
@@ -145,25 +189,23 @@ def load_batch(
 def _batch_row(name: str, line: int, raw: Any, ruleset: Ruleset, suffix: str) -> Disclosure:
     if suffix == ".jsonl":
         doc = parse_json(raw, name, InputError)
-        problems = check("disclosure", doc, name)
+        problems = [] if well_formed(doc) else check("disclosure", doc, name)
         if problems:
             raise InputError(
                 [Problem(name, line, p.where, p.message, p.code, p.field) for p in problems]
             )
         values_doc = doc["values"]
-        row_id = str(doc.get("id") or f"{Path(name).stem}:{line}")
+        row_id = str(doc.get("id") or f"{_stem(name)}:{line}")
     else:
         if None in raw:
             raise InputError.one(
                 name, line, "", "more cells than the header has columns", "syntax"
             )
-        row_id = str(raw.get("id") or f"{Path(name).stem}:{line}")
+        row_id = str(raw.get("id") or f"{_stem(name)}:{line}")
         values_doc = {k: cell(v) for k, v in raw.items() if k != "id" and v not in (None, "")}
-    values, sources, written, problems = read_values(name, values_doc, ruleset, None, [])
+    values, sources, written, lines, problems = read_values(name, values_doc, ruleset, line)
     if problems:
         raise InputError(
             [Problem(name, line, p.where, p.message, p.code, p.field) for p in problems]
         )
-    return Disclosure(
-        f"{name}:{line}", row_id, values, sources, dict.fromkeys(values, line), written
-    )
+    return Disclosure(f"{name}:{line}", row_id, values, sources, lines, written)

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ..core.expressions import ExpressionProblem, compile_expression, compiled
+from ..core.compiler import compile_plan
+from ..core.expressions import ExpressionProblem, compile_expression
 from ..core.model import (
     Expression,
     FieldSpec,
@@ -536,15 +537,6 @@ def _manifest_fields(
     return merged
 
 
-def _compiled(rule: Rule, tables: dict[str, Table]) -> Rule:
-    def attach(expr: Expression | None) -> Expression | None:
-        return None if expr is None else replace(expr, run=compiled(expr, tables))
-
-    value = attach(rule.value)
-    assert value is not None
-    return replace(rule, value=value, when=attach(rule.when), warn_when=attach(rule.warn_when))
-
-
 def load_folder(folder: Path) -> Ruleset:
     """Load and check one ruleset folder and the versions it extends."""
     if not folder.is_dir():
@@ -613,16 +605,13 @@ def load_folder(folder: Path) -> Ruleset:
     for layer in ctx.layers:
         digest = content_hash(layer.folder, digest)
     own = manifests[-1][1]
-    compiled_rules = {
-        name: tuple(_compiled(r, tables) for r in group) for name, group in by_field.items()
-    }
-    return Ruleset(
+    ruleset = Ruleset(
         id=merged["id"],
         version=merged["version"],
         description=merged["description"],
         content_hash=digest,
         fields=fields,
-        rules=compiled_rules,
+        rules=by_field,
         tables=tables,
         sources=sources,
         outputs=tuple(merged["outputs"]),
@@ -634,3 +623,5 @@ def load_folder(folder: Path) -> Ruleset:
         released=own.get("released"),
         draft=not is_released(folder),
     )
+    plan, _ = compile_plan(ruleset)
+    return replace(ruleset, plan=plan)
