@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .core.model import Disclosure, Ruleset
 from .core.problems import InputError, RulesetError, TuneprintError, UnresolvedError
 from .core.provenance import Resolved
 from .core.resolve import Estimate
 from .core.resolve import estimate as _estimate
+from .core.values import DEFAULT_REL_TOL
 from .load.disclosures import (
     BATCH_SUFFIXES,
     disclosure_from_mapping,
@@ -23,9 +24,9 @@ from .load.disclosures import (
 )
 from .load.layers import find_ruleset
 from .load.ruleset import load_folder
-from .versions.diff import DEFAULT_REL_TOL, DisclosureDiff, ResultDiff, result_diff, ruleset_diff
-from .views.json import FULL, result_json
-from .views.text import explain_text, failure_text, table_text
+
+if TYPE_CHECKING:
+    from .versions.diff import ResultDiff
 
 DisclosureLike = Disclosure | Mapping[str, Any] | str | Path
 RulesetLike = Ruleset | str | Path | None
@@ -73,16 +74,20 @@ class Result(Estimate):
         """The ruleset's outputs (totals and per-inference figures)."""
         return {name: self.fields[name] for name in self.ruleset.outputs}
 
-    def to_json(self, provenance: str = FULL) -> dict[str, Any]:
+    def to_json(self, provenance: str = "full") -> dict[str, Any]:
         """The JSON document of the result (``provenance``: full, compact or none)."""
+        from .views.json import result_json
+
         return result_json(self, provenance)
 
     def explain(self, field: str | None = None) -> str:
         """The derivation tree of one field (default: every output), as text."""
-        return explain_text(self, [field] if field else list(self.ruleset.outputs))
+        return explain(self, field)
 
     def table(self) -> str:
         """The summary table, as text."""
+        from .views.text import table_text
+
         return table_text(self)
 
 
@@ -130,12 +135,16 @@ def is_batch(path: str | Path) -> bool:
 
 def explain(result: Estimate, field: str | None = None) -> str:
     """The derivation tree of one field of a result (default: every output)."""
+    from .views.text import explain_text
+
     return explain_text(result, [field] if field else list(result.ruleset.outputs))
 
 
 def why_unresolved(error: UnresolvedError, ruleset: Ruleset) -> str:
     """For an UnresolvedError: per output, what would resolve it, then every rule tried
     and why it did not apply, down to the fields really missing."""
+    from .views.text import failure_text
+
     return "\n\n".join(failure_text(ruleset, u) for u in error.failures) + "\n"
 
 
@@ -147,7 +156,10 @@ def diff(
     abs_tol: float = 0.0,
 ) -> ResultDiff:
     """The same disclosures under two rulesets: each output's old and new value and the
-    changed rules and table rows on its derivation path."""
+    changed rules and table rows on its derivation path (``rel_tol``: the relative
+    difference taken as equal)."""
+    from .versions.diff import DisclosureDiff, ResultDiff, result_diff, ruleset_diff
+
     a, b = _ruleset(old), _ruleset(new)
     changes = ruleset_diff(a, b)
     results = []

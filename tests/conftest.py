@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+# Rulesets checked once per test session, in a cache of the session's own (subprocesses
+# inherit it), never the user's.
+os.environ["TUNEPRINT_CACHE_DIR"] = tempfile.mkdtemp(prefix="tuneprint-test-cache-")
 from tuneprint import load_ruleset
 from tuneprint.cli import run
 from tuneprint.core.model import Ruleset

@@ -14,9 +14,13 @@ def run(argv: list[str]) -> int:
     """Run the command line and return its exit code: user errors give 2 and one message
     each, never a traceback."""
     from ..core.problems import TuneprintError
+    from .commands import echo_problems, quick
 
     try:
-        from .app import app, echo_problems
+        code = quick(argv)
+        if code is not None:
+            return code
+        from .app import app
 
         app(args=argv, prog_name="tuneprint", standalone_mode=True)
     except SystemExit as exc:  # click's own exit, usage errors included (code 2)

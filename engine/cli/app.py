@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated
 
@@ -11,27 +10,22 @@ import typer
 
 from .. import __version__
 from ..api import (
-    Result,
     diff,
     estimate,
-    estimate_many,
-    is_batch,
     load_ruleset,
-    read_batch,
     read_disclosure,
-    why_unresolved,
 )
-from ..core.model import Disclosure, Ruleset
 from ..core.names import did_you_mean
-from ..core.problems import InputError, Problem, TuneprintError, UnresolvedError
-from ..load.disclosures import unknown_field
+from ..core.problems import Problem
+from ..core.values import DEFAULT_REL_TOL
 from ..load.layers import available_rulesets, manifest_problems, write_manifest
 from ..load.paths import display_path
-from ..versions.diff import DEFAULT_REL_TOL
-from ..views.json import dumps, dumps_line, result_json, ruleset_record
-from ..views.text import explain_text, shown, where
+from ..views.json import dumps, ruleset_record
+from ..views.text import shown, where
+from .commands import bad_format, echo_problems, estimate_command, explain_command
 
 EXIT_USER_ERROR = 2
+MIB = 1024 * 1024  # bytes in a mebibyte
 SHORT_WIDTH = 90  # characters of a changed value shown by rules diff
 
 app = typer.Typer(
@@ -52,20 +46,15 @@ RulesOption = Annotated[
 ]
 
 
-def echo_problems(problems: Iterable[Problem]) -> None:
-    """One ``error:`` line (or block) per problem, on standard error."""
-    for problem in problems:
-        typer.echo(f"error: {problem}", err=True)
-
-
 def _fail(problems: list[Problem]) -> None:
     echo_problems(problems)
     raise typer.Exit(EXIT_USER_ERROR)
 
 
 def _check_format(format: str) -> None:
-    if format not in ("table", "json"):
-        _fail([Problem("--format", None, "", f"expected table or json, got {format!r}", "option")])
+    problems = bad_format(format)
+    if problems:
+        _fail(problems)
 
 
 def _short(value: object, width: int = SHORT_WIDTH) -> str:
@@ -73,22 +62,9 @@ def _short(value: object, width: int = SHORT_WIDTH) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
-def _items(files: list[Path], ruleset: Ruleset) -> Iterable[Disclosure | InputError]:
-    for path in files:
-        if is_batch(path):
-            yield from read_batch(path, ruleset)
-            continue
-        try:
-            yield read_disclosure(path, ruleset)
-        except InputError as exc:
-            yield exc
-
-
-def _place(error: TuneprintError, fallback: str) -> str:
-    problem = error.problems[0] if error.problems else None
-    if problem is not None and problem.line is not None:
-        return f"{problem.file}:{problem.line}"
-    return problem.file if problem is not None else fallback
+def _done(code: int) -> None:
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command("estimate")
@@ -105,39 +81,7 @@ def estimate_cmd(
     ] = False,
 ) -> None:
     """Estimate carbon and water of each disclosure (each row of a batch)."""
-    _check_format(format)
-    ruleset = load_ruleset(rules)
-    failed: list[Problem] = []
-    trees: list[str] = []
-    batch = any(is_batch(p) for p in files) or len(files) > 1
-    if format == "json" and batch:
-        typer.echo("[")
-    first = True
-    for item in estimate_many(_items(files, ruleset), ruleset):
-        document: dict[str, object]
-        if isinstance(item, Result):
-            document = result_json(item) if format == "json" else {}
-            text = item.table() if format == "table" else ""
-        else:
-            failed.extend(item.problems)
-            if why and isinstance(item, UnresolvedError):
-                trees.append(why_unresolved(item, ruleset))
-            where_ = _place(item, "")
-            document = {"name": where_, "errors": [p.as_dict() for p in item.problems]}
-            text = f"{where_}: not estimated (errors below)"
-        if format == "table":
-            typer.echo(text + "\n")
-        elif batch:
-            typer.echo(("" if first else ",\n") + dumps_line(document), nl=False)
-        else:
-            typer.echo(dumps(document), nl=False)
-        first = False
-    if format == "json" and batch:
-        typer.echo("\n]")
-    if failed:
-        for tree in trees:
-            typer.echo(tree, err=True)
-        _fail(failed)
+    _done(estimate_command(files, rules, format, why))
 
 
 @app.command("explain")
@@ -149,21 +93,7 @@ def explain_cmd(
     rules: RulesOption = None,
 ) -> None:
     """Show how a value was derived: rules, inputs, table rows, sources, skipped rules."""
-    ruleset = load_ruleset(rules)
-    disclosure = read_disclosure(file, ruleset)
-    extra: tuple[str, ...] = ()
-    if field is not None:
-        if field not in ruleset.fields:
-            _fail([unknown_field(str(file), None, field, ruleset)])
-        extra = (field,)
-    try:
-        result = estimate(disclosure, ruleset, extra=extra)
-    except UnresolvedError as exc:
-        typer.echo(why_unresolved(exc, ruleset), nl=False)
-        raise typer.Exit(EXIT_USER_ERROR) from None
-    names = [field] if field else list(ruleset.outputs)
-    typer.echo(f"{disclosure.id}  (ruleset {ruleset.label})\n")
-    typer.echo(explain_text(result, names), nl=False)
+    _done(explain_command(file, field, rules))
 
 
 @app.command("diff")
@@ -398,6 +328,26 @@ def rules_release(
     rs = load_ruleset(folder)
     path = write_manifest(folder)
     typer.echo(f"released {rs.label}: {display_path(path)}")
+
+
+@rules_app.command("cache")
+def rules_cache(
+    clear: Annotated[bool, typer.Option(help="Delete every cached ruleset.")] = False,
+) -> None:
+    """Where checked rulesets are cached (safe to delete; TUNEPRINT_NO_CACHE=1 turns the
+    cache off, TUNEPRINT_CACHE_DIR moves it)."""
+    from ..load import cache
+
+    folder = cache.cache_dir()
+    if folder is None:
+        typer.echo("the cache is off (TUNEPRINT_NO_CACHE is set)")
+        return
+    if clear:
+        typer.echo(f"deleted {cache.clear()} cached rulesets from {folder}")
+        return
+    entries = sorted(folder.glob("ruleset-*.bin")) if folder.is_dir() else []
+    size = sum(p.stat().st_size for p in entries)
+    typer.echo(f"{folder}: {len(entries)} cached rulesets, {size / MIB:.1f} MiB")
 
 
 @rules_app.command("list")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from types import CodeType
 from typing import Any
 
 from .expressions import EVALUATION_ERRORS, Generator
@@ -226,8 +227,8 @@ def _gave(value: Any, field: str, exc: BaseException) -> str:
     return f"gave {show_value(value)} for {field}: {exc}"
 
 
-def compile_plan(ruleset: Ruleset) -> tuple[Plan, str]:
-    """The resolver functions of every field, and the generated source (for inspection)."""
+def generate_plan(ruleset: Ruleset) -> tuple[str, dict[str, Any]]:
+    """The source of the resolver module of a ruleset and the names its code refers to."""
     module = _Module(ruleset)
     for spec in ruleset.fields.values():
         module.field(spec)
@@ -254,6 +255,22 @@ def compile_plan(ruleset: Ruleset) -> tuple[Plan, str]:
         "_cannot": _cannot,
         "_gave": _gave,
     }
-    exec(compile(source, f"<resolver of {ruleset.id}@{ruleset.version}>", "exec"), namespace)
-    plan: Plan = {name: namespace[f"_f_{name}"] for name in ruleset.fields}
-    return plan, source
+    return source, namespace
+
+
+def compile_source(ruleset: Ruleset, source: str) -> CodeType:
+    """The generated module, compiled."""
+    return compile(source, f"<resolver of {ruleset.id}@{ruleset.version}>", "exec")
+
+
+def build_plan(ruleset: Ruleset, code: CodeType, bound: dict[str, Any]) -> Plan:
+    """The resolver functions of every field, from the compiled module and its names."""
+    namespace = dict(bound)
+    exec(code, namespace)
+    return {name: namespace[f"_f_{name}"] for name in ruleset.fields}
+
+
+def compile_plan(ruleset: Ruleset) -> tuple[Plan, str]:
+    """The resolver functions of every field, and the generated source (for inspection)."""
+    source, bound = generate_plan(ruleset)
+    return build_plan(ruleset, compile_source(ruleset, source), bound), source

@@ -18,9 +18,8 @@ import ast
 import math
 import operator
 from collections.abc import Callable
+from functools import cache
 from typing import Any
-
-import simpleeval
 
 from .functions import FUNCTIONS, TABLE_FUNCTIONS
 from .model import Expression, Table
@@ -262,24 +261,30 @@ _OPERATORS: dict[type[ast.AST], Callable[..., Any]] = {
 }
 
 
-class _Reference(simpleeval.SimpleEval):  # type: ignore[misc]
-    """simpleeval with only the node handlers our grammar needs; one instance per call."""
+@cache
+def _reference_class() -> Any:
+    """simpleeval with only the node handlers our grammar needs (simpleeval is imported
+    only when the reference evaluator is used)."""
+    import simpleeval
 
-    def __init__(self, env: dict[str, Any], tables: dict[str, Table], trace: list[Any]):
-        functions: dict[str, Callable[..., Any]] = {
-            name: f.impl for name, f in FUNCTIONS.items() if f.impl is not None
-        }
-        for name in TABLE_FUNCTIONS:
-            functions[name] = lambda *a, _n=name: _table_call(_n, tables, trace, list(a))
-        functions["disclosed"] = lambda v: v
-        functions["convert"] = _unchecked_convert
-        super().__init__(operators=_OPERATORS, functions=functions, names=env)
-        allowed = (
-            ast.Name, ast.UnaryOp, ast.BinOp, ast.BoolOp, ast.Compare, ast.IfExp, ast.Call,
-            ast.Constant,
-        )  # fmt: skip
-        handlers: dict[type[ast.AST], Callable[..., Any]] = dict(self.__dict__["nodes"])
-        self.nodes = {k: v for k, v in handlers.items() if k in allowed}
+    class Reference(simpleeval.SimpleEval):  # type: ignore[misc]
+        def __init__(self, env: dict[str, Any], tables: dict[str, Table], trace: list[Any]):
+            functions: dict[str, Callable[..., Any]] = {
+                name: f.impl for name, f in FUNCTIONS.items() if f.impl is not None
+            }
+            for name in TABLE_FUNCTIONS:
+                functions[name] = lambda *a, _n=name: _table_call(_n, tables, trace, list(a))
+            functions["disclosed"] = lambda v: v
+            functions["convert"] = _unchecked_convert
+            super().__init__(operators=_OPERATORS, functions=functions, names=env)
+            allowed = (
+                ast.Name, ast.UnaryOp, ast.BinOp, ast.BoolOp, ast.Compare, ast.IfExp,
+                ast.Call, ast.Constant,
+            )  # fmt: skip
+            handlers: dict[type[ast.AST], Callable[..., Any]] = dict(self.__dict__["nodes"])
+            self.nodes = {k: v for k, v in handlers.items() if k in allowed}
+
+    return Reference
 
 
 def _unchecked_convert(value: Any, unit: Any) -> Any:
@@ -291,7 +296,9 @@ def reference_run(
 ) -> Any:
     """Evaluate with simpleeval (the reference). Raises NotApplicable when a row it needs
     is missing, ArithmeticError, TypeError or ValueError when the inputs do not suit it."""
-    evaluator = _Reference(env, tables, trace)
+    import simpleeval
+
+    evaluator = _reference_class()(env, tables, trace)
     evaluator.expr = expression.text
     try:
         return evaluator._eval(expression.node)

@@ -16,6 +16,7 @@ from .names import ambiguous, canonical_name, did_you_mean
 
 MAX_TEXT_LENGTH = 200  # characters in a disclosed name or text value
 SHOWN_CHARS = 40  # characters of a refused number shown in its message
+DEFAULT_REL_TOL = 1e-9  # relative difference taken as equal: rounding noise of doubles
 NUMBER_TYPES = ("number", "integer")
 DATE_TYPES = ("date", "datetime")
 

@@ -4,6 +4,7 @@ release manifests."""
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +18,19 @@ MAX_LAYERS = 32  # versions in one chain of extends
 
 
 def ruleset_files(folder: Path) -> list[Path]:
-    """The files that make up a ruleset version (its release manifest excluded), sorted."""
-    return sorted(
-        p
-        for p in folder.rglob("*")
-        if p.is_file() and p.name != MANIFEST_FILE and "__pycache__" not in p.parts
-    )
+    """The files that make up a ruleset version (its release manifest excluded), sorted
+    by their path inside the folder."""
+    found: list[tuple[str, Path]] = []
+    for top, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        rel = os.path.relpath(top, folder)
+        for name in files:
+            if rel == "." and name == MANIFEST_FILE:
+                continue
+            path = Path(top, name)
+            if path.is_file():
+                found.append((name if rel == "." else f"{rel}/{name}".replace(os.sep, "/"), path))
+    return [path for _, path in sorted(found, key=lambda item: Path(item[0]).parts)]
 
 
 def file_hash(path: Path) -> str:
@@ -108,18 +116,35 @@ def read_ruleset_manifest(folder: Path) -> Any:
     return load_file(path, RulesetError, display_path(path))
 
 
+_VERSIONS: dict[tuple[Path, int, int], str | None] = {}  # ruleset.yaml (and its stat) -> version
+
+
+def _version_of(manifest: Path) -> str | None:
+    """The version a ruleset.yaml declares (read once per process while it is unchanged)."""
+    try:
+        info = manifest.stat()
+    except OSError:
+        return None
+    key = (manifest, info.st_mtime_ns, info.st_size)
+    if key not in _VERSIONS:
+        try:
+            doc = load_file(manifest, RulesetError)
+        except RulesetError:
+            doc = None
+        version = doc.get("version") if isinstance(doc, dict) else None
+        _VERSIONS[key] = version if isinstance(version, str) else None
+    return _VERSIONS[key]
+
+
 def available_rulesets(root: Path | None = None) -> list[tuple[str, Path]]:
     """(version, folder) of every ruleset under ``root`` (default: the shipped rules/),
     oldest first."""
     root = root or shipped("rules")
     found = []
     for manifest in sorted(root.glob(f"*/{RULESET_FILE}")):
-        try:
-            doc = load_file(manifest, RulesetError)
-        except RulesetError:
-            continue
-        if isinstance(doc, dict) and isinstance(doc.get("version"), str):
-            found.append((doc["version"], manifest.parent))
+        version = _version_of(manifest)
+        if version is not None:
+            found.append((version, manifest.parent))
     return sorted(found, key=lambda item: version_key(item[0]))
 
 

@@ -537,11 +537,31 @@ def _manifest_fields(
     return merged
 
 
-def load_folder(folder: Path) -> Ruleset:
-    """Load and check one ruleset folder and the versions it extends."""
+def load_folder(folder: Path, cached: bool = True) -> Ruleset:
+    """Load one ruleset folder and the versions it extends: from the cache when a checked
+    copy of exactly these files is there, else checked (and then cached)."""
     if not folder.is_dir():
         raise RulesetError.one(display_path(folder), None, "", "ruleset folder not found", "file")
     chain = layers_of(folder)
+    if not cached:
+        return check_folder(folder, chain)
+    from . import cache
+
+    folders = [layer for layer, _ in chain]
+    digest = ""
+    for layer in folders:
+        digest = content_hash(layer, digest)
+    found = cache.read(digest, folders)
+    if found is not None:
+        return found
+    ruleset = check_folder(folder, chain)
+    cache.write(ruleset, folders)
+    return ruleset
+
+
+def check_folder(folder: Path, chain: list[tuple[Path, Any]] | None = None) -> Ruleset:
+    """Load and check one ruleset folder and the versions it extends, every file."""
+    chain = chain or layers_of(folder)
     ctx = _Context([])
     manifests: list[tuple[Path, Any]] = []
     for layer_folder, _ in chain:

@@ -21,7 +21,6 @@ from ..core.problems import InputError, Problem
 from ..core.resolve import Estimate
 
 LOGIC, DATA, WORDING = "logic", "data", "wording"
-DEFAULT_REL_TOL = 1e-9  # relative difference taken as equal: rounding noise of doubles
 
 
 @dataclass(frozen=True)

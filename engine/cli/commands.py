@@ -1,0 +1,177 @@
+"""The most used commands, apart from the argument parser: the typer command and the
+quick path of ``run`` (which spares the parser's start-up when the arguments are plain)
+both call these, so the two cannot differ."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+from ..api import (
+    Result,
+    estimate,
+    estimate_many,
+    is_batch,
+    load_ruleset,
+    read_batch,
+    read_disclosure,
+    why_unresolved,
+)
+from ..core.model import Disclosure, Ruleset
+from ..core.problems import InputError, Problem, TuneprintError, UnresolvedError
+from ..load.disclosures import unknown_field
+
+EXIT_OK = 0
+EXIT_USER_ERROR = 2
+FORMATS = ("table", "json")
+
+
+def out(text: str, end: str = "\n") -> None:
+    """Write to standard output."""
+    sys.stdout.write(text + end)
+
+
+def err(text: str) -> None:
+    """Write a line to standard error."""
+    sys.stderr.write(text + "\n")
+
+
+def echo_problems(problems: Iterable[Problem]) -> None:
+    """One ``error:`` line (or block) per problem, on standard error."""
+    for problem in problems:
+        err(f"error: {problem}")
+
+
+def fail(problems: list[Problem]) -> int:
+    """Print the problems; the exit code of a user error."""
+    echo_problems(problems)
+    return EXIT_USER_ERROR
+
+
+def bad_format(format: str) -> list[Problem]:
+    """The problem of an output format that is not known, if it is not."""
+    if format in FORMATS:
+        return []
+    return [Problem("--format", None, "", f"expected table or json, got {format!r}", "option")]
+
+
+def _items(files: list[Path], ruleset: Ruleset) -> Iterable[Disclosure | InputError]:
+    for path in files:
+        if is_batch(path):
+            yield from read_batch(path, ruleset)
+            continue
+        try:
+            yield read_disclosure(path, ruleset)
+        except InputError as exc:
+            yield exc
+
+
+def _place(error: TuneprintError) -> str:
+    problem = error.problems[0] if error.problems else None
+    if problem is not None and problem.line is not None:
+        return f"{problem.file}:{problem.line}"
+    return problem.file if problem is not None else ""
+
+
+def estimate_command(files: list[Path], rules: str | None, format: str, why: bool) -> int:
+    """``tuneprint estimate``: each disclosure (each row of a batch), in order."""
+    from ..views.json import dumps, dumps_line, result_json
+
+    problems = bad_format(format)
+    if problems:
+        return fail(problems)
+    ruleset = load_ruleset(rules)
+    failed: list[Problem] = []
+    trees: list[str] = []
+    batch = any(is_batch(p) for p in files) or len(files) > 1
+    if format == "json" and batch:
+        out("[")
+    first = True
+    for item in estimate_many(_items(files, ruleset), ruleset):
+        document: dict[str, object]
+        if isinstance(item, Result):
+            document = result_json(item) if format == "json" else {}
+            text = item.table() if format == "table" else ""
+        else:
+            failed.extend(item.problems)
+            if why and isinstance(item, UnresolvedError):
+                trees.append(why_unresolved(item, ruleset))
+            place = _place(item)
+            document = {"name": place, "errors": [p.as_dict() for p in item.problems]}
+            text = f"{place}: not estimated (errors below)"
+        if format == "table":
+            out(text + "\n")
+        elif batch:
+            out(("" if first else ",\n") + dumps_line(document), end="")
+        else:
+            out(dumps(document), end="")
+        first = False
+    if format == "json" and batch:
+        out("\n]")
+    if failed:
+        for tree in trees:
+            err(tree)
+        return fail(failed)
+    return EXIT_OK
+
+
+def explain_command(file: Path, field: str | None, rules: str | None) -> int:
+    """``tuneprint explain``: how a value was derived."""
+    from ..views.text import explain_text
+
+    ruleset = load_ruleset(rules)
+    disclosure = read_disclosure(file, ruleset)
+    extra: tuple[str, ...] = ()
+    if field is not None:
+        if field not in ruleset.fields:
+            return fail([unknown_field(str(file), None, field, ruleset)])
+        extra = (field,)
+    try:
+        result = estimate(disclosure, ruleset, extra=extra)
+    except UnresolvedError as exc:
+        out(why_unresolved(exc, ruleset), end="")
+        return EXIT_USER_ERROR
+    names = [field] if field else list(ruleset.outputs)
+    out(f"{disclosure.id}  (ruleset {ruleset.label})\n")
+    out(explain_text(result, names), end="")
+    return EXIT_OK
+
+
+def quick(argv: list[str]) -> int | None:
+    """Run ``estimate`` or ``explain`` with plain arguments (files, ``--rules``, ``--format``,
+    ``--why``) without the argument parser; None when the arguments need the parser (any
+    other option, help, a mistake), which then handles them."""
+    if not argv or argv[0] not in ("estimate", "explain"):
+        return None
+    options: dict[str, str | bool] = {}
+    positional: list[str] = []
+    words = iter(argv[1:])
+    valued = {"--rules", "--format"} if argv[0] == "estimate" else {"--rules"}
+    for word in words:
+        name, eq, value = word.partition("=")
+        if name in valued and name not in options:
+            if not eq:
+                value = next(words, "")
+                if not value or value.startswith("-"):
+                    return None
+            options[name] = value
+        elif word == "--why" and argv[0] == "estimate" and word not in options:
+            options[word] = True
+        elif word.startswith("-") or not word:
+            return None
+        else:
+            positional.append(word)
+    rules = options.get("--rules")
+    rules_arg = rules if isinstance(rules, str) else None
+    if argv[0] == "estimate":
+        if not positional:
+            return None
+        format = options.get("--format", "table")
+        return estimate_command(
+            [Path(p) for p in positional], rules_arg, str(format), bool(options.get("--why"))
+        )
+    if not 1 <= len(positional) <= 2:
+        return None
+    field = positional[1] if len(positional) == 2 else None
+    return explain_command(Path(positional[0]), field, rules_arg)

@@ -1,0 +1,61 @@
+"""The quick path of the command line (``estimate`` and ``explain`` with plain arguments,
+run without the argument parser) prints and exits exactly as the parser's commands do."""
+
+from __future__ import annotations
+
+import pytest
+from tuneprint.cli import commands
+
+from tests.conftest import FIXTURES, ROOT
+
+CASE = str(FIXTURES / "case_c_seed_disclosure.yaml")
+CASES = [
+    ["estimate", CASE],
+    ["estimate", CASE, "--format", "json"],
+    ["estimate", CASE, "--format=json", "--rules", "2.2"],
+    ["estimate", CASE, str(FIXTURES / "case_d_seed_bedrock.yaml"), "--rules=1.0"],
+    ["estimate", CASE, "--format", "yaml"],
+    ["estimate", str(ROOT / "README.md")],
+    ["explain", CASE],
+    ["explain", CASE, "pue", "--rules", "2.3"],
+    ["explain", CASE, "no_such_field"],
+]
+
+
+def _through_parser(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(commands, "quick", lambda argv: None)
+
+
+@pytest.mark.parametrize("argv", CASES, ids=lambda a: " ".join(a).replace(str(ROOT), "."))
+def test_quick_path_equals_the_parser(
+    argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tuneprint.cli import run
+
+    assert commands.quick.__name__ == "quick"
+    quick_code = run(argv)
+    quick_out = capsys.readouterr()
+    _through_parser(argv, monkeypatch)
+    parsed_code = run(argv)
+    parsed_out = capsys.readouterr()
+    assert (quick_code, quick_out.out, quick_out.err) == (
+        parsed_code,
+        parsed_out.out,
+        parsed_out.err,
+    )
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["estimate"],
+        ["estimate", CASE, "--help"],
+        ["estimate", CASE, "--rules"],
+        ["estimate", CASE, "--rules", "2.2", "--rules", "2.3"],
+        ["explain", CASE, "pue", "extra"],
+        ["explain", CASE, "--format", "json"],
+        ["diff", CASE],
+    ],
+)
+def test_anything_else_goes_to_the_parser(argv: list[str]) -> None:
+    assert commands.quick(argv) is None
