@@ -168,7 +168,21 @@ LAYERS = {  # a package may import only the packages listed for it (and itself)
     "versions": {"core", "load", "calibration"},
     "views": {"core", "load"},
     "api": {"core", "load", "versions", "views", "calibration"},
-    "cli": {"core", "load", "versions", "views", "calibration", "api"},
+    # front ends and features beside them: they go through the public API
+    "batch": {"core", "load", "versions", "views", "calibration", "api"},
+    "interop": {"core", "load", "versions", "views", "calibration", "api"},
+    "service": {"core", "load", "versions", "views", "calibration", "api"},
+    "cli": {
+        "core",
+        "load",
+        "versions",
+        "views",
+        "calibration",
+        "api",
+        "batch",
+        "interop",
+        "service",
+    },
 }
 WEB = ("fastapi", "uvicorn", "starlette", "httpx")
 

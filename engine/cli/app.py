@@ -415,4 +415,9 @@ def version_cmd() -> None:
     typer.echo(__version__)
 
 
-__all__ = ["app", "echo_problems", "sys"]
+__all__ = ["app", "echo_problems"]
+
+
+# Features in packages of their own register their commands here; each imports its
+# optional dependencies only when one of its commands runs.
+
