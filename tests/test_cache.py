@@ -54,7 +54,7 @@ def test_an_edited_ruleset_does_not_use_the_old_entry(tmp_path: Path, cache_dir:
     (folder / "MANIFEST.sha256").unlink()
     before = load_folder(folder)
     usage = folder / "normalize" / "usage.yaml"
-    usage.write_text(usage.read_text().replace("value: 365", "value: 730"), encoding="utf-8")
+    usage.write_text(usage.read_text().replace("value: 365\n", "value: 730\n"), encoding="utf-8")
     after = load_folder(folder)
     assert after.content_hash != before.content_hash
     assert len(_entries(cache_dir)) == 2

@@ -16,6 +16,7 @@ from ..core.problems import Problem, RulesetError, TuneprintError
 from ..core.resolve import estimate
 from ..core.values import NUMBER_TYPES, ValueProblem, coerce
 from ..load.disclosures import disclosure_from_document
+from ..load.files import list_files
 from ..load.paths import display_path
 from ..load.schemas import check
 from ..load.yamlio import line_of, load_file
@@ -59,9 +60,10 @@ def load_cases(ruleset: Ruleset) -> list[tuple[str, dict[str, Any]]]:
     cases: dict[str, tuple[str, dict[str, Any]]] = {}
     problems: list[Problem] = []
     for layer in ruleset.layers:
-        for path in sorted((layer.folder / "calibration").glob("*.yaml")):
+        folder = layer.folder / "calibration"
+        for path in list_files(folder, "*.yaml", RulesetError, display_path(folder)):
             name = display_path(path)
-            doc = load_file(path, RulesetError, name)
+            doc = load_file(path, RulesetError, name, within=layer.folder)
             found = check("calibration", doc, name)
             if found:
                 raise RulesetError(found)

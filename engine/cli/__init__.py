@@ -16,15 +16,33 @@ def run(argv: list[str]) -> int:
     from ..core.problems import TuneprintError
     from .commands import echo_problems, quick
 
+    if sys.stdout is None or sys.stderr is None:  # started with a standard stream closed
+        if sys.stderr is not None:
+            print("error: standard output is closed: nothing can be written", file=sys.stderr)
+        return EXIT_USER_ERROR
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:  # text no encoding can hold is escaped, not an error
+            reconfigure(errors="backslashreplace")
     try:
-        code = quick(argv)
-        if code is not None:
-            return code
-        from .app import app
+        try:
+            code = quick(argv)
+            if code is None:
+                from .app import app
 
-        app(args=argv, prog_name="tuneprint", standalone_mode=True)
-    except SystemExit as exc:  # click's own exit, usage errors included (code 2)
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+                app(args=argv, prog_name="tuneprint", standalone_mode=True)
+                code = 0
+        except SystemExit as exc:  # click's own exit, usage errors included (code 2)
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:  # the reader went away (``| head``): nothing more to say
+        _quiet_stdout()
+        return EXIT_USER_ERROR
+    except OSError as exc:  # standard output could not be written (a full disk...)
+        _quiet_stdout()
+        print(f"error: cannot write the output: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
     except TuneprintError as exc:
         echo_problems(exc.problems)
         return EXIT_USER_ERROR
@@ -40,7 +58,15 @@ def run(argv: list[str]) -> int:
             file=sys.stderr,
         )
         return EXIT_INTERNAL
-    return 0
+
+
+def _quiet_stdout() -> None:
+    """Point standard output at nothing, so Python's own flush at exit cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def main() -> None:

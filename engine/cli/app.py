@@ -16,12 +16,13 @@ from ..api import (
 )
 from ..core.names import did_you_mean
 from ..core.problems import Problem
+from ..core.text import printable
 from ..core.values import DEFAULT_REL_TOL
 from ..load.layers import available_rulesets, manifest_problems, write_manifest
 from ..load.paths import display_path
 from ..views.json import dumps, ruleset_record
 from ..views.text import shown, where
-from .commands import bad_format, echo_problems, estimate_command, explain_command
+from .commands import bad_format, echo, echo_problems, estimate_command, explain_command
 
 EXIT_USER_ERROR = 2
 MIB = 1024 * 1024  # bytes in a mebibyte
@@ -128,25 +129,25 @@ def diff_cmd(
     a, b = load_ruleset(rules[0]), load_ruleset(rules[1])
     report = diff(a, b, files, rel_tol, abs_tol)
     if format == "json":
-        typer.echo(dumps(report.as_dict()), nl=False)
+        echo(dumps(report.as_dict()), nl=False)
     else:
         for result in report.results:
-            typer.echo(f"{result.id}: {a.label} -> {b.label}")
+            echo(f"{result.id}: {a.label} -> {b.label}")
             for o in result.outputs:
                 digits = b.fields[o.field].digits
                 if not o.changed:
-                    typer.echo(f"  = {o.field}  {shown(o.new, digits, o.unit)}")
+                    echo(f"  = {o.field}  {shown(o.new, digits, o.unit)}")
                     continue
                 rel = "" if o.relative is None else f" ({o.relative:+.1%})"
-                typer.echo(
+                echo(
                     f"  ~ {o.field}  {shown(o.old, digits, o.unit)} -> "
                     f"{shown(o.new, digits, o.unit)}{rel}"
                 )
                 for cause in o.causes:
-                    typer.echo(f"      because {cause}")
-            typer.echo("")
+                    echo(f"      because {cause}")
+            echo("")
     if fail_above is not None and report.exceeds(fail_above):
-        typer.echo(
+        echo(
             f"an output changed by {report.largest:.2%}, more than --fail-above {fail_above:.2%}",
             err=True,
         )
@@ -168,21 +169,22 @@ def what_if_cmd(
     disclosure = read_disclosure(file, rs)
     changed = override(disclosure, set_, rs)
     before, after = estimate(disclosure, rs), estimate(changed, rs)
-    typer.echo(f"{disclosure.id} with {', '.join(set_)}  (ruleset {rs.label})")
+    changes = printable(", ".join(set_))
+    echo(f"{printable(disclosure.id)} with {changes}  (ruleset {rs.label})")
     moved = moved_fields(before, after)
     if not moved:
-        typer.echo("  nothing moved")
+        echo("  nothing moved")
     for name, old, new, reasons in moved:
         spec = rs.fields[name]
         rel = ""
         if isinstance(old, (int, float)) and isinstance(new, (int, float)) and old:
             rel = f" ({(new - old) / abs(old):+.1%})"
-        typer.echo(
+        echo(
             f"  {name}: {shown(old, spec.digits, spec.unit)} -> "
             f"{shown(new, spec.digits, spec.unit)}{rel}"
         )
         for reason in reasons:
-            typer.echo(f"      {reason}")
+            echo(f"      {reason}")
 
 
 @app.command("validate-predictions")
@@ -195,20 +197,20 @@ def validate_predictions_cmd(rules: RulesOption = None, format: FormatOption = "
     rs = load_ruleset(rules)
     checks = run_checks(rs)
     if format == "json":
-        typer.echo(dumps(report(rs, checks)), nl=False)
+        echo(dumps(report(rs, checks)), nl=False)
         return
-    typer.echo(f"{rs.label}: {len(checks)} measured values")
+    echo(f"{rs.label}: {len(checks)} measured values")
     for c in checks:
         if c.relative_error is None:
-            typer.echo(f"  {c.case}  {c.field}: not predicted: {c.error}")
+            echo(f"  {c.case}  {c.field}: not predicted: {c.error}")
             continue
-        typer.echo(
+        echo(
             f"  {c.case}  {c.field}: predicted {shown(c.predicted, 4, c.unit)}, "
             f"measured {shown(c.measured, 4, c.unit)} ({c.relative_error:+.1%})"
         )
     for name, t in summary(checks).items():
         if t["cases"]:
-            typer.echo(
+            echo(
                 f"{name}: {t['cases']} cases, median |error| "
                 f"{t['median_abs_error']:.1%}, worst {t['worst_abs_error']:.1%} "
                 f"({t['worst_case']}); {t['failed']} not predicted"
@@ -230,7 +232,7 @@ def rules_check(ruleset: RulesetArgument = None) -> None:
         _fail(problems)
     n_rules = sum(len(r) for r in rs.rules.values())
     n_rows = sum(len(t.rows) for t in rs.tables.values())
-    typer.echo(
+    echo(
         f"ok: {rs.label}: {len(rs.fields)} fields, {n_rules} rules, {len(rs.tables)} tables "
         f"({n_rows} rows), {len(rs.sources)} sources"
     )
@@ -248,12 +250,12 @@ def rules_lint(
     rs = load_ruleset(ruleset)
     findings = lint(rs)
     for finding in findings:
-        typer.echo(str(finding))
+        echo(str(finding))
     counts: dict[str, int] = {}
     for finding in findings:
         counts[finding.kind] = counts.get(finding.kind, 0) + 1
     summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "no findings"
-    typer.echo(f"{rs.label}: {summary}")
+    echo(f"{rs.label}: {summary}")
     if strict and findings:
         raise typer.Exit(1)
 
@@ -272,7 +274,7 @@ def rules_diff(
     a, b = load_ruleset(old), load_ruleset(new)
     changes = ruleset_diff(a, b)
     if format == "json":
-        typer.echo(
+        echo(
             dumps(
                 {
                     "old": ruleset_record(a),
@@ -283,20 +285,18 @@ def rules_diff(
             nl=False,
         )
         return
-    typer.echo(f"{a.label} -> {b.label}")
+    echo(f"{a.label} -> {b.label}")
     for category in ("logic", "data", "wording"):
         group = [c for c in changes if c.category == category]
-        typer.echo(f"{category} ({len(group)}):")
+        echo(f"{category} ({len(group)}):")
         for change in group:
             mark = {"added": "+", "removed": "-", "changed": "~"}[change.kind]
-            typer.echo(f"  {mark} {change.subject}")
+            echo(f"  {mark} {change.subject}")
             for attr, before, after in change.details:
                 if change.kind == "changed":
-                    typer.echo(f"      {attr}: {_short(before)} -> {_short(after)}")
+                    echo(f"      {attr}: {_short(before)} -> {_short(after)}")
                 else:
-                    typer.echo(
-                        f"      {attr}: {_short(after if change.kind == 'added' else before)}"
-                    )
+                    echo(f"      {attr}: {_short(after if change.kind == 'added' else before)}")
 
 
 @rules_app.command("new")
@@ -312,7 +312,7 @@ def rules_new(
     from ..versions.new import new_version
 
     path = new_version(folder, base, version)
-    typer.echo(
+    echo(
         f"created {display_path(path)}: add rules, table rows or fields there, then "
         f"'tuneprint rules check {display_path(folder)}'"
     )
@@ -325,8 +325,9 @@ def rules_release(
     """Freeze a version: record each file's hash in its MANIFEST.sha256. A released version
     must never change again; checks fail if it does."""
     rs = load_ruleset(folder)
-    path = write_manifest(folder)
-    typer.echo(f"released {rs.label}: {display_path(path)}")
+    path, before = write_manifest(folder)
+    state = "already released, unchanged" if before else "released"
+    echo(f"{state} {rs.label}: {display_path(path)}")
 
 
 @rules_app.command("cache")
@@ -339,14 +340,14 @@ def rules_cache(
 
     folder = cache.cache_dir()
     if folder is None:
-        typer.echo("the cache is off (TUNEPRINT_NO_CACHE is set)")
+        echo("the cache is off (TUNEPRINT_NO_CACHE is set)")
         return
     if clear:
-        typer.echo(f"deleted {cache.clear()} cached rulesets from {folder}")
+        echo(f"deleted {cache.clear()} cached rulesets from {folder}")
         return
     entries = sorted(folder.glob("ruleset-*.bin")) if folder.is_dir() else []
     size = sum(p.stat().st_size for p in entries)
-    typer.echo(f"{folder}: {len(entries)} cached rulesets, {size / MIB:.1f} MiB")
+    echo(f"{folder}: {len(entries)} cached rulesets, {size / MIB:.1f} MiB")
 
 
 @rules_app.command("list")
@@ -356,7 +357,7 @@ def rules_list() -> None:
 
     for version, path in available_rulesets():
         state = "" if is_released(path) else "\t(draft)"
-        typer.echo(f"{version}\t{display_path(path)}{state}")
+        echo(f"{version}\t{display_path(path)}{state}")
 
 
 @data_app.command("list")
@@ -364,9 +365,7 @@ def data_list(rules: RulesOption = None) -> None:
     """List the reference tables with their row counts."""
     rs = load_ruleset(rules)
     for table in rs.tables.values():
-        typer.echo(
-            f"{table.name:<32} {len(table.rows):>6} rows  {' '.join(table.description.split())}"
-        )
+        echo(f"{table.name:<32} {len(table.rows):>6} rows  {' '.join(table.description.split())}")
 
 
 @data_app.command("show")
@@ -391,27 +390,27 @@ def data_show(
         )
         if not rows:
             _fail([Problem(str(t.at), None, table, f"no row {'/'.join(key)}", "reference")])
-    typer.echo(f"{t.name}: {' '.join(t.description.split())}")
+    echo(f"{t.name}: {' '.join(t.description.split())}")
     for row in rows:
         cells = ", ".join(
             f"{name}={shown(value, 6, t.columns[name].unit)}"
             for name, value in row.values.items()
             if value is not None
         )
-        typer.echo(f"  {where(rs, row.at)}: {cells}")
+        echo(f"  {where(rs, row.at)}: {cells}")
         if row.aliases:
-            typer.echo(f"    aliases: {', '.join(row.aliases)}")
+            echo(f"    aliases: {', '.join(row.aliases)}")
         if row.note:
-            typer.echo(f"    note: {' '.join(row.note.split())}")
+            echo(f"    note: {' '.join(row.note.split())}")
         for k in row.sources:
             src = rs.sources.get(k)
-            typer.echo(f"    source: {src.text() if src else k}")
+            echo(f"    source: {src.text() if src else k}")
 
 
 @app.command("version")
 def version_cmd() -> None:
     """Print the tuneprint version."""
-    typer.echo(__version__)
+    echo(__version__)
 
 
 __all__ = ["app", "echo_problems"]
@@ -419,4 +418,3 @@ __all__ = ["app", "echo_problems"]
 
 # Features in packages of their own register their commands here; each imports its
 # optional dependencies only when one of its commands runs.
-

@@ -20,6 +20,7 @@ from ..api import (
 )
 from ..core.model import Disclosure, Ruleset
 from ..core.problems import InputError, Problem, TuneprintError, UnresolvedError
+from ..core.text import printable, terminal_safe
 from ..load.disclosures import unknown_field
 
 EXIT_OK = 0
@@ -28,13 +29,21 @@ FORMATS = ("table", "json")
 
 
 def out(text: str, end: str = "\n") -> None:
-    """Write to standard output."""
-    sys.stdout.write(text + end)
+    """Write to standard output (control characters from the input written as escapes)."""
+    sys.stdout.write(terminal_safe(text) + end)
 
 
 def err(text: str) -> None:
-    """Write a line to standard error."""
-    sys.stderr.write(text + "\n")
+    """Write a line to standard error (control characters written as escapes)."""
+    sys.stderr.write(terminal_safe(text) + "\n")
+
+
+def echo(text: object = "", err: bool = False, nl: bool = True) -> None:
+    """``typer.echo``'s signature over ``out`` and ``err``."""
+    if err:
+        sys.stderr.write(terminal_safe(str(text)) + ("\n" if nl else ""))
+    else:
+        out(str(text), end="\n" if nl else "")
 
 
 def echo_problems(problems: Iterable[Problem]) -> None:
@@ -133,7 +142,7 @@ def explain_command(file: Path, field: str | None, rules: str | None) -> int:
         out(why_unresolved(exc, ruleset), end="")
         return EXIT_USER_ERROR
     names = [field] if field else list(ruleset.outputs)
-    out(f"{disclosure.id}  (ruleset {ruleset.label})\n")
+    out(f"{printable(disclosure.id)}  (ruleset {ruleset.label})\n")
     out(explain_text(result, names), end="")
     return EXIT_OK
 
@@ -158,7 +167,7 @@ def quick(argv: list[str]) -> int | None:
             options[name] = value
         elif word == "--why" and argv[0] == "estimate" and word not in options:
             options[word] = True
-        elif word.startswith("-") or not word:
+        elif (word.startswith("-") and word != "-") or not word:
             return None
         else:
             positional.append(word)

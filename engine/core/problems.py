@@ -9,7 +9,9 @@ process can hand them back to its parent.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+from .text import printable
 
 CODES: dict[str, str] = {
     "syntax": "the file is not valid YAML, JSON, CSV or text",
@@ -53,7 +55,7 @@ class Problem:
     def __str__(self) -> str:
         place = self.file if self.line is None else f"{self.file}:{self.line}"
         subject = f"{self.where}: " if self.where else ""
-        return f"{place}: {subject}{self.message}"
+        return printable(f"{place}: {subject}{self.message}")
 
     def as_dict(self) -> dict[str, Any]:
         """JSON form: every part, None where not known."""
@@ -80,16 +82,19 @@ class TuneprintError(Exception):
 
     @classmethod
     def one(
-        cls,
+        cls: type[_E],
         file: str,
         line: int | None,
         where: str,
         message: str,
         code: str = "schema",
         **about: str | None,
-    ) -> TuneprintError:
+    ) -> _E:
         """The error of a single problem."""
         return cls([Problem(file, line, where, message, code, **about)])
+
+
+_E = TypeVar("_E", bound=TuneprintError)
 
 
 class InputError(TuneprintError):

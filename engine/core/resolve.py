@@ -208,20 +208,44 @@ class Resolution:
         self.env[spec.name] = value
         return (rule, tuple(trace), tuple(tried), warning)
 
+    def disclosed_sources(self, rule: Rule) -> list[str]:
+        """The disclosed fields a rule's value rests on, directly or through other rules."""
+        found: list[str] = []
+        stack = list(reversed((*rule.inputs, *rule.disclosed_inputs)))
+        seen: set[str] = set()
+        while stack:
+            name = stack.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            if name in self.disclosed:
+                found.append(name)
+                continue
+            fact = self.memo.get(name)
+            if fact is not None and not isinstance(fact, Failure) and fact[0] is not None:
+                stack.extend(reversed((*fact[0].inputs, *fact[0].disclosed_inputs)))
+        return found
+
     def rule_error(self, rule: Rule, message: str) -> RulesetError:
         """An error of a rule on this disclosure's values: located at the disclosure (the
-        line of the disclosed value the rule read, if one), naming the rule and its inputs."""
+        line of the disclosed value it rests on, when one), naming the rule, its inputs and
+        the disclosed values behind them."""
         names = (*rule.inputs, *rule.disclosed_inputs)
         shown = ", ".join(f"{k}={show_value(self.env[k])}" for k in names if k in self.env)
-        read = [k for k in names if k in self.disclosed]
-        line = self.disclosure.lines.get(read[0]) if len(read) == 1 else None
+        behind = self.disclosed_sources(rule)
+        line = self.disclosure.lines.get(behind[0]) if len(behind) == 1 else None
+        origin = ""
+        if behind:
+            origin = "; it rests on the disclosed " + ", ".join(
+                f"{k} ({self.disclosure.at(k)})" for k in behind
+            )
         return RulesetError(
             [
                 Problem(
                     self.disclosure.name,
                     line,
                     rule.sets,
-                    f"rule {rule.id} ({rule.at}) {message} (inputs: {shown or 'none'})",
+                    f"rule {rule.id} ({rule.at}) {message} (inputs: {shown or 'none'}){origin}",
                     "rule-error",
                     field=rule.sets,
                     rule=rule.id,

@@ -21,6 +21,33 @@ NUMBER_TYPES = ("number", "integer")
 DATE_TYPES = ("date", "datetime")
 
 _YEAR_MONTH = re.compile(r"[0-9]{4}-[0-9]{2}")
+MAX_DIGITS = 30  # digits of a written number: more is no physical quantity
+_NUMBER = re.compile(
+    r"(?P<sign>[-+]?)(?P<int>[0-9](?:_?[0-9])*)?(?P<frac>\.(?:[0-9](?:_?[0-9])*)?)?"
+    r"(?P<exp>[eE][-+]?[0-9]+)?"
+)
+
+
+def parse_number(text: str) -> int | float | None:
+    """A number written as text ("12", "-0.5", "1e-3", "10_000_000"), or None when the text
+    is not written as a number. Raises ValueProblem for a whole number with a leading zero
+    (ambiguous: octal in some readers) and for more digits than any quantity needs."""
+    written = text.strip()
+    match = _NUMBER.fullmatch(written)
+    if not written or match is None or not (match["int"] or match["frac"] not in (None, ".")):
+        return None
+    digits = sum(ch.isdigit() for ch in written)
+    if digits > MAX_DIGITS:
+        raise ValueProblem("bounds", f"a number of {digits} digits is out of range")
+    whole = (match["int"] or "").replace("_", "")
+    if match["frac"] is None and match["exp"] is None:
+        if len(whole) > 1 and whole.startswith("0"):
+            raise ValueProblem(
+                "type",
+                f"{written} has a leading zero (octal in some readers): write {int(whole)}",
+            )
+        return int(match["sign"] + whole)
+    return float(written.replace("_", ""))
 
 
 class ValueProblem(ValueError):
@@ -53,7 +80,11 @@ def parse_datetime(text: str) -> datetime:
 
 
 def check_number(spec: FieldSpec, value: Any) -> int | float:
-    """A finite number within the spec's bounds (whole for integers), or ValueProblem."""
+    """A finite number within the spec's bounds (whole for integers), or ValueProblem. A
+    number may be written as text with ``_`` separators ("10_000_000")."""
+    if isinstance(value, str):
+        parsed = parse_number(value)
+        value = value if parsed is None else parsed
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueProblem("type", f"expected a number{_in_unit(spec)}, got {value!r}")
     try:

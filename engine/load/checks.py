@@ -6,7 +6,7 @@ import itertools
 from collections.abc import Sequence
 
 from ..core.model import FieldSpec, Layer, Location, Rule, Table
-from ..core.problems import Problem
+from ..core.problems import Problem, RulesetError
 from .paths import display_path
 
 UNITS_FILE = "units.txt"
@@ -114,6 +114,7 @@ def check_units(
 ) -> tuple[list[Rule], list[Problem]]:
     """Every declared unit must parse; every rule's result must be in its field's unit and
     of its kind. Returns the rules with conversions compiled to factors, and the problems."""
+    from .files import read_text
     from .units import (
         UnitDefinitionProblem,
         UnitProblem,
@@ -121,14 +122,13 @@ def check_units(
         check_rule,
         registry_from_text,
     )
-    from .yamlio import read_text
 
     problems: list[Problem] = []
     texts = []
     for layer in layers:
         path = layer.folder / UNITS_FILE
         if path.is_file():
-            texts.append((path, read_text(path)))
+            texts.append((path, read_text(path, RulesetError, display_path(path), layer.folder)))
     try:
         ureg = registry_from_text("\n".join(text for _, text in texts))
     except UnitDefinitionProblem as exc:
@@ -162,3 +162,40 @@ def check_units(
         except UnitProblem as exc:
             problems.append(_problem(rule, layers, f"units: {exc}", "units"))
     return checked, problems
+
+
+def check_constants(
+    rules: list[Rule],
+    fields: dict[str, FieldSpec],
+    tables: dict[str, Table],
+    layers: Sequence[Layer],
+) -> list[Problem]:
+    """Expressions that read no field are evaluated once, here: one that can only fail
+    (an overflow, a division by zero, a value outside its field's bounds) is refused at
+    load, with its file and line, instead of failing every estimate."""
+    from ..core.expressions import EVALUATION_ERRORS, reference_run
+    from ..core.tables import NotApplicable
+    from ..core.values import ValueProblem, coerce
+
+    problems = []
+    for rule in rules:
+        for part, expr in (
+            ("value", rule.value),
+            ("when", rule.when),
+            ("warn_when", rule.warn_when),
+        ):
+            if expr is None or expr.inputs or expr.disclosed_inputs or expr.table_refs:
+                continue
+            try:
+                value = reference_run(expr, {}, [], tables)
+                if part == "value":
+                    coerce(fields[rule.sets], value, tables)
+            except (*EVALUATION_ERRORS, NotApplicable) as exc:
+                message = f"{part} {expr.text!r} cannot be evaluated: {exc}"
+                problems.append(_problem(rule, layers, message, "rule-error"))
+            except ValueProblem as exc:
+                message = (
+                    f"{part} {expr.text!r} gives {value!r}, not a value of {rule.sets}: {exc}"
+                )
+                problems.append(_problem(rule, layers, message, "bounds"))
+    return problems

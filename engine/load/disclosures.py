@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -21,9 +20,10 @@ from typing import Any
 from ..core.model import Disclosure, Ruleset
 from ..core.names import did_you_mean, normalise
 from ..core.problems import InputError, Problem
-from ..core.values import ValueProblem, coerce
+from ..core.values import ValueProblem, coerce, parse_number
+from .files import read_text
 from .schemas import check
-from .yamlio import LineDict, load_file, parse_json, read_text
+from .yamlio import LineDict, load_file, parse_json
 
 DOCUMENT_KEYS = frozenset({"id", "description", "source", "values", "$schema"})
 
@@ -143,69 +143,168 @@ def load_disclosure(path: Path, ruleset: Ruleset, name: str | None = None) -> Di
 
 
 BATCH_SUFFIXES = (".csv", ".jsonl")
-MAX_BATCH_ROWS = 100_000  # rows read from one batch file
-_INT = re.compile(r"[-+]?[0-9]+")
-_FLOAT = re.compile(r"[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)(?:[eE][-+]?[0-9]+)?")
+MAX_CELL_CHARS = 1000  # characters in one CSV cell: no field needs more
+MAX_PROBLEMS = 50  # problems reported for one document, row or header; then a count
+
+
+def capped(problems: list[Problem], name: str, line: int | None) -> list[Problem]:
+    """At most MAX_PROBLEMS problems, the last saying how many more there were."""
+    if len(problems) <= MAX_PROBLEMS:
+        return problems
+    more = len(problems) - MAX_PROBLEMS
+    return [
+        *problems[:MAX_PROBLEMS],
+        Problem(name, line, "", f"and {more} more problems", "limit"),
+    ]
 
 
 def cell(text: str) -> Any:
-    """A CSV cell as a value: whole numbers, decimals, true/false, or the text itself."""
+    """A CSV cell as a value: a number (with the one bounded parser), true/false, or the
+    text itself. Raises ValueProblem for a number written ambiguously or out of range."""
     text = text.strip()
-    if _INT.fullmatch(text):
-        return int(text)
-    if _FLOAT.fullmatch(text):
-        return float(text)
+    number = parse_number(text)
+    if number is not None:
+        return number
     if text in ("true", "false"):
         return text == "true"
     return text
 
 
 def load_batch(
-    path: Path, ruleset: Ruleset, name: str | None = None
+    path: Path | str, ruleset: Ruleset, name: str | None = None
 ) -> Iterator[Disclosure | InputError]:
     """Each row of a CSV (header: field names, optional id) or JSON Lines file (one
     disclosure document per line), checked on its own: a bad row yields its error and the
-    batch goes on, so rows out always equals rows in."""
+    batch goes on, so rows out always equals rows in. A file with no rows is an error."""
     shown = str(path) if name is None else name
     text = read_text(path, InputError, shown)
-    if path.suffix.lower() == ".jsonl":
-        rows: Iterator[tuple[int, Any]] = (
-            (n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()
-        )
-    else:
-        reader = csv.DictReader(io.StringIO(text, newline=""))
-        rows = ((reader.line_num, raw) for raw in reader)
-    for count, (line, raw) in enumerate(rows, start=1):
-        if count > MAX_BATCH_ROWS:
-            limit = f"more than {MAX_BATCH_ROWS} rows: split the file"
-            yield InputError([Problem(shown, line, "", limit, "limit")])
-            return
+    suffix = Path(shown if str(path) == "-" else path).suffix.lower()
+    rows = (
+        _jsonl_rows(shown, text, ruleset)
+        if suffix == ".jsonl"
+        else _csv_rows(shown, text, ruleset)
+    )
+    empty = True
+    for row in rows:
+        empty = False
+        yield row
+    if empty:
+        yield InputError.one(shown, None, "", "the batch holds no rows", "syntax")
+
+
+def _jsonl_rows(name: str, text: str, ruleset: Ruleset) -> Iterator[Disclosure | InputError]:
+    # Lines end at "\n" only: other Unicode line breaks (U+2028, U+0085...) are text
+    # inside a JSON string, and splitting on them would make rows out of halves of rows.
+    for number, raw in enumerate(text.split("\n"), start=1):
+        line = raw.removesuffix("\r")
+        if not line.strip():
+            continue
         try:
-            yield _batch_row(shown, line, raw, ruleset, path.suffix.lower())
+            try:
+                doc = parse_json(line, name, InputError)
+            except InputError as exc:  # the row is one line: say which
+                raise InputError([_at(p, name, number) for p in exc.problems]) from None
+            problems = [] if well_formed(doc) else check("disclosure", doc, name)
+            if problems:
+                raise InputError(capped([_at(p, name, number) for p in problems], name, number))
+            row_id = str(doc.get("id") or f"{_stem(name)}:{number}")
+            yield _row(name, number, row_id, doc["values"], ruleset)
         except InputError as exc:
             yield exc
 
 
-def _batch_row(name: str, line: int, raw: Any, ruleset: Ruleset, suffix: str) -> Disclosure:
-    if suffix == ".jsonl":
-        doc = parse_json(raw, name, InputError)
-        problems = [] if well_formed(doc) else check("disclosure", doc, name)
-        if problems:
-            raise InputError(
-                [Problem(name, line, p.where, p.message, p.code, p.field) for p in problems]
+def _at(problem: Problem, name: str, line: int) -> Problem:
+    return Problem(name, line, problem.where, problem.message, problem.code, problem.field)
+
+
+def _csv_header(name: str, header: list[str], ruleset: Ruleset) -> list[Problem]:
+    problems = []
+    seen: set[str] = set()
+    for column in header:
+        if column in seen:
+            problems.append(
+                Problem(name, 1, column, "the column appears twice in the header", "duplicate")
             )
-        values_doc = doc["values"]
-        row_id = str(doc.get("id") or f"{_stem(name)}:{line}")
-    else:
-        if None in raw:
-            raise InputError.one(
-                name, line, "", "more cells than the header has columns", "syntax"
+        seen.add(column)
+        if not column.strip():
+            problems.append(Problem(name, 1, "", "a column of the header has no name", "schema"))
+        elif column != "id" and column not in ruleset.fields:
+            problems.append(unknown_field(name, 1, column, ruleset))
+        if len(problems) > MAX_PROBLEMS:
+            break
+    return capped(problems, name, 1)
+
+
+def _csv_rows(name: str, text: str, ruleset: Ruleset) -> Iterator[Disclosure | InputError]:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except StopIteration:
+        return
+    except csv.Error as exc:
+        yield InputError.one(name, 1, "", f"the header is not valid CSV: {exc}", "syntax")
+        return
+    header_problems = _csv_header(name, header, ruleset)
+    if header_problems:
+        # Every row still gets its line: rows out equals rows in.
+        message = "the header is invalid (see line 1): " + "; ".join(
+            p.message if not p.where else f"{p.where}: {p.message}" for p in header_problems[:3]
+        )
+    while True:
+        start = reader.line_num + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield InputError.one(name, start, "", f"not valid CSV: {exc}", "syntax")
+            continue
+        line = start
+        if not any(c.strip() for c in cells):
+            continue
+        if header_problems:
+            yield InputError([*header_problems, Problem(name, line, "", message, "schema")])
+            continue
+        if len(cells) != len(header):
+            side = "more" if len(cells) > len(header) else "fewer"
+            yield InputError.one(
+                name,
+                line,
+                "",
+                f"the row has {len(cells)} cells, {side} than the {len(header)} columns of "
+                "the header: every row needs one cell per column (empty for undisclosed)",
+                "syntax",
             )
-        row_id = str(raw.get("id") or f"{_stem(name)}:{line}")
-        values_doc = {k: cell(v) for k, v in raw.items() if k != "id" and v not in (None, "")}
+            continue
+        try:
+            values: dict[str, Any] = {}
+            problems: list[Problem] = []
+            row_id = ""
+            for column, text_cell in zip(header, cells, strict=True):
+                if len(text_cell) > MAX_CELL_CHARS:
+                    problems.append(
+                        Problem(
+                            name, line, column,
+                            f"a cell of {len(text_cell)} characters; the limit is "
+                            f"{MAX_CELL_CHARS}", "limit", field=column,
+                        )
+                    )  # fmt: skip
+                elif column == "id":
+                    row_id = text_cell.strip()
+                elif text_cell.strip():
+                    try:
+                        values[column] = cell(text_cell)
+                    except ValueProblem as exc:
+                        problems.append(Problem(name, line, column, str(exc), exc.code, column))
+            if problems:
+                raise InputError(capped(problems, name, line))
+            yield _row(name, line, row_id or f"{_stem(name)}:{line}", values, ruleset)
+        except InputError as exc:
+            yield exc
+
+
+def _row(name: str, line: int, row_id: str, values_doc: Any, ruleset: Ruleset) -> Disclosure:
     values, sources, written, lines, problems = read_values(name, values_doc, ruleset, line)
     if problems:
-        raise InputError(
-            [Problem(name, line, p.where, p.message, p.code, p.field) for p in problems]
-        )
+        raise InputError(capped([_at(p, name, line) for p in problems], name, line))
     return Disclosure(f"{name}:{line}", row_id, values, sources, lines, written)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.problems import Problem, RulesetError
+from .files import read_bytes, read_text
 from .paths import display_path, shipped
 from .yamlio import load_file
 
@@ -17,11 +18,17 @@ RULESET_FILE = "ruleset.yaml"
 MAX_LAYERS = 32  # versions in one chain of extends
 
 
+def _unreadable(error: OSError) -> None:
+    name = display_path(Path(error.filename)) if error.filename else "ruleset"
+    raise RulesetError.one(name, None, "", f"cannot read folder: {error.strerror}", "file")
+
+
 def ruleset_files(folder: Path) -> list[Path]:
     """The files that make up a ruleset version (its release manifest excluded), sorted
-    by their path inside the folder."""
+    by their path inside the folder. A folder that cannot be read is an error: its files
+    would silently be missing from the ruleset and its hash."""
     found: list[tuple[str, Path]] = []
-    for top, dirs, files in os.walk(folder):
+    for top, dirs, files in os.walk(folder, onerror=_unreadable):
         dirs[:] = [d for d in dirs if d != "__pycache__"]
         rel = os.path.relpath(top, folder)
         for name in files:
@@ -33,9 +40,13 @@ def ruleset_files(folder: Path) -> list[Path]:
     return [path for _, path in sorted(found, key=lambda item: Path(item[0]).parts)]
 
 
-def file_hash(path: Path) -> str:
-    """SHA-256 of a file's bytes."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def _bytes(path: Path, folder: Path) -> bytes:
+    return read_bytes(path, RulesetError, display_path(path), within=folder)
+
+
+def file_hash(path: Path, folder: Path | None = None) -> str:
+    """SHA-256 of a file's bytes (a file of ``folder``: never one outside it)."""
+    return hashlib.sha256(_bytes(path, folder or path.parent)).hexdigest()
 
 
 def content_hash(folder: Path, parent_hash: str = "") -> str:
@@ -43,7 +54,7 @@ def content_hash(folder: Path, parent_hash: str = "") -> str:
     digest = hashlib.sha256(parent_hash.encode())
     for path in ruleset_files(folder):
         digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
-        digest.update(path.read_bytes() + b"\0")
+        digest.update(_bytes(path, folder) + b"\0")
     return digest.hexdigest()
 
 
@@ -54,7 +65,8 @@ def read_manifest(folder: Path) -> dict[str, str] | None:
     if not manifest.is_file():
         return None
     listed: dict[str, str] = {}
-    for line in manifest.read_text(encoding="utf-8").splitlines():
+    text = read_text(manifest, RulesetError, display_path(manifest), within=folder)
+    for line in text.splitlines():
         if line.strip():
             digest, _, rel = line.partition("  ")
             listed[rel] = digest
@@ -73,7 +85,7 @@ def manifest_problems(folder: Path) -> list[Problem]:
     for rel, digest in sorted(listed.items()):
         if rel not in present:
             problems.append(Problem(name, None, rel, "released file is missing", "released"))
-        elif file_hash(present[rel]) != digest:
+        elif file_hash(present[rel], folder) != digest:
             problems.append(
                 Problem(
                     name,
@@ -89,12 +101,37 @@ def manifest_problems(folder: Path) -> list[Problem]:
     return problems
 
 
-def write_manifest(folder: Path) -> Path:
-    """Release a version: record the hash of each of its files."""
-    lines = [f"{file_hash(p)}  {p.relative_to(folder).as_posix()}" for p in ruleset_files(folder)]
+def write_manifest(folder: Path) -> tuple[Path, bool]:
+    """Release a version: record the hash of each of its files. Returns the manifest and
+    whether the version was released before (then nothing is written: a release that
+    already exists is never rewritten, so a changed file cannot be re-blessed)."""
     path = folder / MANIFEST_FILE
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+    if path.exists():
+        problems = manifest_problems(folder)
+        if problems:
+            raise RulesetError(
+                [
+                    *problems,
+                    Problem(
+                        display_path(path), None, "",
+                        "this version is already released and its files changed: restore "
+                        "them, or make a new version for the changes", "released",
+                    ),
+                ]
+            )  # fmt: skip
+        return path, True
+    lines = [
+        f"{file_hash(p, folder)}  {p.relative_to(folder).as_posix()}"
+        for p in ruleset_files(folder)
+    ]
+    try:
+        with open(path, "x", encoding="utf-8") as out:
+            out.write("\n".join(lines) + "\n")
+    except OSError as exc:
+        raise RulesetError.one(
+            display_path(path), None, "", f"cannot write the manifest: {exc.strerror}", "file"
+        ) from None
+    return path, False
 
 
 def version_key(version: str) -> tuple[int, ...]:
@@ -113,7 +150,7 @@ def read_ruleset_manifest(folder: Path) -> Any:
             "not a ruleset folder: ruleset.yaml is missing",
             "file",
         )
-    return load_file(path, RulesetError, display_path(path))
+    return load_file(path, RulesetError, display_path(path), within=folder)
 
 
 _VERSIONS: dict[tuple[Path, int, int], str | None] = {}  # ruleset.yaml (and its stat) -> version

@@ -33,7 +33,14 @@ from ..core.names import normalise, written_form
 from ..core.problems import Problem, RulesetError
 from ..core.tables import key_part
 from ..core.values import ValueProblem, coerce
-from .checks import check_cycles, check_duplicates, check_units, group_by_field
+from .checks import (
+    check_constants,
+    check_cycles,
+    check_duplicates,
+    check_units,
+    group_by_field,
+)
+from .files import list_files
 from .layers import RULESET_FILE, content_hash, is_released, layers_of
 from .paths import display_path
 from .schemas import check
@@ -51,9 +58,24 @@ class _Context:
     layers: list[Layer]
     problems: list[Problem] = field(default_factory=list)
 
+    def within(self, path: Path) -> Path | None:
+        """The layer folder a file of this ruleset belongs to."""
+        for layer in self.layers:
+            if path.is_relative_to(layer.folder):
+                return layer.folder
+        return None
+
+    def listed(self, folder: Path, pattern: str = "*.yaml") -> list[Path]:
+        """The files of a ruleset folder; an unreadable folder is a problem, not skipped."""
+        try:
+            return list_files(folder, pattern, RulesetError, display_path(folder))
+        except RulesetError as exc:
+            self.problems.extend(exc.problems)
+            return []
+
     def read(self, path: Path, schema: str) -> Any:
         try:
-            doc = load_file(path, RulesetError, display_path(path))
+            doc = load_file(path, RulesetError, display_path(path), self.within(path))
         except RulesetError as exc:
             self.problems.extend(exc.problems)
             return None
@@ -89,7 +111,7 @@ def _sources(ctx: _Context) -> dict[str, Source]:
     out: dict[str, Source] = {}
     for layer in ctx.layers:
         paths = [p for p in [layer.folder / "sources.yaml"] if p.is_file()]
-        paths += sorted((layer.folder / SOURCES_DIR).glob("*.yaml"))
+        paths += ctx.listed(layer.folder / SOURCES_DIR)
         for path in paths:
             doc = ctx.read(path, "sources")
             if doc is None:
@@ -586,9 +608,7 @@ def check_folder(folder: Path, chain: list[tuple[Path, Any]] | None = None) -> R
         # Everything else refers to fields and sources: report their problems alone.
         raise RulesetError(ctx.problems)
     tables: dict[str, Table] = {}
-    names = sorted(
-        {p.stem for layer in ctx.layers for p in (layer.folder / TABLE_DIR).glob("*.yaml")}
-    )
+    names = sorted({p.stem for layer in ctx.layers for p in ctx.listed(layer.folder / TABLE_DIR)})
     for name in names:
         table = _table(ctx, name, sources)
         if table is not None:
@@ -598,7 +618,7 @@ def check_folder(folder: Path, chain: list[tuple[Path, Any]] | None = None) -> R
     for layer, (manifest_path, manifest) in zip(ctx.layers, manifests, strict=True):
         layer_rules: list[Rule] = []
         for sub in RULE_DIRS:
-            for path in sorted((layer.folder / sub).glob("*.yaml")):
+            for path in ctx.listed(layer.folder / sub):
                 layer_rules.extend(_rule_file(ctx, layer, path, fields, tables, sources))
         ctx.problems.extend(check_duplicates(layer_rules, ctx.layers))
         for rule in layer_rules:
@@ -615,6 +635,8 @@ def check_folder(folder: Path, chain: list[tuple[Path, Any]] | None = None) -> R
                     )
     rules, unit_problems = check_units(ctx.layers, fields, tables, list(by_id.values()))
     ctx.problems.extend(unit_problems)
+    if not unit_problems:
+        ctx.problems.extend(check_constants(rules, fields, tables, ctx.layers))
     by_field, priority_problems = group_by_field(rules, ctx.layers)
     ctx.problems.extend(priority_problems)
     ctx.problems.extend(check_cycles(by_field, ctx.layers))

@@ -12,15 +12,21 @@ import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 from yaml.nodes import MappingNode, Node, SequenceNode
 
 from ..core.problems import InputError, Problem, TuneprintError
+from .files import read_text
 
-MAX_FILE_BYTES = 32 * 1024 * 1024  # largest rule table or disclosure file read
 MAX_DEPTH = 64  # deepest nesting of mappings and lists in one document
+MAX_DIGITS = 30  # digits of a written whole number: more is no physical quantity
+MAX_NUMBER_CHARS = 40  # characters of a written decimal number
+
+_DECIMAL = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
+_OTHER_BASE = re.compile(r"0o[0-7]+|0x[0-9a-fA-F]+")
+_LEADING_ZERO = re.compile(r"[-+]?0[0-9]+")
 
 
 class LineDict(dict[str, Any]):
@@ -134,36 +140,74 @@ _Loader.add_implicit_resolver(
     ),
     list("-+0123456789."),
 )
+
+
+def _refuse(loader: _Loader, node: Node, message: str) -> NoReturn:
+    raise yaml.MarkedYAMLError(None, None, message, node.start_mark)
+
+
+def _int(loader: _Loader, node: Node) -> int:
+    """A whole number as YAML 1.2 writes it: no octal from a leading zero, no base 60,
+    no digit separators, and a bounded number of digits."""
+    text = str(loader.construct_scalar(node))
+    if _LEADING_ZERO.fullmatch(text):
+        return _refuse(
+            loader,
+            node,
+            f"{text} has a leading zero, which YAML 1.1 reads as octal: write "
+            f"{text.lstrip('+-').lstrip('0') or '0'} (or quote it to keep the text)",
+        )
+    digits = len(text.lstrip("+-"))
+    if digits > MAX_DIGITS:
+        return _refuse(loader, node, f"a whole number of {digits} digits is out of range")
+    if _DECIMAL.fullmatch(text):
+        return int(text)
+    if _OTHER_BASE.fullmatch(text):
+        return int(text, 0)
+    return _refuse(loader, node, f"{text!r} is not a whole number")
+
+
+def _float(loader: _Loader, node: Node) -> float:
+    text = str(loader.construct_scalar(node))
+    if len(text) > MAX_NUMBER_CHARS:
+        return _refuse(loader, node, f"a number of {len(text)} characters is out of range")
+    lowered = text.lower().lstrip("+-")
+    if lowered in (".inf", ".nan"):
+        return float(text.replace(".", "", 1))
+    try:
+        if "_" in text:
+            raise ValueError(text)
+        return float(text)
+    except ValueError:
+        _refuse(loader, node, f"{text!r} is not a number")
+
+
+def _str(loader: _Loader, node: Node) -> str:
+    text = str(loader.construct_scalar(node))
+    check_text(text, lambda message: _refuse(loader, node, message))
+    return text
+
+
+def check_text(text: str, fail: Any) -> None:
+    """Call ``fail(message)`` if a text holds an unpaired surrogate (which no output can
+    encode)."""
+    if any("\ud800" <= ch <= "\udfff" for ch in text):
+        fail(f"the text {text!r} holds an unpaired surrogate, which is not a character")
+
+
+def _other_tag(loader: _Loader, node: Node) -> Any:
+    return _refuse(loader, node, f"the tag {node.tag} is not allowed (text, numbers, "
+                                 "true/false, lists and mappings only)")  # fmt: skip
+
+
 _Loader.add_constructor("tag:yaml.org,2002:map", _Loader.construct_mapping)
 _Loader.add_constructor("tag:yaml.org,2002:seq", _Loader.construct_sequence)
-
-
-def read_text(
-    path: Path, error: type[TuneprintError] = InputError, name: str | None = None
-) -> str:
-    """Read a UTF-8 text file within the size limit, or raise one clear error naming the
-    file as ``name`` (default: the path as given)."""
-    shown = str(path) if name is None else name
-    try:
-        size = path.stat().st_size
-    except OSError as exc:
-        raise error.one(shown, None, "", f"cannot read file: {exc.strerror}", "file") from None
-    if size > MAX_FILE_BYTES:
-        raise error.one(
-            shown, None, "", f"file is {size} bytes; the limit is {MAX_FILE_BYTES} bytes", "limit"
-        )
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise error.one(
-            shown,
-            None,
-            "",
-            f"not UTF-8 text (byte {exc.start}): save the file as UTF-8",
-            "syntax",
-        ) from None
-    except OSError as exc:
-        raise error.one(shown, None, "", f"cannot read file: {exc.strerror}", "file") from None
+_Loader.add_constructor("tag:yaml.org,2002:int", _int)
+_Loader.add_constructor("tag:yaml.org,2002:float", _float)
+_Loader.add_constructor("tag:yaml.org,2002:str", _str)
+for _tag in ("binary", "set", "omap", "pairs", "timestamp", "value", "merge"):
+    _Loader.add_constructor(f"tag:yaml.org,2002:{_tag}", _other_tag)
+_Loader.add_constructor(None, _other_tag)
 
 
 def parse_yaml(text: str, name: str, error: type[TuneprintError] = InputError) -> Any:
@@ -194,10 +238,52 @@ def _reject_constant(token: str) -> float:
     raise ValueError(f"{token} is not a number JSON allows")
 
 
+def _json_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_DIGITS:
+        raise ValueError(f"a whole number of {len(text.lstrip('-'))} digits is out of range")
+    return int(text)
+
+
+def _json_float(text: str) -> float:
+    if len(text) > MAX_NUMBER_CHARS:
+        raise ValueError(f"a number of {len(text)} characters is out of range")
+    return float(text)
+
+
+def _unpaired(document: Any) -> str | None:
+    """What is wrong with a parsed JSON document that YAML's reader would have refused: a
+    text (key or value) holding an unpaired surrogate, or nesting deeper than the limit."""
+    stack = [(document, 0)]
+    found: list[str] = []
+    while stack and not found:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return f"nesting deeper than {MAX_DEPTH} levels"
+        if isinstance(node, str):
+            check_text(node, found.append)
+        elif isinstance(node, dict):
+            stack.extend((k, depth + 1) for k in node)
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
+    return found[0] if found else None
+
+
 def parse_json(text: str, name: str, error: type[TuneprintError] = InputError) -> Any:
-    """Parse a JSON document strictly: duplicate keys and NaN/Infinity are errors."""
+    """Parse a JSON document strictly: duplicate keys, NaN/Infinity, numbers of absurd
+    length and unpaired surrogates are errors."""
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+        document = json.loads(
+            text,
+            object_pairs_hook=_no_duplicates,
+            parse_constant=_reject_constant,
+            parse_int=_json_int,
+            parse_float=_json_float,
+        )
+        problem = _unpaired(document)
+        if problem:
+            raise ValueError(problem)
+        return document
     except json.JSONDecodeError as exc:
         raise error.one(name, exc.lineno, "", f"invalid JSON: {exc.msg}", "syntax") from None
     except ValueError as exc:
@@ -207,11 +293,14 @@ def parse_json(text: str, name: str, error: type[TuneprintError] = InputError) -
 
 
 def load_file(
-    path: Path, error: type[TuneprintError] = InputError, name: str | None = None
+    path: Path,
+    error: type[TuneprintError] = InputError,
+    name: str | None = None,
+    within: Path | None = None,
 ) -> Any:
     """Read a YAML or JSON file (by extension) within the limits."""
     shown = str(path) if name is None else name
-    text = read_text(path, error, shown)
+    text = read_text(path, error, shown, within)
     if path.suffix.lower() == ".json":
         return parse_json(text, shown, error)
     return parse_yaml(text, shown, error)

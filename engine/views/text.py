@@ -12,6 +12,7 @@ from typing import Any
 from ..core.model import Location, Ruleset
 from ..core.provenance import Failure, Resolved
 from ..core.resolve import Estimate, Unresolved, options_text
+from ..core.text import printable
 from ..load.paths import display_path
 
 _BUNDLED = (Path(__file__).resolve().parent.parent / "_bundled").resolve()
@@ -38,7 +39,7 @@ def shown(value: Any, digits: int = 4, unit: str = "") -> str:
     elif isinstance(value, float):
         text = _significant(value, digits)
     else:
-        text = str(value)
+        text = printable(str(value))
     return f"{text} {unit}" if unit not in ("", "-", "1", "year") else text
 
 
@@ -76,7 +77,9 @@ def _origin(r: Resolved) -> str:
 def table_text(est: Estimate) -> str:
     """A readable summary: outputs first, then the reported intermediate values."""
     rs = est.ruleset
-    lines = [f"{est.disclosure.id}  ({est.disclosure.name}; ruleset {rs.label})"]
+    lines = [
+        f"{printable(est.disclosure.id)}  ({printable(est.disclosure.name)}; ruleset {rs.label})"
+    ]
     rows: list[tuple[str, str, str]] = []
     for name in (*rs.outputs, *rs.report):
         r = est.fields.get(name)
@@ -115,8 +118,8 @@ def explain_text(est: Estimate, names: list[str], depth_limit: int = MAX_EXPLAIN
         pad = "  " * indent
         head = f"{pad}{via}{name} = {shown(r.value, spec.digits, r.unit)}"
         if r.status == "input":
-            src = f"; source: {r.disclosed_source}" if r.disclosed_source else ""
-            out.append(f"{head}   [input: {r.disclosed_at}{src}]")
+            src = f"; source: {printable(r.disclosed_source)}" if r.disclosed_source else ""
+            out.append(f"{head}   [input: {printable(r.disclosed_at or '')}{src}]")
             return
         rule = r.rule
         assert rule is not None

@@ -1,0 +1,45 @@
+"""Text that is safe to print: whatever a disclosure, a rule file or a file name holds is
+shown as text, never as terminal control.
+
+An id or a name may hold escape sequences that recolour or retitle a terminal, a carriage
+return that overwrites a line, a line break that forges an extra ``error:`` line, or an
+unpaired surrogate no output can encode. Every text tuneprint echoes from its input goes
+through ``printable``; every line it writes goes through ``terminal_safe``.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Control characters (C0, DEL, C1), line and paragraph separators, bidirectional controls,
+# and unpaired surrogates.
+ONE_BYTE = 0x100  # code points written as \\xNN; larger ones as \\uNNNN
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_UNSAFE_IN_LINES = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < ONE_BYTE else f"\\u{code:04x}"
+
+
+def printable(text: str) -> str:
+    """The text with every control character (line breaks included), bidirectional
+    control and unpaired surrogate written as an escape (``\\x1b``, ``\\u2028``)."""
+    return _UNSAFE.sub(_escape, text) if _UNSAFE.search(text) else text
+
+
+def terminal_safe(text: str) -> str:
+    """Like ``printable``, but line breaks and tabs (tuneprint's own layout) are kept."""
+    return _UNSAFE_IN_LINES.sub(_escape, text) if _UNSAFE_IN_LINES.search(text) else text
+
+
+def has_control(text: str) -> bool:
+    """Whether a text holds anything ``printable`` would escape, or a character of the
+    Unicode categories of controls and formats."""
+    return bool(_UNSAFE.search(text)) or any(
+        unicodedata.category(ch) in ("Cc", "Cs") for ch in text
+    )
