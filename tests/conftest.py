@@ -43,9 +43,11 @@ def run_case(ruleset: Ruleset) -> Callable[..., Estimate]:
 
 @pytest.fixture
 def copied_rules(tmp_path: Path) -> Path:
-    """A private copy of the faithful shipped ruleset, to break on purpose."""
+    """A private copy of the faithful shipped ruleset, to break on purpose: a draft (its
+    release manifest removed, since a released version that changed does not load)."""
     target = tmp_path / "rules"
     shutil.copytree(FAITHFUL, target)
+    (target / "MANIFEST.sha256").unlink()
     return target
 
 

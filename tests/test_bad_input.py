@@ -5,12 +5,16 @@ One test per kind of mistake the engine issue lists.
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import FIXTURES, write
+from tests.conftest import FIXTURES, RULES, write
 
 Cli = Callable[..., tuple[int, str, str]]
 
@@ -188,3 +192,70 @@ def test_a_disclosure_cannot_name_rules(cli: Cli, tmp_path: Path) -> None:
     path = write(tmp_path / "d.yaml", "rules: ../elsewhere\nvalues:\n  gpu_count: 4\n")
     code, _, err = cli("estimate", path)
     assert_clean_error(code, err, "unknown key 'rules'")
+
+
+def test_a_full_disk_is_a_clean_error() -> None:
+    with open("/dev/full", "wb") as full:
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "tuneprint",
+                "estimate",
+                str(FIXTURES / "case_c_seed_disclosure.yaml"),
+                "--format",
+                "json",
+            ],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            timeout=60,
+        )
+    err = run.stderr.decode()
+    assert run.returncode == 2, err
+    assert "cannot write the output: No space left on device" in err and "Traceback" not in err
+
+
+def test_a_closed_output_is_a_clean_error() -> None:
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tuneprint",
+            "estimate",
+            str(FIXTURES / "case_c_seed_disclosure.yaml"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        timeout=60,
+        preexec_fn=lambda: os.close(1),
+    )
+    err = run.stderr.decode()
+    assert run.returncode == 2, err
+    assert "standard output is closed" in err and "Traceback" not in err
+
+
+def test_a_reader_that_goes_away_ends_the_output_quietly() -> None:
+    run = subprocess.run(
+        f"{sys.executable} -m tuneprint estimate "
+        f"{FIXTURES / 'case_c_seed_disclosure.yaml'} --format json | head -c 10",
+        shell=True,
+        capture_output=True,
+        timeout=60,
+    )
+    assert "Traceback" not in run.stderr.decode() and "internal error" not in run.stderr.decode()
+
+
+def test_new_from_a_folder_extends_that_folder_not_a_sibling_of_the_same_version(
+    tmp_path: Path, cli: Cli
+) -> None:
+    shutil.copytree(RULES / "2.0", tmp_path / "rules" / "a")
+    other = tmp_path / "other" / "b"
+    shutil.copytree(RULES / "2.0", other)
+    (other / "MANIFEST.sha256").unlink()
+    (other / "README.md").write_text("a different 2.0\n", encoding="utf-8")
+    new = tmp_path / "rules" / "new"
+    code, _, err = cli("rules", "new", new, "--from", other, "--version", "9.0")
+    assert code == 0, err
+    from tuneprint import load_ruleset
+
+    assert load_ruleset(new).layers[-2].folder.resolve() == other.resolve()

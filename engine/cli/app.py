@@ -379,7 +379,7 @@ def data_show(
 
     rs = load_ruleset(rules)
     if table not in rs.tables:
-        hint = did_you_mean(table, rs.tables, quote=False)
+        hint = did_you_mean(table, list(rs.tables), quote=False)
         _fail([Problem("data show", None, table, f"unknown table{hint}", "reference")])
     t = rs.tables[table]
     rows = t.rows

@@ -38,8 +38,8 @@ def terminal_safe(text: str) -> str:
 
 
 def has_control(text: str) -> bool:
-    """Whether a text holds anything ``printable`` would escape, or a character of the
-    Unicode categories of controls and formats."""
+    """Whether a text holds anything ``printable`` would escape, or an invisible character
+    (Unicode controls, formats such as zero-width spaces, surrogates)."""
     return bool(_UNSAFE.search(text)) or any(
-        unicodedata.category(ch) in ("Cc", "Cs") for ch in text
+        unicodedata.category(ch) in ("Cc", "Cs", "Cf") for ch in text
     )

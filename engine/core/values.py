@@ -13,6 +13,7 @@ from typing import Any
 
 from .model import FieldSpec, Table
 from .names import ambiguous, canonical_name, did_you_mean
+from .text import has_control, printable
 
 MAX_TEXT_LENGTH = 200  # characters in a disclosed name or text value
 SHOWN_CHARS = 40  # characters of a refused number shown in its message
@@ -136,6 +137,12 @@ def coerce(spec: FieldSpec, value: Any, tables: dict[str, Table] | None = None) 
         raise ValueProblem("type", f"expected text, got {value!r}")
     if len(value) > MAX_TEXT_LENGTH:
         raise ValueProblem("bounds", f"text longer than {MAX_TEXT_LENGTH} characters")
+    if has_control(value):
+        raise ValueProblem(
+            "type",
+            f"the text {printable(value)!r} holds a control or invisible formatting "
+            "character; write the name as it reads",
+        )
     if kind in DATE_TYPES:
         try:
             return parse_datetime(value)

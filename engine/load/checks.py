@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Sequence
 
 from ..core.model import FieldSpec, Layer, Location, Rule, Table
@@ -127,7 +128,7 @@ def check_units(
     texts = []
     for layer in layers:
         path = layer.folder / UNITS_FILE
-        if path.is_file():
+        if os.path.lexists(path):
             texts.append((path, read_text(path, RulesetError, display_path(path), layer.folder)))
     try:
         ureg = registry_from_text("\n".join(text for _, text in texts))

@@ -23,8 +23,9 @@ from ..core.problems import InputError, Problem
 from ..core.values import ValueProblem, coerce, parse_number
 from .files import read_text
 from .schemas import check
-from .yamlio import LineDict, load_file, parse_json
+from .yamlio import MAX_DISCLOSURE_NODES, LineDict, load_file, parse_json
 
+MAX_PROBLEMS = 50  # problems reported for one document, row or header; then a count
 DOCUMENT_KEYS = frozenset({"id", "description", "source", "values", "$schema"})
 
 
@@ -55,11 +56,15 @@ def read_values(
     sources: dict[str, str] = {}
     written: dict[str, Any] = {}
     lines: dict[str, int | None] = {}
-    problems = []
+    problems: list[Problem] = []
     fields = ruleset.fields
     tables = ruleset.tables
     key_lines = raw.key_lines if isinstance(raw, LineDict) else {}
+    refused = 0
     for key, entry in raw.items():
+        if len(problems) >= MAX_PROBLEMS:  # counted, not described: a flood stays cheap
+            refused += 1
+            continue
         at = key_lines.get(key, line)
         spec = fields.get(key)
         if spec is None:
@@ -77,6 +82,8 @@ def read_values(
             continue
         written[key] = value
         lines[key] = at
+    if refused:
+        problems.append(Problem(name, line, "", f"and {refused} more fields not checked", "limit"))
     return values, sources, written, lines, problems
 
 
@@ -139,12 +146,12 @@ def disclosure_from_mapping(values: Mapping[str, Any], name: str, ruleset: Rules
 def load_disclosure(path: Path, ruleset: Ruleset, name: str | None = None) -> Disclosure:
     """Read and check one disclosure file, named as the caller wrote it (or ``name``)."""
     shown = str(path) if name is None else name
-    return disclosure_from_document(load_file(path, InputError, shown), shown, ruleset)
+    document = load_file(path, InputError, shown, max_nodes=MAX_DISCLOSURE_NODES)
+    return disclosure_from_document(document, shown, ruleset)
 
 
 BATCH_SUFFIXES = (".csv", ".jsonl")
 MAX_CELL_CHARS = 1000  # characters in one CSV cell: no field needs more
-MAX_PROBLEMS = 50  # problems reported for one document, row or header; then a count
 
 
 def capped(problems: list[Problem], name: str, line: int | None) -> list[Problem]:

@@ -35,7 +35,7 @@ def ruleset_files(folder: Path) -> list[Path]:
             if rel == "." and name == MANIFEST_FILE:
                 continue
             path = Path(top, name)
-            if path.is_file():
+            if not path.is_dir() or path.is_symlink():  # a device or FIFO is read, and refused
                 found.append((name if rel == "." else f"{rel}/{name}".replace(os.sep, "/"), path))
     return [path for _, path in sorted(found, key=lambda item: Path(item[0]).parts)]
 
@@ -51,18 +51,47 @@ def file_hash(path: Path, folder: Path | None = None) -> str:
 
 def content_hash(folder: Path, parent_hash: str = "") -> str:
     """SHA-256 over a version's files (relative path and bytes) and its parent's hash."""
+    return hashed(folder, parent_hash)[0]
+
+
+def hashed(folder: Path, parent_hash: str = "") -> tuple[str, dict[str, str]]:
+    """The content hash of a version and the SHA-256 of each of its files (by path inside
+    the folder), from one read of each file."""
     digest = hashlib.sha256(parent_hash.encode())
+    files: dict[str, str] = {}
     for path in ruleset_files(folder):
-        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
-        digest.update(_bytes(path, folder) + b"\0")
-    return digest.hexdigest()
+        rel = path.relative_to(folder).as_posix()
+        data = _bytes(path, folder)
+        digest.update(rel.encode() + b"\0")
+        digest.update(data + b"\0")
+        files[rel] = hashlib.sha256(data).hexdigest()
+    return digest.hexdigest(), files
+
+
+def verified_hash(folder: Path, parent_hash: str = "") -> str:
+    """The content hash of a version; a released version whose files differ from its
+    manifest is an error: it would give results under a released version's name that the
+    release never gave."""
+    digest, files = hashed(folder, parent_hash)
+    listed = read_manifest(folder)
+    if listed is not None and listed != files:
+        problems = manifest_problems(folder)
+        raise RulesetError(
+            problems
+            or [
+                Problem(
+                    display_path(folder / MANIFEST_FILE), None, "", "does not match", "released"
+                )
+            ]
+        )
+    return digest
 
 
 def read_manifest(folder: Path) -> dict[str, str] | None:
     """The release manifest (relative path -> SHA-256), or None if the version is not
     released."""
     manifest = folder / MANIFEST_FILE
-    if not manifest.is_file():
+    if not os.path.lexists(manifest):
         return None
     listed: dict[str, str] = {}
     text = read_text(manifest, RulesetError, display_path(manifest), within=folder)
@@ -142,7 +171,7 @@ def version_key(version: str) -> tuple[int, ...]:
 def read_ruleset_manifest(folder: Path) -> Any:
     """The parsed ``ruleset.yaml`` of a version folder."""
     path = folder / RULESET_FILE
-    if not path.is_file():
+    if not os.path.lexists(path):
         raise RulesetError.one(
             display_path(folder),
             None,
@@ -187,7 +216,7 @@ def available_rulesets(root: Path | None = None) -> list[tuple[str, Path]]:
 
 def is_released(folder: Path) -> bool:
     """Whether a version folder is released (it has a release manifest)."""
-    return (folder / MANIFEST_FILE).is_file()
+    return os.path.lexists(folder / MANIFEST_FILE)
 
 
 def find_parent(folder: Path, extends: str) -> Path:

@@ -12,6 +12,7 @@ cycles. All problems are reported together; the result is immutable.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,7 @@ from .checks import (
     group_by_field,
 )
 from .files import list_files
-from .layers import RULESET_FILE, content_hash, is_released, layers_of
+from .layers import RULESET_FILE, is_released, layers_of, verified_hash
 from .paths import display_path
 from .schemas import check
 from .yamlio import line_of, load_file, problem_at
@@ -103,14 +104,14 @@ class _Context:
         return [
             (layer, layer.folder / name)
             for layer in self.layers
-            if (layer.folder / name).is_file()
+            if os.path.lexists(layer.folder / name)
         ]
 
 
 def _sources(ctx: _Context) -> dict[str, Source]:
     out: dict[str, Source] = {}
     for layer in ctx.layers:
-        paths = [p for p in [layer.folder / "sources.yaml"] if p.is_file()]
+        paths = [p for p in [layer.folder / "sources.yaml"] if os.path.lexists(p)]
         paths += ctx.listed(layer.folder / SOURCES_DIR)
         for path in paths:
             doc = ctx.read(path, "sources")
@@ -572,7 +573,7 @@ def load_folder(folder: Path, cached: bool = True) -> Ruleset:
     folders = [layer for layer, _ in chain]
     digest = ""
     for layer in folders:
-        digest = content_hash(layer, digest)
+        digest = verified_hash(layer, digest)
     found = cache.read(digest, folders)
     if found is not None:
         return found
@@ -645,7 +646,7 @@ def check_folder(folder: Path, chain: list[tuple[Path, Any]] | None = None) -> R
         raise RulesetError(ctx.problems)
     digest = ""
     for layer in ctx.layers:
-        digest = content_hash(layer.folder, digest)
+        digest = verified_hash(layer.folder, digest)
     own = manifests[-1][1]
     ruleset = Ruleset(
         id=merged["id"],

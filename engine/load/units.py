@@ -70,6 +70,9 @@ def registry_from_text(text: str) -> Any:
             continue
         if line.startswith("@") or "=" not in line:
             raise UnitDefinitionProblem(f"line {number}: expected 'name = definition'")
+        name = line.split("=", 1)[0].strip()
+        if name in ureg:  # a redefined kilogram would silently change every conversion
+            raise UnitDefinitionProblem(f"line {number}: {name} is already a unit")
         try:
             ureg.define(line)
         except Exception as exc:  # pint raises many kinds; each is a bad definition

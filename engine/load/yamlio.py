@@ -21,6 +21,8 @@ from ..core.problems import InputError, Problem, TuneprintError
 from .files import read_text
 
 MAX_DEPTH = 64  # deepest nesting of mappings and lists in one document
+MAX_NODES = 500_000  # values (scalars, lists, mappings) in one rule file or table
+MAX_DISCLOSURE_NODES = 10_000  # values in one disclosure: a run has a few dozen fields
 MAX_DIGITS = 30  # digits of a written whole number: more is no physical quantity
 MAX_NUMBER_CHARS = 40  # characters of a written decimal number
 
@@ -78,10 +80,11 @@ class _Loader(_BASE):  # type: ignore[misc]
 
     yaml_implicit_resolvers = _yaml12_resolvers()
 
-    def __init__(self, stream: str) -> None:
+    def __init__(self, stream: str, max_nodes: int = MAX_NODES) -> None:
         super().__init__(stream)
         self._depth = 0
         self._seen: set[int] = set()
+        self._max_nodes = max_nodes
 
     def construct_object(self, node: Node, deep: bool = False) -> Any:
         if id(node) in self._seen:
@@ -89,6 +92,10 @@ class _Loader(_BASE):  # type: ignore[misc]
                 None, None, "aliases (*name) are not allowed", node.start_mark
             )
         self._seen.add(id(node))
+        if len(self._seen) > self._max_nodes:
+            raise yaml.MarkedYAMLError(
+                None, None, f"more than {self._max_nodes} values in one document", node.start_mark
+            )
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
@@ -182,6 +189,13 @@ def _float(loader: _Loader, node: Node) -> float:
         _refuse(loader, node, f"{text!r} is not a number")
 
 
+def _bool(loader: _Loader, node: Node) -> bool:
+    text = str(loader.construct_scalar(node))
+    if text.lower() not in ("true", "false"):
+        _refuse(loader, node, f"{text!r} is not true or false (YAML 1.2 has no yes/no/on/off)")
+    return text.lower() == "true"
+
+
 def _str(loader: _Loader, node: Node) -> str:
     text = str(loader.construct_scalar(node))
     check_text(text, lambda message: _refuse(loader, node, message))
@@ -205,15 +219,46 @@ _Loader.add_constructor("tag:yaml.org,2002:seq", _Loader.construct_sequence)
 _Loader.add_constructor("tag:yaml.org,2002:int", _int)
 _Loader.add_constructor("tag:yaml.org,2002:float", _float)
 _Loader.add_constructor("tag:yaml.org,2002:str", _str)
+_Loader.add_constructor("tag:yaml.org,2002:bool", _bool)
 for _tag in ("binary", "set", "omap", "pairs", "timestamp", "value", "merge"):
     _Loader.add_constructor(f"tag:yaml.org,2002:{_tag}", _other_tag)
 _Loader.add_constructor(None, _other_tag)
 
 
-def parse_yaml(text: str, name: str, error: type[TuneprintError] = InputError) -> Any:
-    """Parse one YAML document; syntax errors become one message with file and line."""
+def _count_events(text: str, name: str, error: type[TuneprintError], max_nodes: int) -> None:
+    """Refuse a document of more values than ``max_nodes`` before building any of them:
+    the parser's events are counted, which stops at the limit."""
+    scanner = _BASE(text)
     try:
-        return yaml.load(text, Loader=_Loader)
+        count = 0
+        while scanner.check_event():
+            event = scanner.get_event()
+            if isinstance(event, (yaml.ScalarEvent, yaml.CollectionStartEvent)):
+                count += 1
+                if count > max_nodes:
+                    mark = event.start_mark
+                    raise error.one(
+                        name,
+                        None if mark is None else mark.line + 1,
+                        "",
+                        f"invalid YAML: more than {max_nodes} values in one document",
+                        "limit",
+                    )
+    except yaml.YAMLError:
+        return  # the parse itself reports the syntax error, with its line
+    finally:
+        scanner.dispose()
+
+
+def parse_yaml(
+    text: str, name: str, error: type[TuneprintError] = InputError, max_nodes: int = MAX_NODES
+) -> Any:
+    """Parse one YAML document; syntax errors become one message with file and line."""
+    if max_nodes < MAX_NODES:
+        _count_events(text, name, error, max_nodes)
+    loader = _Loader(text, max_nodes)
+    try:
+        return loader.get_single_data()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -223,6 +268,8 @@ def parse_yaml(text: str, name: str, error: type[TuneprintError] = InputError) -
         raise error.one(name, None, "", f"invalid YAML: {exc}", "syntax") from None
     except RecursionError:
         raise error.one(name, None, "", "invalid YAML: nesting too deep", "limit") from None
+    finally:
+        loader.dispose()
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -297,13 +344,14 @@ def load_file(
     error: type[TuneprintError] = InputError,
     name: str | None = None,
     within: Path | None = None,
+    max_nodes: int = MAX_NODES,
 ) -> Any:
     """Read a YAML or JSON file (by extension) within the limits."""
     shown = str(path) if name is None else name
     text = read_text(path, error, shown, within)
-    if path.suffix.lower() == ".json":
+    if Path(shown).suffix.lower() == ".json" or path.suffix.lower() == ".json":
         return parse_json(text, shown, error)
-    return parse_yaml(text, shown, error)
+    return parse_yaml(text, shown, error, max_nodes)
 
 
 def line_of(document: Any, path: Sequence[str | int]) -> int | None:

@@ -41,12 +41,14 @@ def override(disclosure: Disclosure, assignments: list[str], ruleset: Ruleset) -
             if isinstance(written, (dict, list)):
                 raise InputError([])
             values[name] = coerce(spec, written, ruleset.tables)
-        except InputError:
+        except InputError as exc:
+            why = exc.problems[0].message if exc.problems else "not a value"
             problems.append(
                 Problem(
-                    "--set", None, name, f"cannot read the value {raw!r}", "syntax", field=name
+                    "--set", None, name, f"cannot read the value {raw!r}: {why}", "syntax",
+                    field=name,
                 )
-            )
+            )  # fmt: skip
         except ValueProblem as exc:
             problems.append(Problem("--set", None, name, str(exc), exc.code, field=name))
     if problems:
