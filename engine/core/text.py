@@ -40,6 +40,8 @@ def terminal_safe(text: str) -> str:
 def has_control(text: str) -> bool:
     """Whether a text holds anything ``printable`` would escape, or an invisible character
     (Unicode controls, formats such as zero-width spaces, surrogates)."""
-    return bool(_UNSAFE.search(text)) or any(
-        unicodedata.category(ch) in ("Cc", "Cs", "Cf") for ch in text
-    )
+    if _UNSAFE.search(text):
+        return True
+    if text.isascii():  # the only ASCII controls are C0 and DEL, found above
+        return False
+    return any(unicodedata.category(ch) in ("Cc", "Cs", "Cf") for ch in text)

@@ -202,10 +202,13 @@ def _str(loader: _Loader, node: Node) -> str:
     return text
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def check_text(text: str, fail: Any) -> None:
     """Call ``fail(message)`` if a text holds an unpaired surrogate (which no output can
     encode)."""
-    if any("\ud800" <= ch <= "\udfff" for ch in text):
+    if not text.isascii() and _SURROGATE.search(text):
         fail(f"the text {text!r} holds an unpaired surrogate, which is not a character")
 
 
