@@ -125,11 +125,22 @@ def estimate_command(files: list[Path], rules: str | None, format: str, why: boo
     return EXIT_OK
 
 
-def explain_command(file: Path, field: str | None, rules: str | None) -> int:
-    """``tuneprint explain``: how a value was derived."""
+def explain_command(
+    file: Path, field: str | None, rules: str | None, row: int | None = None
+) -> int:
+    """``tuneprint explain``: how a value was derived (``row``: of a batch's output)."""
     from ..views.text import explain_text
 
-    ruleset = load_ruleset(rules)
+    ruleset = load_ruleset(rules) if rules or row is None else None
+    if row is not None:
+        from ..batch import explain_row
+
+        result = explain_row(file, row, field, ruleset)
+        names = [field] if field else list(result.ruleset.outputs)
+        out(f"{printable(result.disclosure.id)}  (row {row}; ruleset {result.ruleset.label})\n")
+        out(explain_text(result, names), end="")
+        return EXIT_OK
+    assert ruleset is not None
     disclosure = read_disclosure(file, ruleset)
     extra: tuple[str, ...] = ()
     if field is not None:

@@ -167,6 +167,7 @@ class Table:
     exact: dict[tuple[Any, ...], Row] = field(default_factory=dict, repr=False)  # keys as written
     # (year prefix, column) -> (years that have a value, their rows), filled on first use
     series: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
+    hints: dict[str, str] = field(default_factory=dict, repr=False, compare=False)  # by word
 
     def __post_init__(self) -> None:
         if not self.exact:
@@ -183,6 +184,7 @@ class Disclosure:
     sources: dict[str, str] = field(default_factory=dict)
     lines: dict[str, int | None] = field(default_factory=dict)
     written: dict[str, Any] = field(default_factory=dict)
+    row: tuple[str, int] | None = None  # file and line of a batch row; name is "file:line"
 
     def at(self, name: str) -> str:
         """Where a disclosed field is written: ``name:line``, or the name alone."""

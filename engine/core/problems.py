@@ -69,6 +69,19 @@ class Problem:
             "message": self.message,
         }
 
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> Problem:
+        """A problem from its JSON form (``as_dict``)."""
+        return cls(
+            doc["file"],
+            doc["line"],
+            doc["where"],
+            doc["message"],
+            doc["code"],
+            doc.get("field"),
+            doc.get("rule"),
+        )
+
 
 class TuneprintError(Exception):
     """Base of every error tuneprint reports to a user (exit code 2, no traceback)."""

@@ -341,4 +341,5 @@ def _problem(ruleset: Ruleset, disclosure: Disclosure, u: Unresolved) -> Problem
         message = f"cannot resolve {u.field}: needs {', '.join(u.blocked_by)} (above)"
     else:
         message = f"cannot resolve {u.field} ({description}): {options_text(u.options)}"
-    return Problem(disclosure.name, None, u.field, message, "unresolved", field=u.field)
+    file, line = disclosure.row or (disclosure.name, None)
+    return Problem(file, line, u.field, message, "unresolved", field=u.field)

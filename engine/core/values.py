@@ -174,7 +174,9 @@ def match_name(table: Table, value: str) -> str:
             "ambiguous-name",
             f"ambiguous {table.name} name {value!r}: it could be {shown}; write one of them",
         )
-    hint = did_you_mean(value, table.folded)
+    hint = table.hints.get(value)
+    if hint is None:  # the closest names take milliseconds: once per word and table
+        hint = table.hints[value] = did_you_mean(value, table.folded)
     raise ValueProblem(
         "unknown-name",
         f"unknown {table.name} name {value!r}{hint} (see 'tuneprint data show {table.name}')",

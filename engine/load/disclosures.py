@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -207,24 +207,30 @@ def _jsonl_rows(name: str, text: str, ruleset: Ruleset) -> Iterator[Disclosure |
         if not line.strip():
             continue
         try:
-            try:
-                doc = parse_json(line, name, InputError)
-            except InputError as exc:  # the row is one line: say which
-                raise InputError([_at(p, name, number) for p in exc.problems]) from None
-            problems = [] if well_formed(doc) else check("disclosure", doc, name)
-            if problems:
-                raise InputError(capped([_at(p, name, number) for p in problems], name, number))
-            row_id = str(doc.get("id") or f"{_stem(name)}:{number}")
-            yield _row(name, number, row_id, doc["values"], ruleset)
+            yield jsonl_row(name, number, line, ruleset)
         except InputError as exc:
             yield exc
+
+
+def jsonl_row(name: str, number: int, line: str, ruleset: Ruleset) -> Disclosure:
+    """One line of a JSON Lines batch (a disclosure document) as a checked disclosure, or
+    the InputError naming its line."""
+    try:
+        doc = parse_json(line, name, InputError)
+    except InputError as exc:  # the row is one line: say which
+        raise InputError([_at(p, name, number) for p in exc.problems]) from None
+    problems = [] if well_formed(doc) else check("disclosure", doc, name)
+    if problems:
+        raise InputError(capped([_at(p, name, number) for p in problems], name, number))
+    row_id = str(doc.get("id") or f"{_stem(name)}:{number}")
+    return values_row(name, number, row_id, doc["values"], ruleset)
 
 
 def _at(problem: Problem, name: str, line: int) -> Problem:
     return Problem(name, line, problem.where, problem.message, problem.code, problem.field)
 
 
-def _csv_header(name: str, header: list[str], ruleset: Ruleset) -> list[Problem]:
+def csv_header(name: str, header: list[str], ruleset: Ruleset) -> list[Problem]:
     problems = []
     seen: set[str] = set()
     for column in header:
@@ -242,8 +248,12 @@ def _csv_header(name: str, header: list[str], ruleset: Ruleset) -> list[Problem]
     return capped(problems, name, 1)
 
 
-def _csv_rows(name: str, text: str, ruleset: Ruleset) -> Iterator[Disclosure | InputError]:
-    reader = csv.reader(io.StringIO(text, newline=""))
+def _csv_rows(
+    name: str, text: str | Iterable[str], ruleset: Ruleset
+) -> Iterator[Disclosure | InputError]:
+    """The rows of a CSV text, or of its lines as they are read (a file opened with
+    ``newline=""``, read as it goes: a batch of any size)."""
+    reader = csv.reader(io.StringIO(text, newline="") if isinstance(text, str) else text)
     try:
         header = next(reader)
     except StopIteration:
@@ -251,7 +261,7 @@ def _csv_rows(name: str, text: str, ruleset: Ruleset) -> Iterator[Disclosure | I
     except csv.Error as exc:
         yield InputError.one(name, 1, "", f"the header is not valid CSV: {exc}", "syntax")
         return
-    header_problems = _csv_header(name, header, ruleset)
+    header_problems = csv_header(name, header, ruleset)
     if header_problems:
         # Every row still gets its line: rows out equals rows in.
         message = "the header is invalid (see line 1): " + "; ".join(
@@ -272,46 +282,53 @@ def _csv_rows(name: str, text: str, ruleset: Ruleset) -> Iterator[Disclosure | I
         if header_problems:
             yield InputError([*header_problems, Problem(name, line, "", message, "schema")])
             continue
-        if len(cells) != len(header):
-            side = "more" if len(cells) > len(header) else "fewer"
-            yield InputError.one(
-                name,
-                line,
-                "",
-                f"the row has {len(cells)} cells, {side} than the {len(header)} columns of "
-                "the header: every row needs one cell per column (empty for undisclosed)",
-                "syntax",
-            )
-            continue
         try:
-            values: dict[str, Any] = {}
-            problems: list[Problem] = []
-            row_id = ""
-            for column, text_cell in zip(header, cells, strict=True):
-                if len(text_cell) > MAX_CELL_CHARS:
-                    problems.append(
-                        Problem(
-                            name, line, column,
-                            f"a cell of {len(text_cell)} characters; the limit is "
-                            f"{MAX_CELL_CHARS}", "limit", field=column,
-                        )
-                    )  # fmt: skip
-                elif column == "id":
-                    row_id = text_cell.strip()
-                elif text_cell.strip():
-                    try:
-                        values[column] = cell(text_cell)
-                    except ValueProblem as exc:
-                        problems.append(Problem(name, line, column, str(exc), exc.code, column))
-            if problems:
-                raise InputError(capped(problems, name, line))
-            yield _row(name, line, row_id or f"{_stem(name)}:{line}", values, ruleset)
+            yield csv_row(name, line, header, cells, ruleset)
         except InputError as exc:
             yield exc
 
 
-def _row(name: str, line: int, row_id: str, values_doc: Any, ruleset: Ruleset) -> Disclosure:
+def csv_row(
+    name: str, line: int, header: list[str], cells: list[str], ruleset: Ruleset
+) -> Disclosure:
+    """One CSV row (its cells under a valid header) as a checked disclosure, or the
+    InputError naming its line and columns."""
+    if len(cells) != len(header):
+        side = "more" if len(cells) > len(header) else "fewer"
+        raise InputError.one(
+            name,
+            line,
+            "",
+            f"the row has {len(cells)} cells, {side} than the {len(header)} columns of "
+            "the header: every row needs one cell per column (empty for undisclosed)",
+            "syntax",
+        )
+    values: dict[str, Any] = {}
+    problems: list[Problem] = []
+    row_id = ""
+    for column, text_cell in zip(header, cells, strict=True):
+        if len(text_cell) > MAX_CELL_CHARS:
+            problems.append(
+                Problem(
+                    name, line, column,
+                    f"a cell of {len(text_cell)} characters; the limit is {MAX_CELL_CHARS}",
+                    "limit", field=column,
+                )
+            )  # fmt: skip
+        elif column == "id":
+            row_id = text_cell.strip()
+        elif text_cell.strip():
+            try:
+                values[column] = cell(text_cell)
+            except ValueProblem as exc:
+                problems.append(Problem(name, line, column, str(exc), exc.code, column))
+    if problems:
+        raise InputError(capped(problems, name, line))
+    return values_row(name, line, row_id or f"{_stem(name)}:{line}", values, ruleset)
+
+
+def values_row(name: str, line: int, row_id: str, values_doc: Any, ruleset: Ruleset) -> Disclosure:
     values, sources, written, lines, problems = read_values(name, values_doc, ruleset, line)
     if problems:
         raise InputError(capped([_at(p, name, line) for p in problems], name, line))
-    return Disclosure(f"{name}:{line}", row_id, values, sources, lines, written)
+    return Disclosure(f"{name}:{line}", row_id, values, sources, lines, written, (name, line))
