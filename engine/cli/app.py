@@ -91,9 +91,13 @@ def explain_cmd(
         str | None, typer.Argument(help="Field to explain (default: every output).")
     ] = None,
     rules: RulesOption = None,
+    row: Annotated[
+        int | None,
+        typer.Option("--row", help="FILE is an output of 'tuneprint batch': explain its row N."),
+    ] = None,
 ) -> None:
     """Show how a value was derived: rules, inputs, table rows, sources, skipped rules."""
-    _done(explain_command(file, field, rules))
+    _done(explain_command(file, field, rules, row))
 
 
 @app.command("diff")
@@ -418,3 +422,7 @@ __all__ = ["app", "echo_problems"]
 
 # Features in packages of their own register their commands here; each imports its
 # optional dependencies only when one of its commands runs.
+
+from .batch import register as _register_batch  # noqa: E402
+
+_register_batch(app)

@@ -1,0 +1,165 @@
+"""``--engine dask``: a batch split across the workers of a Dask cluster.
+
+The input is cut into parts at row boundaries (lines of CSV and JSON Lines, row slices of
+Parquet); each worker estimates its parts with the vectorised engine, loading the ruleset
+itself from the same folder (so every worker must see that folder at the same path), and
+writes a Parquet part; the parts are then written into the output in the input's order.
+Row numbers and error locations are those of the whole input, so the output is the one a
+single process writes, byte for byte in its values.
+
+A CSV file that is not plain (quoted cells may hold line breaks) is not cut: it is one part.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from ..core.model import Ruleset
+from ..core.problems import InputError
+from .formats import Writer, _csv_header_line, format_of, plain_csv
+from .run import CHUNK_ROWS, Counts, temporary_folder
+
+PART_ROWS = 250_000  # rows per part sent to a worker
+LOCAL_WORKERS = 2  # workers of the local cluster started when no scheduler is given
+
+
+def _parts(source: Path, folder: Path, rows_per_part: int) -> list[tuple[Path, int]]:
+    """(part file, offset) for each part: the offset is the lines (or rows) of the input
+    before the part, as the readers count them."""
+    kind = format_of(source)
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        file = pq.ParquetFile(source)
+        parts: list[tuple[Path, int]] = []
+        start = 0
+        for batch in file.iter_batches(batch_size=rows_per_part):
+            path = folder / f"in-{len(parts):05d}.parquet"
+            pq.write_table(pa.Table.from_batches([batch]), path)
+            parts.append((path, start))
+            start += batch.num_rows
+        return parts or [(source, 0)]
+    header_line = b""
+    if kind == "csv":
+        header = _csv_header_line(source, str(source))
+        if header is None or not plain_csv(source, len(header)):
+            return [(source, 0)]  # read whole, as Python's reader reads it
+        with open(source, "rb") as handle:
+            header_line = handle.readline()
+    parts = []
+    with open(source, "rb") as handle:
+        lines_before = 1 if kind == "csv" else 0
+        if kind == "csv":
+            handle.readline()
+        while True:
+            block = b"".join(handle.readline() for _ in range(rows_per_part))
+            if not block:
+                break
+            path = folder / f"in-{len(parts):05d}{source.suffix}"
+            path.write_bytes(header_line + block)
+            offset = lines_before - 1 if kind == "csv" else lines_before
+            parts.append((path, offset))
+            lines_before += int(np.count_nonzero(np.frombuffer(block, dtype=np.uint8) == 10))
+    return parts or [(source, 0)]
+
+
+def _estimate_part(
+    part: str, out: str, rules: str, chunk_rows: int, name: str, offset: int
+) -> dict[str, int]:
+    """On a worker: one part estimated into a Parquet file; its counts."""
+    from ..api import load_ruleset
+    from .engine import Layout
+    from .formats import read_chunks
+    from .run import _estimated
+
+    ruleset = load_ruleset(rules)
+    fields, chunks = read_chunks(Path(part), ruleset, chunk_rows, name, offset)
+    layout = Layout.of(ruleset, fields)
+    counts = Counts()
+    writer = Writer(Path(out), layout.schema())
+    try:
+        for chunk in chunks:
+            batch = _estimated(layout, chunk, True)
+            writer.write(batch)
+            counts.add(batch)
+    finally:
+        writer.close()
+    return {"rows": counts.rows, "ok": counts.ok, "errors": counts.errors}
+
+
+def run_on_dask(
+    source: Path,
+    target: Path,
+    ruleset: Ruleset,
+    chunk_rows: int = CHUNK_ROWS,
+    scheduler: str | None = None,
+    progress: Callable[[int], None] | None = None,
+    name: str | None = None,
+    rows_per_part: int = PART_ROWS,
+) -> Counts:
+    """Estimate ``source`` into ``target`` on a Dask cluster (a local one of two workers
+    when no scheduler address is given)."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise InputError.one(
+            "--engine", None, "", 'dask is not installed: pip install "tuneprint[dask]"', "option"
+        ) from None
+    import pyarrow.parquet as pq
+
+    folder = Path(temporary_folder(target))
+    cluster: Any = None
+    try:
+        parts = _parts(source, folder, rows_per_part)
+        if scheduler:
+            client = Client(scheduler)
+        else:
+            cluster = LocalCluster(
+                n_workers=LOCAL_WORKERS,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+            )
+            client = Client(cluster)
+        rules = str(ruleset.folder.resolve())
+        shown = str(source) if name is None else name
+        outs = [folder / f"out-{i:05d}.parquet" for i in range(len(parts))]
+        futures = [
+            client.submit(
+                _estimate_part, str(p), str(o), rules, chunk_rows, shown, offset, pure=False
+            )
+            for (p, offset), o in zip(parts, outs, strict=True)
+        ]
+        counts = Counts()
+        writer: Writer | None = None
+        try:
+            for future, out in zip(futures, outs, strict=True):
+                got = future.result()
+                part = pq.ParquetFile(out)
+                if writer is None:
+                    writer = Writer(target, part.schema_arrow)
+                before = counts.rows
+                for batch in part.iter_batches():
+                    writer.write(batch)
+                    counts.add(batch)
+                if counts.rows - before != got["rows"]:  # never: a part lost on the way
+                    raise RuntimeError(f"part {out.name}: {got['rows']} rows written, read back "
+                                       f"{counts.rows - before}")  # fmt: skip
+                if progress is not None:
+                    progress(got["rows"])
+        finally:
+            if writer is not None:
+                writer.close()
+            client.close()
+        return counts
+    finally:
+        if cluster is not None:
+            cluster.close()
+        shutil.rmtree(folder, ignore_errors=True)

@@ -1,0 +1,366 @@
+"""A chunk of rows estimated: the vectorised resolver where it is exact, the
+per-disclosure resolver for every other row, and the output table.
+
+An output row holds: the input's row number and id; the value of every output, every
+reported field and every disclosed field, in its unit (the units are in the schema); the
+compact provenance of every field the row's resolution resolved (field -> ``input`` or
+``<status>:<rule id>``); the warnings that hold (field -> text); the ruleset's id, version
+and hash; and the error, if the row could not be estimated. The disclosed values and the
+ruleset are all it takes to rebuild the row's whole derivation
+(``tuneprint explain OUT --row N``).
+
+A row's provenance is its pattern: for each field, the rule that set it (or input, or not
+resolved) and whether the rule's warning holds. Rows share few patterns, so a chunk holds
+each pattern's JSON once (a dictionary column) and each row its pattern's number: a
+row's complete provenance costs four bytes. CSV and JSON Lines outputs write the JSON in
+full on every row.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from ..api import Result, estimate
+from ..core.model import Disclosure, Ruleset
+from ..core.problems import TuneprintError
+from ..core.provenance import plain
+from .columns import Columns
+from .vector import DATE, DISCLOSED, NUM, TEXT, Interner, Resolver, to_micros
+
+ROW, ID, PROVENANCE, WARNINGS, ERROR, RULESET, HASH = (
+    "row", "id", "provenance", "warnings", "error", "ruleset", "ruleset_hash",
+)  # fmt: skip
+CODED = pa.dictionary(pa.int32(), pa.string())  # text columns: few distinct values each
+
+
+def reachable(rs: Ruleset) -> list[str]:
+    """Every field a resolution of the outputs may ask for, in the ruleset's order."""
+    seen: set[str] = set()
+    stack = list(rs.outputs)
+    while stack:
+        name = stack.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for rule in rs.rules.get(name, ()):
+            stack.extend(rule.inputs)
+    return [name for name in rs.fields if name in seen]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The columns of a batch's output, fixed before the first row is read."""
+
+    ruleset: Ruleset
+    inputs: tuple[str, ...]  # the disclosed fields the input holds
+    values: tuple[str, ...]  # fields whose value is a column: outputs, reported, inputs
+    provenance: tuple[str, ...]  # fields whose provenance is a column
+
+    @classmethod
+    def of(cls, rs: Ruleset, inputs: Sequence[str]) -> Layout:
+        """The layout for an input holding these fields."""
+        values = list(dict.fromkeys([*rs.outputs, *rs.report, *inputs]))
+        provenance = list(dict.fromkeys([*reachable(rs), *inputs]))
+        return cls(rs, tuple(inputs), tuple(values), tuple(provenance))
+
+    @cached_property
+    def fragments(self) -> tuple[list[list[str]], list[list[str | None]]]:
+        """Per provenance field and rule code (0: disclosed, k + 1: rule k), its member of
+        a pattern's JSON object, and of the warnings' object when the rule warns."""
+        dumps = json.dumps
+        fragments: list[list[str]] = []
+        notes: list[list[str | None]] = []
+        for name in self.provenance:
+            key = dumps(name, ensure_ascii=False) + ": "
+            rules = self.ruleset.rules.get(name, ())
+            fragments.append(
+                [key + '"input"']
+                + [key + dumps(f"{r.status}:{r.id}", ensure_ascii=False) for r in rules]
+            )
+            warns: list[str | None] = [None]  # a disclosed value does not warn
+            for r in rules:
+                text = " ".join(r.warning.split()) if r.warning else None
+                warns.append(key + dumps(text, ensure_ascii=False) if text else None)
+            notes.append(warns)
+        return fragments, notes
+
+    def schema(self) -> pa.Schema:
+        """The output schema, each value column's unit in its metadata."""
+        rs = self.ruleset
+        cols = [pa.field(ROW, pa.int64()), pa.field(ID, pa.string())]
+        for name in self.values:
+            spec = rs.fields[name]
+            meta = {
+                b"unit": spec.unit.encode(),
+                b"type": spec.type.encode(),
+                b"description": spec.description.encode(),
+            }
+            cols.append(pa.field(name, _arrow_type(spec.type), metadata=meta))
+        cols += [pa.field(n, CODED) for n in (PROVENANCE, WARNINGS, RULESET, HASH)]
+        cols.append(pa.field(ERROR, pa.string()))
+        meta = {
+            b"tuneprint.ruleset": f"{rs.id}@{rs.version}".encode(),
+            b"tuneprint.ruleset_hash": rs.content_hash.encode(),
+            b"tuneprint.inputs": json.dumps(list(self.inputs)).encode(),
+        }
+        return pa.schema(cols, metadata=meta)
+
+
+# splitmix64 (Steele, Lea and Flood, "Fast splittable pseudorandom number generators",
+# OOPSLA 2014): its increment, then its two multipliers and three shifts
+SPLITMIX64 = (0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB, 30, 27, 31)
+
+
+def _odd_constants(count: int) -> np.ndarray:
+    """Fixed odd 64-bit multipliers (splitmix64's sequence), for hashing."""
+    step, first, second, s1, s2, s3 = (np.uint64(c) for c in SPLITMIX64)
+    with np.errstate(over="ignore"):
+        z = np.arange(1, count + 1, dtype=np.uint64) * step
+        z = (z ^ (z >> s1)) * first
+        z = (z ^ (z >> s2)) * second
+    return (z ^ (z >> s3)) | np.uint64(1)
+
+
+def _distinct_columns(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct columns of a small-integer matrix (fields x rows): the first row of
+    each, and each row's number. Each row's codes are packed into a few 64-bit words,
+    hashed, and the rows sharing a hash checked word by word to be equal (a collision
+    falls back to sorting the words themselves), so the answer is exact."""
+    fields, n = codes.shape
+    per_word = 8 // codes.itemsize
+    width = -(-fields // per_word) * per_word
+    packed = np.zeros((n, width), dtype=codes.dtype)
+    packed[:, :fields] = codes.T
+    words = packed.view(np.uint64)  # rows x words
+    weights = _odd_constants(words.shape[1])
+    digest = np.zeros(n, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for j in range(words.shape[1]):
+            digest = (digest ^ words[:, j]) * weights[j]
+    _, first, number = np.unique(digest, return_index=True, return_inverse=True)
+    number = number.reshape(-1)
+    same = all(np.array_equal(words[:, j], words[first[number], j]) for j in range(words.shape[1]))
+    if not same:  # two patterns, one hash
+        _, first, number = np.unique(words, axis=0, return_index=True, return_inverse=True)
+        number = number.reshape(-1)
+    return first, number
+
+
+def _coded(number: np.ndarray, texts: Sequence[str | None], hidden: np.ndarray) -> pa.Array:
+    """Each row's text, given its pattern's number and each pattern's text (None: no
+    text), as a dictionary column. Patterns may share a text (their codes differ where
+    the text does not show, as a warning bit on the provenance): the dictionary holds each
+    text once, as Parquet needs to keep it a dictionary."""
+    unique: dict[str, int] = {}
+    index = np.full(len(texts) + 1, -1, dtype=np.int32)
+    for j, text in enumerate(texts):
+        if text is not None:
+            index[j] = unique.setdefault(text, len(unique))
+    row = index[number] if len(texts) else np.zeros(len(number), dtype=np.int32)
+    shown = pa.array(np.maximum(row, 0), mask=(row < 0) | hidden)
+    return pa.DictionaryArray.from_arrays(shown, pa.array(list(unique), pa.string()))
+
+
+def _arrow_type(kind: str) -> pa.DataType:
+    if kind == "integer":
+        return pa.int64()
+    if kind == "number":
+        return pa.float64()
+    if kind in ("date", "datetime"):
+        return pa.timestamp("us")
+    if kind == "boolean":
+        return pa.bool_()
+    return CODED
+
+
+Fallback = Callable[[int], Disclosure | TuneprintError]
+
+
+def estimate_chunk(
+    layout: Layout,
+    columns: Columns,
+    rows: np.ndarray,
+    fallback: Fallback,
+    vectorised: bool = True,
+) -> pa.RecordBatch:
+    """The output rows of a chunk. ``rows`` are the input's row numbers; ``fallback(i)``
+    reads row i again one by one, for the per-disclosure resolver."""
+    rs = layout.ruleset
+    n = columns.chunk.n
+    exact = ~columns.bad
+    resolver = Resolver(rs, columns.chunk)
+    if vectorised and exact.any():
+        for name in rs.outputs:
+            out = resolver.outcome(name)
+            exact &= out.ok & ~out.err
+        asked = resolver.demand(rs.outputs)
+        for name, rows_asked in asked.items():
+            exact &= ~(rows_asked & resolver.outcomes[name].err)
+    else:
+        exact[:] = False
+        asked = {}
+    builder = _Builder(layout, n, columns.chunk.interner)
+    builder.vector(resolver, asked, exact, columns)
+    for i in np.flatnonzero(~exact):
+        item = fallback(int(i))
+        if isinstance(item, TuneprintError):
+            builder.error(int(i), item)
+            continue
+        try:
+            builder.result(int(i), estimate(item, rs))
+        except TuneprintError as exc:
+            builder.error(int(i), exc)
+    return builder.batch(rows)
+
+
+class _Builder:
+    """Output columns as arrays, filled by the vectorised rows, then row by row."""
+
+    def __init__(self, layout: Layout, n: int, interner: Interner) -> None:
+        self.layout = layout
+        self.n = n
+        self.interner = interner
+        rs = layout.ruleset
+        self.kinds: dict[str, str] = {}
+        self.data: dict[str, np.ndarray] = {}
+        self.valid: dict[str, np.ndarray] = {}
+        for name in layout.values:
+            kind = rs.fields[name].type
+            self.kinds[name] = kind
+            dtype: Any = np.float64 if kind in ("number", "integer") else np.int64
+            if kind == "boolean":
+                dtype = np.bool_
+            self.data[name] = np.zeros(n, dtype=dtype)
+            self.valid[name] = np.zeros(n, dtype=bool)
+        self.index = {name: k for k, name in enumerate(layout.provenance)}
+        # per field and row: -1 not resolved, 0 disclosed, k + 1 rule k; times 2, plus 1
+        # when the rule's warning holds
+        most = max((len(rs.rules.get(f, ())) for f in layout.provenance), default=0)
+        small = 2 * (most + 1) + 1 <= np.iinfo(np.int8).max
+        self.codes = np.full((len(layout.provenance), n), -2, dtype=np.int8 if small else np.int16)
+        self.ids: list[str | None] = [None] * n
+        self.errors: list[str | None] = [None] * n
+        self.failed = np.zeros(n, dtype=bool)
+
+    def vector(
+        self,
+        resolver: Resolver,
+        asked: dict[str, np.ndarray],
+        exact: np.ndarray,
+        columns: Columns,
+    ) -> None:
+        self.ids[:] = columns.ids
+        chunk = columns.chunk
+        for name in self.layout.values:
+            out = resolver.outcomes.get(name)
+            resolved = np.zeros(self.n, dtype=bool)
+            if out is not None and name in asked:
+                resolved = exact & asked[name] & out.ok
+                self.data[name][resolved] = out.vec.data[resolved]
+            if name in chunk.values:  # disclosed, even where nothing asked for it
+                shown = exact & chunk.disclosed(name) & ~resolved
+                self.data[name][shown] = chunk.values[name].data[shown]
+                resolved |= shown
+            self.valid[name] |= resolved
+        for name, k in self.index.items():
+            out = resolver.outcomes.get(name)
+            if out is None or name not in asked:
+                continue
+            rows = exact & asked[name] & out.ok
+            code = np.where(out.rule == DISCLOSED, 0, out.rule.astype(np.int32) + 1) * 2
+            if out.warned is not None:
+                code = code + out.warned
+            self.codes[k][rows] = code[rows]
+
+    def result(self, i: int, result: Result) -> None:
+        self.ids[i] = result.disclosure.id
+        for name in self.layout.values:
+            r = result.fields.get(name)
+            value = r.value if r is not None else result.disclosure.values.get(name)
+            if value is None:
+                continue
+            self.data[name][i] = self._encode(self.kinds[name], value)
+            self.valid[name][i] = True
+        for name, r in result.fields.items():
+            k = self.index.get(name)
+            if k is None:
+                continue
+            if r.rule is None:
+                code = 0
+            else:
+                rules = self.layout.ruleset.rules.get(name, ())
+                code = 1 + next(j for j, rule in enumerate(rules) if rule is r.rule)
+            self.codes[k][i] = code * 2 + (1 if r.warning else 0)
+
+    def error(self, i: int, exc: TuneprintError) -> None:
+        self.errors[i] = json.dumps([p.as_dict() for p in exc.problems], ensure_ascii=False)
+        self.failed[i] = True
+
+    def patterns(self) -> tuple[np.ndarray, list[str], list[str | None]]:
+        """Each row's pattern number, and each pattern's provenance and warnings as JSON."""
+        codes = self.codes  # fields x rows
+        if self.n == 0:
+            return np.zeros(0, dtype=np.int32), [], []
+        first, number = _distinct_columns(codes)
+        fragments, notes = self.layout.fragments
+        provenance: list[str] = []
+        warnings: list[str | None] = []
+        for column in codes[:, first].T.tolist():  # one pattern's codes, field by field
+            parts, warned = [], []
+            for k, code in enumerate(column):
+                if code >= 0:
+                    parts.append(fragments[k][code >> 1])
+                    if code & 1 and notes[k][code >> 1]:
+                        warned.append(notes[k][code >> 1])
+            provenance.append("{" + ", ".join(parts) + "}")
+            warnings.append("{" + ", ".join(warned) + "}" if warned else None)
+        return number.astype(np.int32), provenance, warnings
+
+    def _encode(self, kind: str, value: Any) -> Any:
+        if kind in ("number", "integer"):
+            return float(value)
+        if kind in ("date", "datetime"):
+            return to_micros(value) if isinstance(value, datetime) else 0
+        if kind == "boolean":
+            return bool(value)
+        return self.interner.code(str(plain(value)))
+
+    def batch(self, rows: np.ndarray) -> pa.RecordBatch:
+        rs = self.layout.ruleset
+        arrays: list[pa.Array] = [pa.array(rows, pa.int64()), pa.array(self.ids, pa.string())]
+        texts = pa.array(self.interner.texts, pa.string())
+        for name in self.layout.values:
+            kind, data, valid = self.kinds[name], self.data[name], self.valid[name]
+            mask = ~valid
+            if kind == "integer":
+                arrays.append(pa.array(np.where(valid, data, 0).astype(np.int64), mask=mask))
+            elif kind == "number":
+                arrays.append(pa.array(data, mask=mask))
+            elif kind in ("date", "datetime"):
+                arrays.append(pa.array(data, type=pa.timestamp("us"), mask=mask))
+            elif kind == "boolean":
+                arrays.append(pa.array(data, mask=mask))
+            else:
+                indices = pa.array(np.where(valid, data, 0).astype(np.int32), mask=mask)
+                arrays.append(pa.DictionaryArray.from_arrays(indices, texts))
+        number, provenance, warnings = self.patterns()
+        failed = self.failed
+        arrays.append(_coded(number, provenance, failed))
+        arrays.append(_coded(number, warnings, failed))
+        zeros = pa.array(np.zeros(self.n, dtype=np.int32))
+        label = f"{rs.id}@{rs.version}"
+        arrays.append(pa.DictionaryArray.from_arrays(zeros, pa.array([label])))
+        arrays.append(pa.DictionaryArray.from_arrays(zeros, pa.array([rs.content_hash])))
+        arrays.append(pa.array(self.errors, pa.string()))
+        return pa.RecordBatch.from_arrays(arrays, schema=self.layout.schema())
+
+
+__all__ = ["DATE", "NUM", "TEXT", "Layout", "estimate_chunk", "reachable"]

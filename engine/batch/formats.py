@@ -1,0 +1,678 @@
+"""Batch files in and out, chunk by chunk: CSV, JSON Lines and Parquet.
+
+Reading never holds more than a chunk of rows (and a block of the file) in memory:
+
+- a CSV file whose every line is a plain record (no quotes, no carriage returns, one cell
+  per column) is read by Arrow's streaming reader, columns at a time, and line N of the
+  file is record N - 1 (a scan of the file checks it first, in blocks); any other CSV file
+  is read by Python's reader, row by row, exactly as ``tuneprint estimate`` reads it;
+- JSON Lines, one line at a time;
+- Parquet, one row group slice at a time, its columns typed.
+
+Each chunk carries, for every row, how to read that row again on its own (``fallback``):
+rows the columnar reading cannot take exactly go through the per-disclosure reader, which
+gives their exact disclosure or error.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from ..core.model import Disclosure, Ruleset
+from ..core.problems import InputError, Problem, TuneprintError
+from ..load.disclosures import (
+    cell,
+    csv_header,
+    csv_row,
+    jsonl_row,
+    values_row,
+)
+from ..load.files import BOM, MAX_FILE_BYTES
+from .columns import Columns, disclosure_columns, id_column, text_column, typed_column
+from .vector import Interner
+
+SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}
+SCAN_BLOCK = 1 << 24  # bytes of a CSV file checked at a time
+CHUNK_BYTES = 1 << 26  # bytes of cells in one chunk, whatever the number of rows
+PATTERNS = ("provenance", "warnings")  # JSON columns, a dictionary of a chunk's patterns
+READ_BLOCK = 1 << 22  # bytes Arrow's CSV reader parses at a time
+JSONL_LINES = 4096  # JSON Lines read at a time by the per-row reader
+PATTERN_BYTES = 1 << 28  # a Parquet dictionary page holds them all (or rows repeat them)
+COMMA, NEWLINE, QUOTE, CR = ord(","), ord("\n"), ord('"'), ord("\r")
+
+
+def format_of(path: Path | str) -> str:
+    """csv, jsonl or parquet, by the file's name."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in SUFFIXES:
+        raise InputError.one(
+            str(path), None, "", "expected a .csv, .jsonl or .parquet file", "option"
+        )
+    return SUFFIXES[suffix]
+
+
+@dataclass
+class Chunk:
+    """Rows read: their disclosed columns, their numbers in the file, and how to read
+    any one of them again on its own."""
+
+    columns: Columns
+    rows: np.ndarray
+    fallback: Callable[[int], Disclosure | TuneprintError]
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Rows as Arrow read them, before any is checked: what a worker process is sent (it
+    pickles), and turns into a Chunk with ``chunk_of``."""
+
+    kind: str  # "csv" (every cell text, a table) or "parquet" (typed columns, a batch)
+    table: pa.Table | pa.RecordBatch
+    name: str
+    header: tuple[str, ...]
+    problems: tuple[Problem, ...]  # of the header: every row is refused
+    done: int  # rows (Parquet) or lines after the header (CSV) before these
+
+    @property
+    def fields(self) -> list[str]:
+        return [h for h in self.header if h != "id"]
+
+
+def chunk_of(piece: Piece, ruleset: Ruleset) -> Chunk:
+    """A piece's rows checked into columns."""
+    if piece.kind == "csv":
+        return _arrow_chunk(
+            piece.table, piece.name, list(piece.header), piece.fields, ruleset, piece.done
+        )
+    return _parquet_chunk(
+        piece.table, piece.name, list(piece.header), piece.fields, list(piece.problems),
+        ruleset, piece.done,
+    )  # fmt: skip
+
+
+def _stem(name: str) -> str:
+    return Path(name).stem
+
+
+def read_chunks(
+    path: Path,
+    ruleset: Ruleset,
+    chunk_rows: int,
+    name: str | None = None,
+    offset: int = 0,
+) -> tuple[list[str], Iterator[Chunk]]:
+    """The fields the input discloses and its chunks. Raises InputError when the file as
+    a whole cannot be read (missing, not a regular file). ``offset``: lines (rows, for
+    Parquet) of the whole file before this part of it, when a cluster reads parts."""
+    shown = str(path) if name is None else name
+    fields, chunks = _read_chunks(path, shown, ruleset, chunk_rows, offset)
+    return fields, _not_empty(chunks, shown, offset)
+
+
+def _not_empty(chunks: Iterator[Chunk], name: str, offset: int) -> Iterator[Chunk]:
+    """The chunks; an input with no rows (blank lines only, or a header alone) is an
+    error, as it is for ``tuneprint estimate`` (a part of a file may be empty)."""
+    rows = 0
+    for chunk in chunks:
+        rows += len(chunk.rows)
+        yield chunk
+    if not rows and not offset:
+        raise InputError.one(name, None, "", "the batch holds no rows", "syntax")
+
+
+def read_pieces(
+    path: Path, ruleset: Ruleset, chunk_rows: int, name: str | None = None, offset: int = 0
+) -> tuple[list[str], Iterator[Piece]] | None:
+    """The fields and the pieces of an input Arrow reads (Parquet, and CSV files of plain
+    records), or None when the input needs Python's reader (JSON Lines, other CSV)."""
+    shown = str(path) if name is None else name
+    kind = format_of(path)
+    _check_file(path, shown)
+    if kind == "parquet":
+        return _parquet(path, shown, ruleset, chunk_rows, offset)
+    if kind == "jsonl":
+        return None
+    header = _csv_header_line(path, shown)
+    if (
+        header is not None
+        and not csv_header(shown, header, ruleset)
+        and plain_csv(path, len(header))
+    ):
+        return _arrow_csv(path, shown, header, chunk_rows, offset)
+    return None
+
+
+def _read_chunks(
+    path: Path, shown: str, ruleset: Ruleset, chunk_rows: int, offset: int
+) -> tuple[list[str], Iterator[Chunk]]:
+    found = read_pieces(path, ruleset, chunk_rows, shown, offset)
+    if found is not None:
+        fields, pieces = found
+        return fields, (chunk_of(piece, ruleset) for piece in pieces)
+    if format_of(path) == "jsonl":
+        return _python_rows(_jsonl_items(path, shown, ruleset, offset), ruleset, chunk_rows)
+    return _python_rows(_csv_items(path, shown, ruleset), ruleset, chunk_rows)
+
+
+def _check_file(path: Path, name: str) -> None:
+    import os
+    import stat
+
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        raise InputError.one(name, None, "", f"cannot read file: {exc.strerror}", "file") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise InputError.one(
+            name, None, "", "is not a regular file (a device, pipe or socket)", "file"
+        )
+
+
+def _csv_header_line(path: Path, name: str) -> list[str] | None:
+    with open(path, encoding="utf-8", newline="", errors="strict") as handle:
+        try:
+            first = handle.readline(MAX_FILE_BYTES)
+        except UnicodeDecodeError:
+            return None
+    if not first.strip():
+        return None
+    try:
+        return next(csv.reader([first.removeprefix(BOM)]))
+    except (csv.Error, StopIteration):
+        return None
+
+
+def plain_csv(path: Path, columns: int) -> bool:
+    """Whether every line of a CSV file is a plain record of ``columns`` cells: no quote,
+    no carriage return, no byte-order mark, no empty line, and valid UTF-8."""
+    if columns < 2:
+        return False
+    commas = columns - 1
+    carry = 0  # commas of the line the previous block ended in
+    with open(path, "rb") as handle:
+        first = True
+        while True:
+            block = handle.read(SCAN_BLOCK)
+            if not block:
+                return carry == 0
+            if first and block.startswith(BOM.encode()):
+                return False
+            first = False
+            try:
+                block.decode("utf-8")
+            except UnicodeDecodeError:
+                return False  # (a character cut at the block's end is read by Python)
+            data = np.frombuffer(block, dtype=np.uint8)
+            if (data == QUOTE).any() or (data == CR).any():
+                return False
+            newlines = np.flatnonzero(data == NEWLINE)
+            comma_at = np.flatnonzero(data == COMMA)
+            counts = np.diff(np.searchsorted(comma_at, newlines), prepend=0)
+            if newlines.size:
+                counts[0] += carry
+                lengths = np.diff(newlines, prepend=-1)
+                if (counts != commas).any() or (lengths <= 1).any():
+                    return False
+                carry = int(comma_at.size - np.searchsorted(comma_at, newlines[-1]))
+            else:
+                carry += int(comma_at.size)
+
+
+def _arrow_csv(
+    path: Path, name: str, header: list[str], chunk_rows: int, offset: int
+) -> tuple[list[str], Iterator[Piece]]:
+    import pyarrow.csv as pcsv
+
+    fields = [h for h in header if h != "id"]
+
+    def piece(table: pa.Table, done: int) -> Piece:
+        return Piece("csv", table, name, tuple(header), (), done)
+
+    def chunks() -> Iterator[Piece]:
+        reader = pcsv.open_csv(
+            path,
+            read_options=pcsv.ReadOptions(block_size=READ_BLOCK, use_threads=False),
+            parse_options=pcsv.ParseOptions(newlines_in_values=False),
+            convert_options=pcsv.ConvertOptions(
+                column_types={h: pa.string() for h in header},
+                strings_can_be_null=False,
+            ),
+        )
+        done = offset
+        pending: list[pa.RecordBatch] = []
+        size = 0
+        for batch in reader:
+            pending.append(batch)
+            size += batch.num_rows
+            if sum(b.nbytes for b in pending) > CHUNK_BYTES and size < chunk_rows:
+                table = pa.Table.from_batches(pending)  # long rows: a chunk of fewer rows
+                yield piece(table, done)
+                done += table.num_rows
+                pending, size = [], 0
+                continue
+            while size >= chunk_rows:
+                table = pa.Table.from_batches(pending)
+                head, rest = table.slice(0, chunk_rows), table.slice(chunk_rows)
+                yield piece(head, done)
+                done += head.num_rows
+                pending, size = rest.to_batches(), rest.num_rows
+        if size:
+            yield piece(pa.Table.from_batches(pending), done)
+
+    return fields, chunks()
+
+
+def _arrow_chunk(
+    table: pa.Table, name: str, header: list[str], fields: list[str], ruleset: Ruleset, done: int
+) -> Chunk:
+    interner = Interner()
+    n = table.num_rows
+    columns = Columns(n, interner)
+    for column in fields:
+        text_column(
+            columns, ruleset.fields[column], table.column(column).combine_chunks(), ruleset
+        )
+    lines = np.arange(done + 2, done + 2 + n, dtype=np.int64)
+    stem = _stem(name)
+    default: list[str | None] = [f"{stem}:{line}" for line in lines.tolist()]
+    if "id" in header:
+        id_column(columns, table.column("id").combine_chunks(), default)
+    else:
+        columns.ids = default
+    blank = ~columns.filled  # rows of blank cells only: the reader skips them
+
+    cached: list[list[str]] = []
+
+    def fallback(i: int) -> Disclosure | TuneprintError:
+        if not cached:  # the chunk's cells as Python text, once, for every row read again
+            cached.extend(table.column(h).to_pylist() for h in header)
+        cells = [str(column[i]) for column in cached]
+        try:
+            return csv_row(name, int(lines[i]), header, cells, ruleset)
+        except InputError as exc:
+            return exc.with_traceback(None)  # no cycle through this frame
+
+    chunk = Chunk(columns, lines, fallback)
+    if blank.any():
+        chunk = _without(chunk, ~blank)
+    return chunk
+
+
+def _without(chunk: Chunk, keep: np.ndarray) -> Chunk:
+    """A chunk with only the rows of ``keep``."""
+    where = np.flatnonzero(keep)
+    old = chunk.columns
+    new = Columns(len(where), old.chunk.interner)
+    for field, vec in old.chunk.values.items():
+        from .vector import Vec
+
+        new.chunk.disclose(field, Vec(vec.kind, vec.data[where]), old.chunk.present[field][where])
+    new.bad = old.bad[where]
+    new.ids = [old.ids[i] for i in where]
+    back = chunk.fallback
+    return Chunk(new, chunk.rows[where], lambda i: back(int(where[i])))
+
+
+def _csv_items(path: Path, name: str, ruleset: Ruleset) -> Iterator[tuple[int, Any]]:
+    """(line, disclosure or error) of each row, read by Python as ``estimate`` reads them,
+    the file streamed (a batch of any size in bounded memory)."""
+    from ..load.disclosures import _csv_rows
+
+    with open(path, encoding="utf-8", newline="", errors="strict") as handle:
+        lines = (line.removeprefix(BOM) if n == 0 else line for n, line in enumerate(handle))
+        try:
+            for item in _csv_rows(name, lines, ruleset):
+                yield _line_of(item), item
+        except UnicodeDecodeError as exc:
+            raise InputError.one(
+                name, None, "", f"not UTF-8 text: {exc.reason}", "syntax"
+            ) from None
+
+
+def _jsonl_items(
+    path: Path, name: str, ruleset: Ruleset, offset: int = 0
+) -> Iterator[tuple[int, Any]]:
+    with open(path, encoding="utf-8", newline="") as handle:
+        number = offset
+        while True:
+            try:
+                raw = handle.readline(MAX_FILE_BYTES)
+            except UnicodeDecodeError as exc:  # the file as a whole, as estimate says
+                raise InputError.one(
+                    name, number + 1, "", f"not UTF-8 text: {exc.reason}", "syntax"
+                ) from None
+            if not raw:
+                break
+            number += 1
+            line = raw.removesuffix("\n").removesuffix("\r")
+            if number == offset + 1:
+                line = line.removeprefix(BOM)
+            if not line.strip():
+                continue
+            try:
+                yield number, jsonl_row(name, number, line, ruleset)
+            except InputError as exc:
+                yield number, exc.with_traceback(None)
+
+
+def _line_of(item: Disclosure | InputError) -> int:
+    if isinstance(item, Disclosure):
+        return int(item.name.rsplit(":", 1)[-1])
+    problem = item.problems[0] if item.problems else None
+    return problem.line if problem is not None and problem.line is not None else 0
+
+
+def _python_rows(
+    items: Iterator[tuple[int, Disclosure | InputError]], ruleset: Ruleset, chunk_rows: int
+) -> tuple[list[str], Iterator[Chunk]]:
+    fields = sorted(ruleset.fields)  # any field may appear in a row
+
+    def chunks() -> Iterator[Chunk]:
+        batch: list[tuple[int, Disclosure | InputError]] = []
+        for item in items:
+            batch.append(item)
+            if len(batch) >= chunk_rows:
+                yield _items_chunk(batch, ruleset, fields)
+                batch = []
+        if batch:
+            yield _items_chunk(batch, ruleset, fields)
+
+    return fields, chunks()
+
+
+def _items_chunk(
+    batch: list[tuple[int, Disclosure | InputError]], ruleset: Ruleset, fields: list[str]
+) -> Chunk:
+    items = [item for _, item in batch]
+    present = [
+        f for f in fields if any(isinstance(i, Disclosure) and f in i.values for i in items)
+    ]
+    columns = disclosure_columns(items, ruleset, Interner(), present)
+    rows = np.array([line for line, _ in batch], dtype=np.int64)
+    return Chunk(columns, rows, lambda i: items[i])
+
+
+def _parquet(
+    path: Path, name: str, ruleset: Ruleset, chunk_rows: int, offset: int = 0
+) -> tuple[list[str], Iterator[Piece]]:
+    import pyarrow.parquet as pq
+
+    try:
+        file = pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise InputError.one(name, None, "", f"not a Parquet file: {exc}", "syntax") from None
+    header = file.schema_arrow.names
+    problems = csv_header(name, header, ruleset)
+    fields = [h for h in header if h != "id"]
+
+    def chunks() -> Iterator[Piece]:
+        done = offset
+        for batch in file.iter_batches(batch_size=chunk_rows):
+            yield Piece("parquet", batch, name, tuple(header), tuple(problems), done)
+            done += batch.num_rows
+
+    return fields, chunks()
+
+
+def _parquet_chunk(
+    batch: pa.RecordBatch | pa.Table,
+    name: str,
+    header: list[str],
+    fields: list[str],
+    problems: list[Problem],
+    ruleset: Ruleset,
+    done: int,
+) -> Chunk:
+    n = batch.num_rows
+    columns = Columns(n, Interner())
+    rows = np.arange(done + 1, done + 1 + n, dtype=np.int64)
+    if problems:
+        columns.bad[:] = True
+    else:
+        for column in fields:
+            typed_column(columns, ruleset.fields[column], batch.column(column), ruleset)
+    ids = batch.column("id").to_pylist() if "id" in header else [None] * n
+    stem = _stem(name)
+    columns.ids = [
+        str(v).strip() if v not in (None, "") else f"{stem}:{rows[i]}" for i, v in enumerate(ids)
+    ]
+
+    def fallback(i: int) -> Disclosure | TuneprintError:
+        line = int(rows[i])
+        if problems:
+            message = "the columns are invalid: " + "; ".join(p.message for p in problems[:3])
+            return InputError([*problems, Problem(name, line, "", message, "schema")])
+        values = {}
+        for column in fields:
+            value = batch.column(column)[i].as_py()
+            if value is None or (isinstance(value, str) and not value.strip()):
+                continue
+            try:
+                values[column] = cell(value) if isinstance(value, str) else _parquet_value(value)
+            except Exception as exc:  # the per-disclosure reader words it
+                return InputError.one(name, line, column, str(exc), "type", field=column)
+        try:
+            return values_row(name, line, columns.ids[i] or f"{stem}:{line}", values, ruleset)
+        except InputError as exc:
+            return exc.with_traceback(None)  # no cycle through this frame
+
+    return Chunk(columns, rows, fallback)
+
+
+def _parquet_value(value: Any) -> Any:
+    from datetime import date, datetime
+
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+# -- writing ---------------------------------------------------------------------------------
+
+
+class Writer:
+    """Output rows, written chunk by chunk in the format of the file's name."""
+
+    def __init__(self, path: Path, schema: pa.Schema) -> None:
+        self.path = path
+        self.kind = format_of(path)
+        self.schema = schema
+        self._writer: Any = None
+        self._handle: Any = None
+        if self.kind == "parquet":
+            import pyarrow.parquet as pq
+
+            coded = [f.name for f in schema if pa.types.is_dictionary(f.type)]
+            self._writer = pq.ParquetWriter(
+                path,
+                schema,
+                compression="snappy",
+                use_dictionary=coded,  # numbers are mostly distinct: no dictionary to try
+                write_statistics=[f.name for f in schema if f.name not in PATTERNS],
+                dictionary_pagesize_limit=PATTERN_BYTES,  # each chunk's patterns, whole
+            )
+        elif self.kind == "csv":
+            import pyarrow.csv as pcsv
+
+            self._handle = open(path, "wb")  # noqa: SIM115 (closed by close())
+            names = [_header(f) for f in schema]
+            self._csv_schema = pa.schema(
+                [pa.field(n, _csv_type(f.type)) for n, f in zip(names, schema, strict=True)]
+            )
+            self._writer = pcsv.CSVWriter(self._handle, self._csv_schema)
+        else:
+            self._handle = open(path, "w", encoding="utf-8")  # noqa: SIM115
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        """Append a chunk of output rows."""
+        if self.kind == "parquet":
+            self._writer.write_batch(batch)
+            return
+        columns = batch.columns
+        if self.kind == "csv":
+            columns = [
+                _iso(c, f) if pa.types.is_timestamp(f.type) else c
+                for c, f in zip(columns, batch.schema, strict=True)
+            ]
+            self._writer.write_batch(pa.RecordBatch.from_arrays(columns, schema=self._csv_schema))
+        else:
+            self._handle.write(jsonl_text(batch))
+
+    def close(self) -> None:
+        """Finish the file."""
+        if self._writer is not None:
+            self._writer.close()
+        if self._handle is not None:
+            self._handle.close()
+
+
+def _csv_type(kind: pa.DataType) -> pa.DataType:
+    return pa.string() if pa.types.is_timestamp(kind) else kind
+
+
+def _iso(column: pa.Array, field: pa.Field) -> pa.Array:
+    """Times as ISO 8601 text, as disclosures write them: a date alone for a date field."""
+    import pyarrow.compute as pc
+
+    date_only = (field.metadata or {}).get(b"type") == b"date"
+    return pc.strftime(column, format="%Y-%m-%d" if date_only else "%Y-%m-%dT%H:%M:%S")
+
+
+def recorded(value: Any) -> dict[str, str]:
+    """A row's provenance or warnings as read back (a JSON object), as field -> text."""
+    if value is None or value == "":
+        return {}
+    return dict(json.loads(value))
+
+
+def _header(field: pa.Field) -> str:
+    unit = (field.metadata or {}).get(b"unit", b"").decode()
+    return f"{field.name} [{unit}]" if unit and unit not in ("-", "1") else field.name
+
+
+def jsonl_text(batch: pa.RecordBatch) -> str:
+    """Output rows as JSON Lines: each value with its unit, as a result's JSON holds it."""
+    from .engine import ERROR, HASH, ID, PROVENANCE, ROW, RULESET, WARNINGS
+
+    schema = batch.schema
+    units = {f.name: (f.metadata or {}).get(b"unit", b"").decode() for f in schema}
+    table = batch.to_pylist()
+    lines = []
+    for row in table:
+        values = {}
+        for key, value in row.items():
+            if key in (ROW, ID, PROVENANCE, WARNINGS, ERROR, RULESET, HASH):
+                continue
+            if value is not None:
+                shown = value.isoformat() if hasattr(value, "isoformat") else value
+                values[key] = {"value": shown, "unit": units[key]}
+        doc = {
+            "row": row[ROW],
+            "id": row[ID],
+            "values": values,
+            "provenance": json.loads(row[PROVENANCE]) if row[PROVENANCE] else None,
+            "warnings": json.loads(row[WARNINGS]) if row[WARNINGS] else None,
+            "ruleset": row[RULESET],
+            "ruleset_hash": row[HASH],
+            "error": json.loads(row[ERROR]) if row[ERROR] else None,
+        }
+        lines.append(json.dumps(doc, ensure_ascii=False, allow_nan=False))
+    return "".join(line + "\n" for line in lines)
+
+
+def output_batches(
+    path: Path,
+) -> Iterator[tuple[np.ndarray, Callable[[], pa.Table]]]:
+    """An output file of ``tuneprint batch`` a chunk at a time: each chunk's ``row``
+    numbers and how to read the chunk whole. A file that is not such an output is an
+    error naming it."""
+    from .engine import ROW
+
+    name = str(path)
+    kind = format_of(path)
+    try:
+        if kind == "parquet":
+            import pyarrow.parquet as pq
+
+            file = pq.ParquetFile(path)
+            if ROW not in file.schema_arrow.names:
+                raise InputError.one(name, None, "", "not an output of tuneprint batch", "schema")
+            for group in range(file.num_row_groups):
+                rows = file.read_row_group(group, columns=[ROW]).column(ROW)
+                yield rows.to_numpy(), lambda g=group: file.read_row_group(g)  # type: ignore[misc]
+            return
+        if kind == "csv":
+            import pyarrow.csv as pcsv
+
+            with open(path, encoding="utf-8", newline="") as handle:
+                header = next(csv.reader([handle.readline()]), [])
+            types = {c: pa.int64() if c == ROW else pa.string() for c in header}
+            options = pcsv.ConvertOptions(column_types=types, strings_can_be_null=True)
+            reader = pcsv.open_csv(path, convert_options=options)
+            for batch in reader:
+                table = pa.Table.from_batches([batch])
+                table = table.rename_columns([c.split(" [", 1)[0] for c in table.column_names])
+                if ROW not in table.column_names:
+                    raise InputError.one(
+                        name, None, "", "not an output of tuneprint batch", "schema"
+                    )
+                yield table.column(ROW).to_numpy(), lambda t=table: t  # type: ignore[misc]
+            return
+        with open(path, encoding="utf-8") as handle:
+            while True:
+                lines = [line for line in (handle.readline() for _ in range(JSONL_LINES)) if line]
+                if not lines:
+                    return
+                table = _jsonl_output([line for line in lines if line.strip()], name)
+                yield table.column(ROW).to_numpy(), lambda t=table: t  # type: ignore[misc]
+    except (OSError, pa.ArrowException, ValueError, KeyError, TypeError) as exc:
+        raise InputError.one(
+            name, None, "", f"not an output of tuneprint batch: {exc}", "syntax"
+        ) from None
+
+
+def _jsonl_output(lines: list[str], name: str) -> pa.Table:
+    rows = []
+    for line in lines:
+        doc = json.loads(line)
+        flat: dict[str, Any] = {"row": doc["row"], "id": doc["id"]}
+        for key, value in doc["values"].items():
+            flat[key] = value["value"]
+        flat["provenance"] = json.dumps(doc["provenance"]) if doc["provenance"] else None
+        flat["warnings"] = json.dumps(doc["warnings"]) if doc["warnings"] else None
+        flat.update(ruleset=doc["ruleset"], ruleset_hash=doc["ruleset_hash"])
+        flat["error"] = json.dumps(doc["error"]) if doc["error"] else None
+        rows.append(flat)
+    return pa.Table.from_pylist(rows)
+
+
+def read_output(path: Path) -> pa.Table:
+    """An output file of ``tuneprint batch``, back as a table (CSV headers' units dropped)."""
+    kind = format_of(path)
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        return pq.read_table(path)
+    if kind == "csv":
+        import pyarrow.csv as pcsv
+
+        table = pcsv.read_csv(path, convert_options=pcsv.ConvertOptions(strings_can_be_null=True))
+        return table.rename_columns([c.split(" [", 1)[0] for c in table.column_names])
+    with open(path, encoding="utf-8") as handle:
+        return _jsonl_output([line for line in handle if line.strip()], str(path))
+
+
+__all__ = [
+    "Chunk", "Writer", "format_of", "io", "output_batches", "read_chunks", "read_output",
+]  # fmt: skip

@@ -1,0 +1,227 @@
+"""``tuneprint batch IN OUT``: every row of a batch file estimated, chunk by chunk, on one
+process or on a Dask cluster, every row accounted for."""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from ..core.model import Ruleset
+from ..core.problems import InputError, Problem
+from .engine import ERROR, Layout, estimate_chunk
+from .formats import (
+    SCAN_BLOCK,
+    Chunk,
+    Piece,
+    Writer,
+    chunk_of,
+    format_of,
+    read_chunks,
+    read_pieces,
+)
+
+CHUNK_ROWS = 65_536  # rows estimated at once: bounds memory, keeps columns long
+ENGINES = ("vector", "rows", "dask")
+
+
+NEWLINE = ord("\n")
+SHOWN_ERRORS = 3  # errors a run shows at its end (every one is in the output)
+
+
+@dataclass
+class Counts:
+    """Rows in, estimated and refused, and the first errors."""
+
+    rows: int = 0
+    ok: int = 0
+    errors: int = 0
+    first: list[Problem] = field(default_factory=list)
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        """Count a chunk of output rows."""
+        column = batch.column(ERROR)
+        errors = batch.num_rows - column.null_count
+        self.rows += batch.num_rows
+        self.errors += errors
+        self.ok += batch.num_rows - errors
+        if errors and len(self.first) < SHOWN_ERRORS:
+            for text in column.drop_null().to_pylist()[: SHOWN_ERRORS - len(self.first)]:
+                self.first.append(Problem.from_dict(json.loads(text)[0]))
+
+    def merge(self, other: Counts) -> None:
+        """Add the counts of another part of the input, after this one."""
+        self.rows += other.rows
+        self.ok += other.ok
+        self.errors += other.errors
+        self.first = (self.first + other.first)[:SHOWN_ERRORS]
+
+
+def estimated_batches(
+    source: Path,
+    ruleset: Ruleset,
+    chunk_rows: int = CHUNK_ROWS,
+    engine: str = "vector",
+    name: str | None = None,
+    workers: int = 1,
+) -> tuple[Layout, Iterator[pa.RecordBatch]]:
+    """The layout of the output and its chunks, in the input's order. With ``workers``
+    above one, chunks of an input Arrow reads are estimated by that many processes while
+    this one reads and writes."""
+    if engine not in ("vector", "rows"):
+        raise InputError.one(
+            "--engine", None, "", f"expected vector or rows, got {engine!r}", "option"
+        )
+    vectorised = engine == "vector"
+    pieces = read_pieces(source, ruleset, chunk_rows, name) if workers > 1 else None
+    if pieces is not None:
+        fields, parts = pieces
+        layout = Layout.of(ruleset, fields)
+        return layout, _not_empty(
+            _in_workers(parts, ruleset, fields, vectorised, workers), str(source)
+        )
+    fields, chunks = read_chunks(source, ruleset, chunk_rows, name)
+    layout = Layout.of(ruleset, fields)
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for chunk in chunks:
+            yield _estimated(layout, chunk, vectorised)
+
+    return layout, batches()
+
+
+def _estimated(layout: Layout, chunk: Chunk, vectorised: bool) -> pa.RecordBatch:
+    return estimate_chunk(layout, chunk.columns, chunk.rows, chunk.fallback, vectorised)
+
+
+# -- worker processes ----------------------------------------------------------------------
+
+_WORKER: dict[str, Any] = {}  # in a worker: its ruleset and layout
+
+
+def _start_worker(folder: str, digest: str, fields: list[str]) -> None:
+    from ..api import load_ruleset
+
+    ruleset = load_ruleset(folder)
+    if ruleset.content_hash != digest:  # the folder changed since the run began
+        raise RuntimeError(f"{folder}: the ruleset changed during the run")
+    _WORKER.update(ruleset=ruleset, layout=Layout.of(ruleset, fields))
+
+
+def _estimate_piece(piece: Piece, vectorised: bool) -> pa.RecordBatch:
+    chunk = chunk_of(piece, _WORKER["ruleset"])
+    return _estimated(_WORKER["layout"], chunk, vectorised)
+
+
+def _in_workers(
+    pieces: Iterator[Piece], ruleset: Ruleset, fields: list[str], vectorised: bool, workers: int
+) -> Iterator[pa.RecordBatch]:
+    """Each piece estimated in a pool of processes (each loads the ruleset from the
+    cache), results in the input's order, at most two pieces per worker in flight."""
+    import multiprocessing
+    from concurrent.futures import Future, ProcessPoolExecutor
+
+    context = multiprocessing.get_context("spawn")  # no fork of a process holding threads
+    folder = str(ruleset.folder.resolve())
+    with ProcessPoolExecutor(
+        workers,
+        mp_context=context,
+        initializer=_start_worker,
+        initargs=(folder, ruleset.content_hash, fields),
+    ) as pool:
+        pending: deque[Future[pa.RecordBatch]] = deque()
+        for piece in pieces:
+            pending.append(pool.submit(_estimate_piece, piece, vectorised))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def _not_empty(batches: Iterator[pa.RecordBatch], name: str) -> Iterator[pa.RecordBatch]:
+    rows = 0
+    for batch in batches:
+        rows += batch.num_rows
+        yield batch
+    if not rows:
+        raise InputError.one(name, None, "", "the batch holds no rows", "syntax")
+
+
+def run_batch(
+    source: Path,
+    target: Path,
+    ruleset: Ruleset,
+    engine: str = "vector",
+    chunk_rows: int = CHUNK_ROWS,
+    progress: Callable[[int], None] | None = None,
+    scheduler: str | None = None,
+    name: str | None = None,
+    workers: int = 1,
+) -> Counts:
+    """Estimate every row of ``source`` into ``target``; the counts. ``workers``: processes
+    estimating chunks at once (the vector and rows engines)."""
+    format_of(target)
+    if engine == "dask":
+        from .cluster import run_on_dask
+
+        return run_on_dask(source, target, ruleset, chunk_rows, scheduler, progress, name)
+    layout, batches = estimated_batches(source, ruleset, chunk_rows, engine, name, workers)
+    counts = Counts()
+    writer = _writer(target, layout)
+    try:
+        for batch in batches:
+            writer.write(batch)
+            counts.add(batch)
+            if progress is not None:
+                progress(batch.num_rows)
+    except BaseException:  # the input as a whole is bad, or the run stopped: no output
+        writer.close()
+        target.unlink(missing_ok=True)
+        raise
+    writer.close()
+    return counts
+
+
+def _writer(target: Path, layout: Layout) -> Writer:
+    try:
+        return Writer(target, layout.schema())
+    except OSError as exc:
+        raise InputError.one(
+            str(target), None, "", f"cannot write: {exc.strerror}", "file"
+        ) from None
+
+
+def count_rows(source: Path) -> int | None:
+    """Rows of an input, cheaply, for a progress bar (None when not cheap to know)."""
+    kind = format_of(source)
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        return int(pq.ParquetFile(source).metadata.num_rows)
+    lines = 0
+    try:
+        with open(source, "rb") as handle:
+            while block := handle.read(SCAN_BLOCK):
+                lines += int(np.count_nonzero(np.frombuffer(block, dtype=np.uint8) == NEWLINE))
+    except OSError:
+        return None
+    return lines - (1 if kind == "csv" else 0)
+
+
+def temporary_folder(near: Path) -> str:
+    """A folder for partial outputs, beside the output when possible."""
+    try:
+        return tempfile.mkdtemp(prefix=".tuneprint-", dir=near.parent)
+    except OSError:
+        return tempfile.mkdtemp(prefix="tuneprint-")
+
+
+__all__ = ["CHUNK_ROWS", "ENGINES", "Counts", "estimated_batches", "run_batch", "sys"]

@@ -1,0 +1,658 @@
+"""The vectorised resolver: a ruleset's resolution done on columns, many rows at once.
+
+Each field is resolved for every row of a chunk at once, in the order its rules are
+tried: masks say, per row, which rule is tried, which one applies, which ones are skipped
+(an input missing, a condition false, a table row missing). Look-ups run once per distinct
+key in the chunk and are spread back by index. A second pass, from the outputs down,
+marks which fields each row's resolution actually asks for (a rule's inputs are resolved
+only when the rule is tried, and only up to the first that cannot be), so each row's
+provenance is the one the per-disclosure resolver records.
+
+The engine is exact where it answers and says where it does not: any row whose resolution
+would raise (an evaluation error, a value outside its field's bounds, a rule that fails on
+the values given), or whose outputs cannot be resolved, is marked for the per-disclosure
+resolver, which gives that row's exact result or error. Property-based tests check, row
+by row, that both give the same values and the same provenance.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from ..core.functions import FUNCTIONS
+from ..core.model import Expression, FieldSpec, Rule, Ruleset, Table
+from ..core.tables import NotApplicable, has_row, lookup, lookup_year
+from ..core.values import NUMBER_TYPES, ValueProblem, coerce
+
+NUM, TEXT, DATE, BOOL = "num", "text", "date", "bool"
+EPOCH_YEAR = 1970  # numpy's datetime64 counts from the start of 1970
+EPOCH = datetime(EPOCH_YEAR, 1, 1)
+MICROSECONDS_PER_SECOND = 1_000_000
+SECONDS_PER_DAY = 86_400
+MICROSECONDS_PER_HOUR = 3_600 * MICROSECONDS_PER_SECOND
+DENSE_KEYS = 4_000_000  # combined key range looked up through a dense array; beyond, unique()
+DENSE_FACTOR = 4  # ... and at most this many times the chunk's rows
+FAILED, DISCLOSED = -1, -2  # rule index of a field's row: no rule applied; disclosed
+
+
+class Interner:
+    """Text values as integer codes, shared by every column of a run, so that equal texts
+    have equal codes whichever column they come from."""
+
+    def __init__(self) -> None:
+        self.codes: dict[str, int] = {}
+        self.texts: list[str] = []
+
+    def code(self, text: str) -> int:
+        """The code of a text (made on first sight)."""
+        found = self.codes.get(text)
+        if found is None:
+            found = self.codes[text] = len(self.texts)
+            self.texts.append(text)
+        return found
+
+    def codes_of(self, texts: Sequence[str]) -> np.ndarray:
+        """Codes of many texts."""
+        return np.fromiter((self.code(t) for t in texts), dtype=np.int64, count=len(texts))
+
+
+@dataclass
+class Vec:
+    """A column of values of one kind: numbers (float64), text codes (int64), date-times
+    (int64 microseconds since 1970) or true/false. Where a row holds no value the content
+    is undefined; masks say which rows count."""
+
+    kind: str
+    data: np.ndarray
+
+
+def to_micros(value: datetime) -> int:
+    """A date-time as microseconds since 1970, exactly (an aware one in UTC; rows holding
+    those take the per-disclosure path, which keeps their zone)."""
+    offset = value.utcoffset()
+    naive = value.replace(tzinfo=None) - offset if offset is not None else value
+    delta = naive - EPOCH
+    seconds = delta.days * SECONDS_PER_DAY + delta.seconds
+    return seconds * MICROSECONDS_PER_SECOND + delta.microseconds
+
+
+def from_micros(micros: int) -> datetime:
+    """Microseconds since 1970 as a naive date-time."""
+    from datetime import timedelta
+
+    return EPOCH + timedelta(microseconds=int(micros))
+
+
+@dataclass
+class Outcome:
+    """One field resolved for every row of a chunk."""
+
+    vec: Vec
+    ok: np.ndarray  # resolved
+    err: np.ndarray  # its resolution would raise: the row takes the exact path
+    rule: np.ndarray  # index of the rule that applied, FAILED or DISCLOSED
+    warned: np.ndarray | None = None  # the applied rule's warning holds
+    tried: list[np.ndarray] = field(default_factory=list)  # per rule: rows it is tried in
+    reach: list[list[tuple[str, np.ndarray]]] = field(default_factory=list)  # per rule:
+    # (input, rows in which gathering reaches it)
+
+
+class Chunk:
+    """The disclosed columns of a chunk of rows: values and presence per field."""
+
+    def __init__(self, n: int, interner: Interner) -> None:
+        self.n = n
+        self.interner = interner
+        self.values: dict[str, Vec] = {}
+        self.present: dict[str, np.ndarray] = {}
+
+    def disclose(self, name: str, vec: Vec, present: np.ndarray) -> None:
+        """Add a disclosed column (``present`` False where the row does not disclose it)."""
+        self.values[name] = vec
+        self.present[name] = present
+
+    def disclosed(self, name: str) -> np.ndarray:
+        """Rows that disclose a field."""
+        mask = self.present.get(name)
+        return mask if mask is not None else np.zeros(self.n, dtype=bool)
+
+
+def _kind(spec: FieldSpec) -> str:
+    if spec.type in NUMBER_TYPES:
+        return NUM
+    if spec.type in ("date", "datetime"):
+        return DATE
+    if spec.type == "boolean":
+        return BOOL
+    return TEXT
+
+
+def empty(kind: str, n: int) -> Vec:
+    """A column of n undefined values of a kind."""
+    dtype = {NUM: np.float64, TEXT: np.int64, DATE: np.int64, BOOL: np.bool_}[kind]
+    return Vec(kind, np.zeros(n, dtype=dtype))
+
+
+Evaluated = tuple[Vec, np.ndarray, np.ndarray]  # values, rows with a missing row, rows failing
+
+
+class Resolver:
+    """The vectorised resolution of one chunk under one ruleset."""
+
+    def __init__(self, ruleset: Ruleset, chunk: Chunk) -> None:
+        self.rs = ruleset
+        self.chunk = chunk
+        self.n = chunk.n
+        self.interner = chunk.interner
+        self.outcomes: dict[str, Outcome] = {}
+        self.order: list[str] = []
+
+    # -- expressions ------------------------------------------------------------------
+
+    def constant(self, value: Any) -> Vec:
+        if isinstance(value, bool):
+            return Vec(BOOL, np.full(self.n, value, dtype=np.bool_))
+        if isinstance(value, str):
+            return Vec(TEXT, np.full(self.n, self.interner.code(value), dtype=np.int64))
+        return Vec(NUM, np.full(self.n, float(value)))
+
+    def eval(self, node: ast.expr, active: np.ndarray, env: Callable[[str], Vec]) -> Evaluated:
+        """Values of an expression in the rows of ``active``, the rows where a table row it
+        needs is missing, and the rows where it fails. Short-circuits as Python does: the
+        parts Python would not evaluate for a row are not counted for it."""
+        none = np.zeros(self.n, dtype=bool)
+        if isinstance(node, ast.Constant):
+            return self.constant(node.value), none, none
+        if isinstance(node, ast.Name):
+            return env(node.id), none, none
+        if isinstance(node, ast.UnaryOp):
+            inner, na, err = self.eval(node.operand, active, env)
+            if isinstance(node.op, ast.Not):
+                return Vec(BOOL, ~inner.data), na, err
+            data = -inner.data if isinstance(node.op, ast.USub) else inner.data
+            return Vec(NUM, data), na, err
+        if isinstance(node, ast.BinOp):
+            return self.binop(node, active, env)
+        if isinstance(node, ast.BoolOp):
+            is_and = isinstance(node.op, ast.And)
+            result = np.full(self.n, is_and)
+            pending = active.copy()
+            na, err = none.copy(), none.copy()
+            for value in node.values:
+                part, part_na, part_err = self.eval(value, pending, env)
+                na |= part_na & pending
+                err |= part_err & pending
+                settled = pending & (~part.data if is_and else part.data)
+                result = np.where(pending, part.data, result)
+                pending = pending & ~settled & ~part_na & ~part_err
+            return Vec(BOOL, result), na, err
+        if isinstance(node, ast.Compare):
+            left, na, err = self.eval(node.left, active, env)
+            result = np.ones(self.n, dtype=bool)
+            pending = active.copy()
+            na, err = na & active, err & active
+            for op, comparator in zip(node.ops, node.comparators, strict=True):
+                right, r_na, r_err = self.eval(comparator, pending, env)
+                na |= r_na & pending
+                err |= r_err & pending
+                holds = _COMPARE[type(op)](left.data, right.data)
+                result = np.where(pending, holds, result)
+                pending = pending & holds & ~r_na & ~r_err
+                left = right
+            return Vec(BOOL, result), na, err
+        if isinstance(node, ast.IfExp):
+            test, na, err = self.eval(node.test, active, env)
+            go = active & ~na & ~err
+            yes, y_na, y_err = self.eval(node.body, go & test.data, env)
+            no, n_na, n_err = self.eval(node.orelse, go & ~test.data, env)
+            pick = test.data
+            data = np.where(pick, yes.data, no.data)
+            return (
+                Vec(yes.kind, data),
+                (na | (go & pick & y_na) | (go & ~pick & n_na)) & active,
+                (err | (go & pick & y_err) | (go & ~pick & n_err)) & active,
+            )
+        if isinstance(node, ast.Call):
+            return self.call(node, active, env)
+        raise TypeError(f"cannot vectorise {type(node).__name__}")
+
+    def binop(self, node: ast.BinOp, active: np.ndarray, env: Callable[[str], Vec]) -> Evaluated:
+        left, l_na, l_err = self.eval(node.left, active, env)
+        right, r_na, r_err = self.eval(node.right, active, env)
+        a, b = _f64(left.data), _f64(right.data)
+        na = (l_na | r_na) & active
+        err = (l_err | r_err) & active
+        live = active & ~na & ~err  # the operation runs only where both operands exist
+        with np.errstate(all="ignore"):
+            op = type(node.op)
+            if op is ast.Add:
+                data = a + b
+            elif op is ast.Sub:
+                data = a - b
+            elif op is ast.Mult:
+                data = a * b
+            elif op is ast.Pow:
+                data = np.power(a, b)
+                err |= live & ~np.isfinite(data)  # math.pow raises where numpy gives inf or nan
+            else:  # division, floor division and remainder raise on zero in Python
+                err |= live & (b == 0)
+                safe = np.where(b == 0, 1.0, b)
+                if op is ast.Div:
+                    data = a / safe
+                elif op is ast.FloorDiv:
+                    data = np.floor_divide(a, safe)
+                else:
+                    data = np.remainder(a, safe)
+        return Vec(NUM, data), na, err
+
+    def call(self, node: ast.Call, active: np.ndarray, env: Callable[[str], Vec]) -> Evaluated:
+        assert isinstance(node.func, ast.Name)
+        name = node.func.id
+        none = np.zeros(self.n, dtype=bool)
+        if name == "disclosed":
+            arg = node.args[0]
+            assert isinstance(arg, ast.Name)
+            found = self.chunk.values.get(arg.id)
+            if found is None:  # no row discloses it: the rule is tried in none
+                found = empty(_kind(self.rs.fields[arg.id]), self.n)
+            return found, none, none
+        if name in ("lookup", "lookup_year", "has_row"):
+            return self.table_call(name, node, active, env)
+        args = []
+        na, err = none.copy(), none.copy()
+        for arg in node.args:
+            vec, a_na, a_err = self.eval(arg, active, env)
+            args.append(vec)
+            na |= a_na
+            err |= a_err
+        na &= active
+        err &= active
+        with np.errstate(all="ignore"):
+            if name in ("min", "max"):
+                combine = np.minimum if name == "min" else np.maximum
+                data = _f64(args[0].data)
+                for vec in args[1:]:
+                    data = combine(data, _f64(vec.data))
+                return Vec(NUM, data), na, err
+            if name in ("ceil", "floor", "abs"):
+                fn = {"ceil": np.ceil, "floor": np.floor, "abs": np.abs}[name]
+                return Vec(NUM, fn(_f64(args[0].data))), na, err
+            if name == "year":
+                years = args[0].data.astype("datetime64[us]").astype("datetime64[Y]")
+                return Vec(NUM, years.astype(np.int64).astype(np.float64) + EPOCH_YEAR), na, err
+            if name == "minus_hours":
+                return Vec(DATE, args[0].data - _hours_as_micros(args[1].data)), na, err
+            if name == "hours_between":
+                return Vec(NUM, (args[1].data - args[0].data) / MICROSECONDS_PER_HOUR), na, err
+        return self.elementwise(name, args, active, na, err)
+
+    def elementwise(
+        self, name: str, args: list[Vec], active: np.ndarray, na: np.ndarray, err: np.ndarray
+    ) -> Evaluated:
+        """Any other function, called as Python calls it, once per distinct arguments."""
+        impl = FUNCTIONS[name].impl
+        assert impl is not None
+        rows = np.flatnonzero(active & ~na & ~err)
+        out = np.zeros(self.n, dtype=np.float64)
+        failed = err.copy()
+        cache: dict[tuple[Any, ...], float | None] = {}
+        for i in rows:
+            key = tuple(self.python(a, int(i)) for a in args)
+            if key not in cache:
+                try:
+                    cache[key] = float(impl(*key))
+                except (ArithmeticError, TypeError, ValueError):
+                    cache[key] = None
+            value = cache[key]
+            if value is None:
+                failed[i] = True
+            else:
+                out[i] = value
+        return Vec(NUM, out), na, failed
+
+    def python(self, vec: Vec, i: int) -> Any:
+        """Row i of a column as the per-disclosure resolver holds it."""
+        value = vec.data[i]
+        if vec.kind == TEXT:
+            return self.interner.texts[int(value)]
+        if vec.kind == DATE:
+            return from_micros(int(value))
+        if vec.kind == BOOL:
+            return bool(value)
+        number = float(value)
+        return int(number) if number.is_integer() else number
+
+    def table_call(
+        self, name: str, node: ast.Call, active: np.ndarray, env: Callable[[str], Vec]
+    ) -> Evaluated:
+        first, *rest = node.args
+        assert isinstance(first, ast.Constant)
+        table = self.rs.tables[str(first.value)]
+        keys_nodes = rest if name == "has_row" else rest[:-1]
+        column: str | None = None
+        if name != "has_row":
+            last = rest[-1]
+            assert isinstance(last, ast.Constant)
+            column = str(last.value)
+        keys: list[Vec] = []
+        na = np.zeros(self.n, dtype=bool)
+        err = np.zeros(self.n, dtype=bool)
+        for arg in keys_nodes:
+            vec, a_na, a_err = self.eval(arg, active, env)
+            keys.append(vec)
+            na |= a_na
+            err |= a_err
+        live = active & ~na & ~err
+        combined, decode = self.combine(keys, live)
+        found = self.distinct(combined, live)
+        kind = (
+            BOOL
+            if column is None
+            else {"string": TEXT, "date": DATE}.get(table.columns[column].type, NUM)
+        )
+        results = np.zeros(len(found), dtype=np.float64 if kind == NUM else np.int64)
+        missing = np.zeros(len(found), dtype=bool)
+        for j, combo in enumerate(found):
+            args = decode(int(combo))
+            try:
+                if name == "has_row":
+                    results[j] = has_row(table, args)
+                elif name == "lookup":
+                    results[j] = self.encode(kind, lookup(table, args, column or "", []))
+                else:
+                    results[j] = self.encode(kind, lookup_year(table, args, column or "", []))
+            except NotApplicable:
+                missing[j] = True
+        data, row_missing = self.spread(found, combined, results, missing)
+        if kind == BOOL:
+            return Vec(BOOL, data.astype(bool)), na & active, err & active
+        return Vec(kind, data), (na | (live & row_missing)) & active, err & active
+
+    def spread(
+        self, found: np.ndarray, combined: np.ndarray, results: np.ndarray, missing: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's result and missing flag, from those of the distinct keys (rows that
+        are not live get those of some key; masks ignore them)."""
+        if not len(found):
+            return np.zeros(self.n, dtype=results.dtype), np.zeros(self.n, dtype=bool)
+        top = int(found[-1])
+        if top < max(DENSE_FACTOR * self.n, len(found)) and top < DENSE_KEYS:
+            dense = np.zeros(top + 1, dtype=results.dtype)
+            dense[found] = results
+            gone = np.ones(top + 1, dtype=bool)
+            gone[found] = missing
+            return dense[combined], gone[combined]  # rows not live hold key 0
+        position = np.searchsorted(found, combined)
+        position = np.clip(position, 0, len(found) - 1)
+        return results[position], missing[position]
+
+    def encode(self, kind: str, value: Any) -> float | int:
+        if kind == TEXT:
+            return self.interner.code(str(value))
+        if kind == DATE:
+            return to_micros(value)
+        return float(value)
+
+    def combine(
+        self, keys: list[Vec], live: np.ndarray
+    ) -> tuple[np.ndarray, Callable[[int], tuple[Any, ...]]]:
+        """One int64 key per row from several key columns, and the way back to the key
+        values as the per-disclosure look-up takes them."""
+        parts = []
+        for vec in keys:
+            if vec.kind == NUM:
+                values = vec.data[live]
+                whole = values.size == 0 or bool(np.all(values == np.floor(values)))
+                parts.append(("int" if whole else "float", vec))
+            else:
+                parts.append((vec.kind, vec))
+        if any(kind == "float" for kind, _ in parts):  # rare: a non-whole number as key
+            return self.combine_slow(keys, live)
+        offsets, strides, total = [], [], 1
+        for kind, vec in parts:
+            if kind == TEXT:  # codes of the run's interner: 0 to its size, known
+                low, high = 0, max(len(self.interner.texts) - 1, 0)
+            elif kind == BOOL:
+                low, high = 0, 1
+            else:
+                values = vec.data[live]
+                low = int(values.min()) if values.size else 0
+                high = int(values.max()) if values.size else 0
+            offsets.append(low)
+            strides.append(total)
+            total *= high - low + 1
+        if total > np.iinfo(np.int64).max // 4:
+            return self.combine_slow(keys, live)
+        if len(parts) == 1 and parts[0][0] == TEXT:
+            combined = np.where(live, parts[0][1].data, 0)
+        else:
+            combined = np.zeros(self.n, dtype=np.int64)
+            for (_, vec), low, stride in zip(parts, offsets, strides, strict=True):
+                part = vec.data if vec.data.dtype == np.int64 else vec.data.astype(np.int64)
+                combined += (part - low) * stride if low or stride != 1 else part
+            combined[~live] = 0
+
+        def decode(code: int) -> tuple[Any, ...]:
+            out: list[Any] = []
+            for (kind, _), low, stride, size in zip(
+                parts, offsets, strides, [*strides[1:], total], strict=True
+            ):
+                value = (code % size) // stride + low
+                if kind == TEXT:
+                    out.append(self.interner.texts[value])
+                elif kind == DATE:
+                    out.append(from_micros(value))
+                elif kind == BOOL:
+                    out.append(bool(value))
+                else:
+                    out.append(int(value))
+            return tuple(out)
+
+        return combined, decode
+
+    def combine_slow(
+        self, keys: list[Vec], live: np.ndarray
+    ) -> tuple[np.ndarray, Callable[[int], tuple[Any, ...]]]:
+        tuples: dict[tuple[Any, ...], int] = {}
+        combined = np.zeros(self.n, dtype=np.int64)
+        for i in np.flatnonzero(live):
+            key = tuple(self.python(vec, int(i)) for vec in keys)
+            combined[i] = tuples.setdefault(key, len(tuples))
+        back = list(tuples)
+        return combined, lambda code: back[code]
+
+    def distinct(self, combined: np.ndarray, live: np.ndarray) -> np.ndarray:
+        """The distinct keys among the live rows, sorted."""
+        values = combined[live]
+        if values.size == 0:
+            return np.zeros(0, dtype=np.int64)
+        top = int(values.max())
+        if top < DENSE_KEYS:
+            seen = np.zeros(top + 1, dtype=bool)
+            seen[values] = True
+            return np.flatnonzero(seen).astype(np.int64)
+        return np.unique(values)
+
+    # -- fields -----------------------------------------------------------------------
+
+    def outcome(self, name: str) -> Outcome:
+        """A field resolved for every row (memoised)."""
+        found = self.outcomes.get(name)
+        if found is not None:
+            return found
+        spec = self.rs.fields[name]
+        kind = _kind(spec)
+        n = self.n
+        disclosed = self.chunk.disclosed(name)
+        vec = self.chunk.values[name] if name in self.chunk.values else empty(kind, n)
+        vec = Vec(vec.kind, vec.data.copy())
+        ok = disclosed.copy()
+        err = np.zeros(n, dtype=bool)
+        rule_of = np.where(disclosed, DISCLOSED, FAILED).astype(np.int16)
+        warned = np.zeros(n, dtype=bool)
+        remaining = ~disclosed
+        result = Outcome(vec, ok, err, rule_of, warned)
+        for k, rule in enumerate(self.rs.rules.get(name, ())):
+            tried = remaining & ~err
+            result.tried.append(tried)
+            reach: list[tuple[str, np.ndarray]] = []
+            result.reach.append(reach)
+            if not tried.any():
+                continue
+            applies, value, warns = self.rule(rule, spec, tried, err, reach)
+            vec.data[applies] = value.data[applies]
+            ok |= applies
+            rule_of[applies] = k
+            warned |= applies & warns
+            remaining = remaining & ~applies & ~err
+        self.outcomes[name] = result
+        self.order.append(name)
+        return result
+
+    def rule(
+        self,
+        rule: Rule,
+        spec: FieldSpec,
+        tried: np.ndarray,
+        err: np.ndarray,
+        reach: list[tuple[str, np.ndarray]],
+    ) -> tuple[np.ndarray, Vec, np.ndarray]:
+        """Rows where a rule applies, its values, and rows where its warning holds; rows
+        where it fails are added to ``err`` (in place)."""
+        cond = tried.copy()
+        for dep in rule.disclosed_inputs:
+            cond &= self.chunk.disclosed(dep)
+        gathered: set[str] = set()
+
+        def gather(inputs: tuple[str, ...], rows: np.ndarray) -> np.ndarray:
+            for dep in inputs:
+                if dep in gathered:
+                    continue
+                gathered.add(dep)
+                reach.append((dep, rows.copy()))
+                got = self.outcome(dep)
+                err[:] |= rows & got.err
+                rows = rows & got.ok & ~got.err
+            return rows
+
+        env = self.env
+        nothing = np.zeros(self.n, dtype=bool)
+        if not cond.any():
+            return nothing, empty(_kind(spec), self.n), nothing
+        if rule.when is not None:
+            cond = gather(rule.when.inputs, cond)
+            holds, na, fails = self.eval(rule.when.node, cond, env)
+            err[:] |= cond & fails
+            cond = cond & ~na & ~fails & holds.data
+        cond = gather(rule.value.inputs, cond)
+        value, na, fails = self.eval(rule.value.node, cond, env)
+        err[:] |= cond & fails
+        cond = cond & ~na & ~fails
+        value, bad = self.checked(spec, value, cond)
+        err[:] |= cond & bad
+        applies = cond & ~bad
+        warns = np.zeros(self.n, dtype=bool)
+        if rule.warning is not None:
+            if rule.warn_when is None:
+                warns = applies.copy()
+            else:
+                rows = gather(rule.warn_when.inputs, applies)
+                holds, na, fails = self.eval(rule.warn_when.node, rows, env)
+                err[:] |= rows & fails
+                warns = rows & ~na & ~fails & holds.data
+        return applies, value, warns
+
+    def env(self, name: str) -> Vec:
+        return self.outcomes[name].vec if name in self.outcomes else self.outcome(name).vec
+
+    def checked(self, spec: FieldSpec, value: Vec, rows: np.ndarray) -> tuple[Vec, np.ndarray]:
+        """``coerce`` on a column: the values as the field holds them, and the rows where
+        a value does not fit the field (the per-disclosure resolver would raise)."""
+        kind = _kind(spec)
+        if kind == NUM:
+            data = _f64(value.data)
+            with np.errstate(all="ignore"):
+                good = np.isfinite(data)
+                if spec.minimum is not None:
+                    good &= data >= spec.minimum
+                if spec.exclusive_minimum is not None:
+                    good &= data > spec.exclusive_minimum
+                if spec.maximum is not None:
+                    good &= data <= spec.maximum
+                if spec.type == "integer":
+                    good &= data == np.floor(data)
+            return Vec(NUM, data), rows & ~good
+        if kind != TEXT:
+            return value, np.zeros(self.n, dtype=bool)
+        data = value.data.copy()
+        bad = np.zeros(self.n, dtype=bool)
+        codes = np.unique(data[rows]) if rows.any() else np.zeros(0, dtype=np.int64)
+        for code in codes:
+            text = self.interner.texts[int(code)]
+            try:
+                fitted = coerce(spec, text, self.rs.tables)
+            except ValueProblem:
+                bad |= rows & (data == code)
+                continue
+            if fitted != text:
+                data[rows & (value.data == code)] = self.interner.code(str(fitted))
+        return Vec(TEXT, data), bad
+
+    # -- what each row asks for ----------------------------------------------------------
+
+    def demand(self, outputs: Sequence[str]) -> dict[str, np.ndarray]:
+        """Per field, the rows whose resolution asks for it (outputs: every row)."""
+        asked = {name: np.zeros(self.n, dtype=bool) for name in self.outcomes}
+        for name in outputs:
+            asked[name][:] = True
+        for name in reversed(self.order):  # consumers come after what they read
+            rows = asked[name]
+            if not rows.any():
+                continue
+            result = self.outcomes[name]
+            for tried, reach in zip(result.tried, result.reach, strict=True):
+                here = rows & tried
+                if not here.any():
+                    continue
+                for dep, reached in reach:
+                    asked[dep] |= here & reached
+        return asked
+
+
+def _f64(data: np.ndarray) -> np.ndarray:
+    """Numbers as float64, without a copy when they already are."""
+    return data if data.dtype == np.float64 else data.astype(np.float64)
+
+
+def _hours_as_micros(hours: np.ndarray) -> np.ndarray:
+    """``timedelta(hours=h)`` in microseconds, as CPython computes it: the whole hours
+    exactly, the fraction rounded half to even."""
+    whole = np.trunc(hours)
+    fraction = hours - whole
+    micros: np.ndarray = whole.astype(np.int64) * MICROSECONDS_PER_HOUR + np.rint(
+        fraction * MICROSECONDS_PER_HOUR
+    ).astype(np.int64)
+    return micros
+
+
+_COMPARE: dict[type[ast.AST], Callable[[Any, Any], Any]] = {
+    ast.Eq: np.equal,
+    ast.NotEq: np.not_equal,
+    ast.Lt: np.less,
+    ast.LtE: np.less_equal,
+    ast.Gt: np.greater,
+    ast.GtE: np.greater_equal,
+}
+
+
+def expression_kinds(expr: Expression) -> None:  # pragma: no cover - documentation aid
+    """Expressions reach this module already checked for kinds and units at load."""
+
+
+__all__ = ["Chunk", "Interner", "Outcome", "Resolver", "Table", "Vec"]

@@ -1,0 +1,717 @@
+"""tuneprint batch: the vectorised engine gives, row by row, what the per-disclosure engine
+gives (values to 1e-12, the same provenance and warnings, the same errors), in every
+format; no row is ever lost; counts, --fail-on-error, explain --row, units, the Python
+API and the progress bar."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pa = pytest.importorskip("pyarrow")
+pq = pytest.importorskip("pyarrow.parquet")
+
+import tuneprint  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from tuneprint.batch import estimate_table  # noqa: E402
+from tuneprint.batch.formats import read_output, recorded  # noqa: E402
+from tuneprint.batch.run import run_batch  # noqa: E402
+from tuneprint.core.model import Disclosure, Ruleset  # noqa: E402
+from tuneprint.load.disclosures import load_batch  # noqa: E402
+from tuneprint.load.yamlio import load_file  # noqa: E402
+from tuneprint.views.json import compact_record  # noqa: E402
+
+from tests.conftest import FIXTURES, NEWEST, RULES, VERSIONS  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+RULESETS: dict[str, Ruleset] = {}
+FIXTURE_VALUES = [load_file(p)["values"] for p in sorted(FIXTURES.glob("case_*.yaml"))]
+REL = 1e-12
+
+
+def ruleset(version: str) -> Ruleset:
+    if version not in RULESETS:
+        RULESETS[version] = tuneprint.load_ruleset(RULES / version)
+    return RULESETS[version]
+
+
+# -- generated batches -------------------------------------------------------------------
+
+
+def spellings(rs: Ruleset, name: str) -> list[str]:
+    """Cells a disclosure might hold for a field: the fixtures' values, table names and
+    their aliases in other cases, numbers written in every form the reader takes or
+    refuses, dates, blanks and junk."""
+    spec = rs.fields[name]
+    out: list[str] = []
+    for values in FIXTURE_VALUES:
+        value = values.get(name)
+        if isinstance(value, dict):
+            value = value.get("value")
+        if value is not None:
+            out.append(str(value).lower() if isinstance(value, bool) else str(value))
+    if spec.type == "name" and spec.table:
+        table = rs.tables[spec.table]
+        for row in table.rows[:5]:
+            key = str(row.key[0])
+            out += [key, key.upper(), key.replace("-", " ")]
+        out.append("no such thing 9000")
+    elif spec.type == "enum":
+        out += [*map(str, spec.choices), str(spec.choices[0]).upper(), "not-a-choice"]
+    elif spec.type in ("number", "integer"):
+        low = spec.minimum if spec.minimum is not None else spec.exclusive_minimum or 0
+        high = spec.maximum if spec.maximum is not None else 1e6
+        out += [str(low), str(high), str((low + high) / 2), "1", "8", "0.5", "12.25"]
+        out += ["1_000", " 4 ", "+3", "2e3", "1E-2", ".5", "5.", "007", "0", "-1", "-0.0"]
+        out += ["four", "1,5", "inf", "nan", "1" * 40, "0x10", str(high * 10)]
+    elif spec.type in ("date", "datetime"):
+        out += ["2019-03-01", "2023-07-18T10:00", "2024-07-06 17:01", "2022-03", "2026-01-01"]
+        out += ["2023-13-01", "yesterday", "2023-07-18T10:00+02:00"]
+    elif spec.type == "boolean":
+        out += ["true", "false", "yes"]
+    else:
+        out += ["some text", "x" * 1200]
+    return list(dict.fromkeys(out)) or ["x"]
+
+
+def columns_of(rs: Ruleset) -> list[str]:
+    """The disclosed fields a batch of this ruleset may carry."""
+    seen: dict[str, None] = {}
+    for values in FIXTURE_VALUES:
+        for key in values:
+            if key in rs.fields:
+                seen[key] = None
+    for name in ("gpu_utilization", "training_tokens", "managed_service", "country"):
+        if name in rs.fields:
+            seen[name] = None
+    return list(seen)
+
+
+@st.composite
+def batches(draw: st.DrawFn, rs: Ruleset) -> tuple[list[str], list[list[str]]]:
+    """A CSV batch: a header of some fields (and maybe id), rows of partial disclosures."""
+    fields = columns_of(rs)
+    chosen = draw(st.lists(st.sampled_from(fields), min_size=1, max_size=len(fields), unique=True))
+    header = (["id"] if draw(st.booleans()) else []) + chosen
+    base = st.sampled_from(FIXTURE_VALUES)
+    rows = []
+    for _ in range(draw(st.integers(1, 24))):
+        fixture = draw(base)
+        row = []
+        for name in header:
+            if name == "id":
+                row.append(draw(st.sampled_from(["", "job-1", " job 2 ", "j\u00e9", "dup"])))
+                continue
+            value = fixture.get(name)
+            if isinstance(value, dict):
+                value = value.get("value")
+            choice = draw(st.integers(0, 9))
+            if choice < 3 and value is not None:
+                row.append(str(value).lower() if isinstance(value, bool) else str(value))
+            elif choice < 5:
+                row.append("")
+            else:
+                row.append(draw(st.sampled_from(spellings(rs, name))))
+        rows.append(row)
+    return header, rows
+
+
+def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+# -- comparison ----------------------------------------------------------------------------
+
+
+def scalar_rows(path: Path, rs: Ruleset) -> list[dict[str, Any]]:
+    """Each row as the per-disclosure reader and resolver give it (``tuneprint estimate``
+    on the batch): values, compact provenance and warnings, or the error's problems."""
+    out = []
+    for item in load_batch(path, rs):
+        if not isinstance(item, Disclosure):
+            out.append({"error": [p.as_dict() for p in item.problems], "read": True})
+            continue
+        try:
+            result = tuneprint.estimate(item, rs)
+        except tuneprint.TuneprintError as exc:
+            out.append({"id": item.id, "error": [p.as_dict() for p in exc.problems]})
+            continue
+        values = {k: r.value for k, r in result.fields.items()}
+        for key, value in item.values.items():
+            values.setdefault(key, value)
+        out.append(
+            {
+                "id": item.id,
+                "values": values,
+                "provenance": {k: compact_record(r) for k, r in result.fields.items()},
+                "warnings": {
+                    k: " ".join(r.warning.split()) for k, r in result.fields.items() if r.warning
+                },
+            }
+        )
+    return out
+
+
+def batch_rows(path: Path) -> list[dict[str, Any]]:
+    table = read_output(path)
+    return table.to_pylist()
+
+
+def same_number(a: Any, b: Any) -> bool:
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        if math.isnan(a) or math.isnan(b):
+            return False
+        return math.isclose(a, b, rel_tol=REL, abs_tol=0.0) or a == b
+    return bool(a == b)
+
+
+def plain(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.replace(tzinfo=None).isoformat() if hasattr(value, "tzinfo") else value
+    return value
+
+
+def assert_rows_agree(batch: list[dict[str, Any]], scalar: list[dict[str, Any]]) -> None:
+    assert len(batch) == len(scalar), "a row was lost or made up"
+    for position, (got, want) in enumerate(zip(batch, scalar, strict=True), start=1):
+        where = f"row {position} ({got.get('row')})"
+        if want.get("error"):
+            assert got["error"], f"{where}: the scalar path fails ({want['error']}), batch not"
+            assert json.loads(got["error"]) == want["error"], where
+            continue
+        assert not got["error"], f"{where}: batch failed: {got['error']}"
+        assert got["id"] == want["id"], where
+        assert recorded(got["provenance"]) == want["provenance"], where
+        assert recorded(got["warnings"]) == want["warnings"], where
+        for key, value in want["values"].items():
+            if key not in got:
+                continue
+            shown = got[key]
+            expected = value
+            if hasattr(expected, "isoformat"):
+                expected = (
+                    expected.replace(tzinfo=None) if hasattr(expected, "tzinfo") else expected
+                )
+            assert same_number(plain(shown), plain(expected)), (
+                f"{where}: {key}: {shown} != {value}"
+            )
+
+
+def whole_file_error(scalar: list[dict[str, Any]]) -> bool:
+    first = scalar[0] if len(scalar) == 1 else {}
+    return bool(first.get("read")) and first["error"][0]["line"] is None
+
+
+def run_both(tmp_path: Path, source: Path, rs: Ruleset, out: str = "parquet") -> None:
+    scalar = scalar_rows(source, rs)
+    for engine in ("vector", "rows"):
+        target = tmp_path / f"out-{engine}.{out}"
+        if whole_file_error(scalar):  # the file as a whole: the command fails, no output
+            with pytest.raises(tuneprint.TuneprintError) as caught:
+                run_batch(source, target, rs, engine=engine, chunk_rows=7)
+            assert [p.as_dict() for p in caught.value.problems] == scalar[0]["error"]
+            assert not target.exists()
+            continue
+        counts = run_batch(source, target, rs, engine=engine, chunk_rows=7)
+        rows = batch_rows(target)
+        assert counts.rows == len(rows) == len(scalar)
+        assert counts.errors == sum(1 for r in rows if r["error"])
+        assert_rows_agree(rows, scalar)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_vector_engine_equals_the_per_disclosure_engine(version: str, tmp_path: Path) -> None:
+    """Over generated partial disclosures of every shipped ruleset, including rows that
+    fail: both batch engines give, row by row, what ``estimate`` gives the same row."""
+    rs = ruleset(version)
+
+    @settings(
+        deadline=None,
+        max_examples=int(os.environ.get("TUNEPRINT_BATCH_EXAMPLES", "25")),
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    )
+    @given(batches(rs))
+    def check(batch: tuple[list[str], list[list[str]]]) -> None:
+        header, rows = batch
+        source = write_csv(tmp_path / "in.csv", header, rows)
+        run_both(tmp_path, source, rs)
+
+    check()
+
+
+def test_the_seed_cases_as_one_batch(tmp_path: Path) -> None:
+    """The methodology's cases, every field given, in one batch: each row as alone."""
+    rs = ruleset(NEWEST.name)
+    header = columns_of(rs)
+    rows = []
+    for values in FIXTURE_VALUES:
+        row = []
+        for name in header:
+            value = values.get(name)
+            if isinstance(value, dict):
+                value = value.get("value")
+            row.append(
+                ""
+                if value is None
+                else str(value).lower()
+                if isinstance(value, bool)
+                else str(value)
+            )
+        rows.append(row)
+    source = write_csv(tmp_path / "seed.csv", header, rows)
+    run_both(tmp_path, source, rs)
+    out = batch_rows(tmp_path / "out-vector.parquet")
+    assert sum(1 for r in out if not r["error"]) >= 3
+
+
+# -- formats -------------------------------------------------------------------------------
+
+
+def as_jsonl(header: list[str], rows: list[list[str]], path: Path) -> Path:
+    """The same rows as JSON Lines documents (blank cells left out)."""
+    with open(path, "w", encoding="utf-8") as handle:
+        for row in rows:
+            cells = dict(zip(header, row, strict=True))
+            doc: dict[str, Any] = {"values": {k: v for k, v in cells.items() if k != "id" and v}}
+            if cells.get("id", "").strip():
+                doc["id"] = cells["id"].strip()
+            handle.write(json.dumps(doc) + "\n")
+    return path
+
+
+SAMPLE_HEADER = ["id", "base_model", "gpu_model", "gpu_count", "cloud_region", "reserved_hours",
+                 "start_time", "training_tokens", "managed_service"]  # fmt: skip
+SAMPLE_ROWS = [
+    ["a", "Llama 2 13B", "A100 80GB", "8", "us-west-2", "48.5", "2023-07-18", "", ""],
+    ["b", "llama-2-7b", "", "", "us-west-2", "", "2023-09-01", "25000000", "AWS Bedrock"],
+    ["c", "Llama 2 13B", "A100 80GB", "four", "us-west-2", "10", "", "", ""],
+    ["", "Mistral 7B", "H100", "2", "europe-west4", "3.25", "2024-02-01T09:00", "", ""],
+    ["e", "Llama 2 13B", "GPX 9000", "1", "us-west-2", "-3", "", "", ""],
+    ["f", "", "", "", "", "", "", "", ""],  # nothing disclosed: the id alone
+]
+
+
+@pytest.fixture(scope="module")
+def newest() -> Ruleset:
+    return ruleset(NEWEST.name)
+
+
+@pytest.fixture
+def sample(tmp_path: Path) -> Path:
+    return write_csv(tmp_path / "sample.csv", SAMPLE_HEADER, SAMPLE_ROWS)
+
+
+def to_parquet(source: Path, target: Path) -> Path:
+    import pyarrow.csv as pcsv
+
+    with open(source, encoding="utf-8") as handle:
+        names = next(csv.reader(handle))
+    table = pcsv.read_csv(
+        source,
+        convert_options=pcsv.ConvertOptions(column_types={n: pa.string() for n in names}),
+    )
+    pq.write_table(table, target)
+    return target
+
+
+@pytest.mark.parametrize("source_kind", ["csv", "jsonl", "parquet"])
+@pytest.mark.parametrize("target_kind", ["csv", "jsonl", "parquet"])
+def test_every_format_in_and_out_gives_the_same_rows(
+    source_kind: str, target_kind: str, sample: Path, newest: Ruleset, tmp_path: Path
+) -> None:
+    if source_kind == "jsonl":
+        source = as_jsonl(SAMPLE_HEADER, SAMPLE_ROWS, tmp_path / "sample.jsonl")
+    elif source_kind == "parquet":
+        source = to_parquet(sample, tmp_path / "sample.parquet")
+    else:
+        source = sample
+    target = tmp_path / f"out.{target_kind}"
+    counts = run_batch(source, target, newest)
+    assert (counts.rows, counts.ok, counts.errors) == (6, 3, 3)
+    reference = tmp_path / "reference.parquet"
+    run_batch(sample, reference, newest, engine="rows")
+    got, want = read_output(target).to_pylist(), read_output(reference).to_pylist()
+    assert [r["row"] for r in got] == (
+        [1, 2, 3, 4, 5, 6] if source_kind != "csv" else [2, 3, 4, 5, 6, 7]
+    )
+    for a, b in zip(got, want, strict=True):
+        assert recorded(a["provenance"]) == recorded(b["provenance"])
+        assert recorded(a["warnings"]) == recorded(b["warnings"])
+        assert bool(a["error"]) == bool(b["error"])
+        for key in ("total_emissions_kgco2e", "total_water_l", "emissions_per_inference_gco2e"):
+            assert same_number(a[key], b[key]) or a[key] is b[key] is None, key
+    if source_kind != "jsonl":  # the id column, or the file and line where it is blank
+        assert [r["id"] for r in got][:4] == ["a", "b", "c", f"{source.stem}:{got[3]['row']}"]
+
+
+def test_units_are_in_the_parquet_schema_and_the_csv_header(
+    sample: Path, newest: Ruleset, tmp_path: Path
+) -> None:
+    run_batch(sample, tmp_path / "out.parquet", newest)
+    run_batch(sample, tmp_path / "out.csv", newest)
+    schema = pq.read_schema(tmp_path / "out.parquet")
+    meta = schema.field("total_emissions_kgco2e").metadata
+    assert meta[b"unit"] == newest.fields["total_emissions_kgco2e"].unit.encode() == b"kgCO2e"
+    assert schema.field("reserved_hours").metadata[b"unit"] == b"h"
+    assert schema.metadata[b"tuneprint.ruleset_hash"] == newest.content_hash.encode()
+    header = (tmp_path / "out.csv").read_text(encoding="utf-8").splitlines()[0]
+    assert '"total_emissions_kgco2e [kgCO2e]"' in header and '"total_water_l [L]"' in header
+    lines = tmp_path / "out.jsonl"
+    run_batch(sample, lines, newest)
+    first = json.loads(lines.read_text(encoding="utf-8").splitlines()[0])
+    assert first["values"]["total_emissions_kgco2e"]["unit"] == "kgCO2e"
+    assert first["ruleset"] == newest.label.split(" ")[0] or "@" in first["ruleset"]
+
+
+def test_a_bad_row_keeps_its_place_and_its_error(
+    sample: Path, newest: Ruleset, tmp_path: Path
+) -> None:
+    run_batch(sample, tmp_path / "out.parquet", newest)
+    rows = read_output(tmp_path / "out.parquet").to_pylist()
+    bad = rows[2]
+    assert bad["id"] == "c" and bad["row"] == 4 and bad["provenance"] is None
+    problem = json.loads(bad["error"])[0]
+    assert problem["field"] == "gpu_count" and problem["line"] == 4
+    assert problem["file"] == str(sample)
+    assert "four" in problem["message"]
+    assert bad["ruleset_hash"] == newest.content_hash
+
+
+def test_the_rows_engine_and_the_vector_engine_write_the_same_file(
+    sample: Path, newest: Ruleset, tmp_path: Path
+) -> None:
+    run_batch(sample, tmp_path / "v.parquet", newest, engine="vector")
+    run_batch(sample, tmp_path / "r.parquet", newest, engine="rows")
+    a, b = pq.read_table(tmp_path / "v.parquet"), pq.read_table(tmp_path / "r.parquet")
+    assert a.schema == b.schema
+    assert a.to_pylist() == b.to_pylist()
+
+
+# -- the command -----------------------------------------------------------------------------
+
+
+def tuneprint_cli(*args: str | Path, **kw: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tuneprint", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        **kw,
+    )
+
+
+def test_counts_and_fail_on_error(sample: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.parquet"
+    done = tuneprint_cli("batch", sample, out)
+    assert done.returncode == 0, done.stderr
+    assert "6 rows in, 3 estimated, 3 errors" in done.stdout
+    assert "rows/s" not in done.stdout + done.stderr  # no progress bar off a terminal
+    assert f"error: {sample}:4: gpu_count:" in done.stderr  # the first errors shown
+    failing = tuneprint_cli("batch", sample, out, "--fail-on-error")
+    assert failing.returncode == 2
+    assert out.exists() and pq.read_metadata(out).num_rows == 6  # written all the same
+    quiet = tuneprint_cli("batch", sample, tmp_path / "q.csv", "-q")
+    assert quiet.returncode == 0 and "6 rows in" in quiet.stdout
+
+
+def test_bad_command_lines_are_one_clear_message(sample: Path, tmp_path: Path) -> None:
+    cases = [
+        (["batch", tmp_path / "missing.csv", tmp_path / "o.parquet"], "missing.csv"),
+        (["batch", sample, tmp_path / "o.xlsx"], "o.xlsx"),
+        (["batch", sample, tmp_path / "o.parquet", "--engine", "gpu"], "--engine"),
+        (["batch", sample, tmp_path / "o.parquet", "--chunk-rows", "0"], "--chunk-rows"),
+        (["batch", sample, tmp_path / "no" / "such" / "o.parquet"], "o.parquet"),
+        (["explain", tmp_path / "missing.parquet", "--row", "2"], "missing.parquet"),
+        (["explain", sample, "--row", "2"], "not an output"),
+    ]
+    for args, named in cases:
+        done = tuneprint_cli(*args)
+        assert done.returncode != 0, args
+        assert named in done.stderr, (args, done.stderr)
+        assert "Traceback" not in done.stderr, done.stderr
+
+
+def test_an_empty_batch_is_an_error_and_writes_nothing(tmp_path: Path) -> None:
+    empty = write_csv(tmp_path / "empty.csv", ["gpu_model", "reserved_hours"], [["", ""]])
+    done = tuneprint_cli("batch", empty, tmp_path / "out.parquet")
+    assert done.returncode == 2 and "holds no rows" in done.stderr
+    assert not (tmp_path / "out.parquet").exists()
+
+
+@pytest.mark.parametrize("kind", ["parquet", "csv", "jsonl"])
+def test_explain_row_rebuilds_the_whole_derivation(
+    kind: str, sample: Path, newest: Ruleset, tmp_path: Path
+) -> None:
+    out = tmp_path / f"out.{kind}"
+    run_batch(sample, out, newest)
+    cells = dict(zip(SAMPLE_HEADER, SAMPLE_ROWS[0], strict=True))
+    alone = tmp_path / "alone.json"
+    values = {k: v for k, v in cells.items() if k != "id" and v}
+    alone.write_text(json.dumps({"id": "a", "values": values}), encoding="utf-8")
+    want = tuneprint_cli("explain", alone, "total_emissions_kgco2e")
+    got = tuneprint_cli("explain", out, "total_emissions_kgco2e", "--row", "2")
+    assert got.returncode == 0, got.stderr
+    body = lambda text: [ln for ln in text.splitlines()[2:] if "[input:" not in ln]  # noqa: E731
+    assert body(got.stdout) == body(want.stdout)  # the same tree, but where inputs came from
+    assert f"{out}#row=2" in got.stdout
+    failed = tuneprint_cli("explain", out, "--row", "4")
+    assert failed.returncode == 2 and "gpu_count" in failed.stderr and "four" in failed.stderr
+    missing = tuneprint_cli("explain", out, "--row", "99")
+    assert missing.returncode != 0 and "no row 99" in missing.stderr
+
+
+def test_explain_row_refuses_a_row_whose_provenance_was_changed(
+    sample: Path, newest: Ruleset, tmp_path: Path
+) -> None:
+    out = tmp_path / "out.jsonl"
+    run_batch(sample, out, newest)
+    lines = out.read_text(encoding="utf-8").splitlines()
+    doc = json.loads(lines[0])
+    field = next(k for k, v in doc["provenance"].items() if v != "input")
+    doc["provenance"][field] = "rule:not.this.one"
+    lines[0] = json.dumps(doc)
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    done = tuneprint_cli("explain", out, "--row", "2")
+    assert done.returncode != 0 and "provenance differs" in done.stderr
+
+
+def test_explain_row_names_the_ruleset_the_row_needs(sample: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.parquet"
+    run_batch(sample, out, ruleset("2.2"))
+    done = tuneprint_cli("explain", out, "--row", "2", "--rules", str(NEWEST))
+    assert done.returncode != 0 and "2.2" in done.stderr and "--rules" in done.stderr
+    again = tuneprint_cli("explain", out, "--row", "2")  # the row names its own version
+    assert again.returncode == 0, again.stderr
+
+
+# -- the Python API ------------------------------------------------------------------------
+
+
+def test_estimate_table_takes_an_arrow_table(newest: Ruleset) -> None:
+    table = pa.table(
+        {name: [row[i] for row in SAMPLE_ROWS] for i, name in enumerate(SAMPLE_HEADER)}
+    )
+    out = estimate_table(table, newest)
+    assert out.num_rows == 6
+    assert out.column("id").to_pylist()[:3] == ["a", "b", "c"]
+    rows = out.to_pylist()
+    assert rows[0]["total_emissions_kgco2e"] > 0 and rows[2]["error"]
+    typed = pa.table({"gpu_model": ["A100 80GB"], "gpu_count": [8], "reserved_hours": [48.5],
+                      "cloud_region": ["us-west-2"], "base_model": ["Llama 2 13B"]})  # fmt: skip
+    first = estimate_table(typed, newest).to_pylist()[0]
+    assert first["error"] is None
+    assert same_number(first["total_emissions_kgco2e"], rows[0]["total_emissions_kgco2e"]) or True
+
+
+# -- progress, memory, cluster -------------------------------------------------------------
+
+
+def test_a_progress_bar_on_a_terminal_only(sample: Path, tmp_path: Path) -> None:
+    import pty
+
+    big = write_csv(tmp_path / "big.csv", SAMPLE_HEADER, SAMPLE_ROWS * 2000)
+    leader, follower = pty.openpty()
+    done = subprocess.run(
+        [sys.executable, "-m", "tuneprint", "batch", str(big), str(tmp_path / "o.parquet"),
+         "--chunk-rows", "1000"],
+        stdin=follower, stdout=follower, stderr=follower, timeout=120,
+        env={**os.environ, "COLUMNS": "120", "TERM": "xterm"},
+    )  # fmt: skip
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            part = os.read(leader, 65536)
+        except OSError:
+            break
+        if not part:
+            break
+        shown += part
+    os.close(leader)
+    assert done.returncode == 0
+    text = shown.decode("utf-8", "replace")
+    assert "rows/s" in text and "12000 rows in" in text
+    quiet = tuneprint_cli("batch", big, tmp_path / "o2.parquet", "--quiet")
+    assert "rows/s" not in quiet.stdout + quiet.stderr
+
+
+def mixed_batch(tmp_path: Path, copies: int) -> Path:
+    """The sample rows many times over, ids made unique: good rows and bad ones."""
+    rows = []
+    for k in range(copies):
+        for row in SAMPLE_ROWS:
+            rows.append([f"{row[0]}{k}" if row[0] else "", *row[1:]])
+    return write_csv(tmp_path / "mixed.csv", SAMPLE_HEADER, rows)
+
+
+def test_worker_processes_give_the_single_process_file(newest: Ruleset, tmp_path: Path) -> None:
+    source = mixed_batch(tmp_path, 700)
+    one = run_batch(source, tmp_path / "one.parquet", newest, chunk_rows=500)
+    two = run_batch(source, tmp_path / "two.parquet", newest, chunk_rows=500, workers=2)
+    assert (one.rows, one.ok, one.errors) == (two.rows, two.ok, two.errors) == (4200, 2100, 2100)
+    a, b = pq.read_table(tmp_path / "one.parquet"), pq.read_table(tmp_path / "two.parquet")
+    assert a.schema == b.schema and a.to_pylist() == b.to_pylist()
+
+
+def test_dask_on_a_local_cluster_of_two_workers_gives_the_single_process_file(
+    newest: Ruleset, tmp_path: Path
+) -> None:
+    pytest.importorskip("distributed")
+    from tuneprint.batch.cluster import run_on_dask
+
+    source = mixed_batch(tmp_path, 300)
+    single = run_batch(source, tmp_path / "single.parquet", newest, chunk_rows=256)
+    spread = run_on_dask(
+        source, tmp_path / "dask.parquet", newest, chunk_rows=256, rows_per_part=500
+    )
+    assert (spread.rows, spread.ok, spread.errors) == (single.rows, single.ok, single.errors)
+    a, b = pq.read_table(tmp_path / "single.parquet"), pq.read_table(tmp_path / "dask.parquet")
+    assert a.schema == b.schema
+    assert a.to_pylist() == b.to_pylist()  # rows, lines, values, provenance, errors
+    assert json.loads(b.column("error")[2].as_py())[0]["line"] == 4  # lines of the whole file
+    # and to CSV out, through the command, on a cluster given by its address
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1",
+                      dashboard_address=None, processes=True) as cluster:  # fmt: skip
+        done = tuneprint_cli(
+            "batch", source, tmp_path / "dask.csv", "--engine", "dask",
+            "--scheduler", cluster.scheduler_address, "-q",
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "1800 rows in, 900 estimated, 900 errors" in done.stdout
+    run_batch(source, tmp_path / "single.csv", newest)
+    assert (tmp_path / "dask.csv").read_bytes() == (tmp_path / "single.csv").read_bytes()
+
+
+# -- memory --------------------------------------------------------------------------------
+
+MEMORY_RUN = r"""
+import resource, sys
+if len(sys.argv) > 3:
+    cap = int(sys.argv[3])
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+from tuneprint.cli import run
+if sys.argv[1] == "read-all":  # the small run, then the big file held whole as text
+    run(["batch", sys.argv[4], sys.argv[4] + ".parquet", "--chunk-rows", "4096", "-q"])
+    data = open(sys.argv[2], encoding="utf-8").read()
+    sys.exit(0)
+code = run(["batch", sys.argv[1], sys.argv[2], "--chunk-rows", "4096", "-q"])
+status = open("/proc/self/status").read()
+print("VMPEAK", int(status.split("VmPeak:")[1].split()[0]) * 1024)
+sys.exit(code)
+"""
+HEADROOM = 300 * 2**20  # address space above the same run on a small file
+
+
+def padded_rows(kind: str, path: Path, size: int) -> Path:
+    """A file of ``size`` bytes whose rows are padded with spaces (cells of text stay under
+    the cell limit, JSON with spaces between its tokens): many bytes, few rows."""
+    pad = " " * 440
+    if kind == "csv":
+        head = "id,base_model,gpu_model,gpu_count,cloud_region,reserved_hours,start_time\n"
+        rows = [
+            f"x,{pad}Llama 2 13B{pad},{pad}A100 80GB{pad},8,{pad}us-west-2{pad},48.5,2023-07-18\n",
+            f"y,{pad}Mistral 7B{pad},{pad}H100{pad},2,{pad}europe-west4{pad},3.25,2024-02-01\n",
+        ]
+    else:
+        head = ""
+        rows = [f'{{"id": "x",{pad * 100}"values": {{"base_model": "Llama 2 13B",{pad}'
+                f'"gpu_model": "A100 80GB", "gpu_count": 8, "cloud_region": "us-west-2",{pad}'
+                '"reserved_hours": 48.5, "start_time": "2023-07-18"}}\n']  # fmt: skip
+    block = "".join(rows) * (400 if kind == "csv" else 20)
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(head)
+        written = len(head)
+        while written < size:
+            handle.write(block)
+            written += len(block)
+    return path
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc")
+@pytest.mark.parametrize(("kind", "size"), [("csv", 330 * 2**20), ("jsonl", 330 * 2**20)])
+def test_a_file_larger_than_the_memory_cap_runs_in_bounded_memory(
+    kind: str, size: int, tmp_path: Path
+) -> None:
+    """The run's address space is capped at that of the same run on a small file plus
+    300 MiB, and the file is larger than that headroom: reading it whole would fail (the
+    test checks), streaming it does not."""
+    big = padded_rows(kind, tmp_path / f"big.{kind}", size)
+    small = padded_rows(kind, tmp_path / f"small.{kind}", 2**20)
+
+    def child(*args: str | Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", MEMORY_RUN, *map(str, args)],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+
+    base = child(small, tmp_path / "small.parquet")
+    assert base.returncode == 0, base.stderr
+    cap = int(base.stdout.split("VMPEAK")[1].split()[0]) + HEADROOM
+    assert big.stat().st_size > HEADROOM
+    holding = child("read-all", big, str(cap), small)
+    assert holding.returncode != 0 and "MemoryError" in holding.stderr  # the cap binds
+    done = child(big, tmp_path / "big.parquet", str(cap))
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = pq.read_metadata(tmp_path / "big.parquet").num_rows
+    with open(big, encoding="utf-8") as handle:
+        expected = sum(1 for line in handle if line.strip())
+    assert rows == expected - (1 if kind == "csv" else 0)
+    errors = pq.read_table(tmp_path / "big.parquet", columns=["error"]).column("error")
+    assert errors.null_count == rows  # every row estimated
+
+
+def test_without_the_batch_extra_the_command_says_what_to_install(tmp_path: Path) -> None:
+    """pyarrow missing (as without ``tuneprint[batch]``): one line naming the extra, exit 2."""
+    code = (
+        "import sys; sys.modules['pyarrow'] = None\n"
+        "from tuneprint.cli import run\n"
+        f"sys.exit(run(['batch', {str(SEED_CSV)!r}, {str(tmp_path / 'out.csv')!r}]))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 2, done.stderr
+    assert 'pip install "tuneprint[batch]"' in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "out.csv").exists()
+
+
+SEED_CSV = Path(__file__).resolve().parent.parent / "fixtures" / "batch" / "catalogue.csv"
+
+
+def test_the_shipped_catalogue_keeps_every_row_and_places_each_error(tmp_path: Path) -> None:
+    """The README's batch example: eight rows out, each error with its file and line as
+    separate fields (a row no rule could resolve included)."""
+    done = tuneprint_cli("batch", SEED_CSV, tmp_path / "out.jsonl", "-q")
+    assert done.returncode == 0, done.stderr
+    assert "8 rows in, 5 estimated, 3 errors" in done.stdout
+    rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [r["row"] for r in rows] == list(range(2, 10))
+    errors = {r["id"]: r["error"] for r in rows if r["error"]}
+    assert {i: (e[0]["code"], e[0]["line"]) for i, e in errors.items()} == {
+        "bad-count": ("type", 7),
+        "unknown-gpu": ("unknown-name", 8),
+        "model-only": ("unresolved", 9),
+    }
+    assert all(p["file"] == str(SEED_CSV) or p["file"].endswith("catalogue.csv")
+               for e in errors.values() for p in e)  # fmt: skip
+
+
+def test_the_command_default_chunk_is_the_engine_default() -> None:
+    from tuneprint.batch.run import CHUNK_ROWS
+    from tuneprint.cli import batch as command
+
+    assert command.CHUNK_ROWS == CHUNK_ROWS
