@@ -5,7 +5,8 @@ process under a memory cap and a time limit:
 - no traceback and no internal error, from the command line or the library;
 - bad input exits non-zero (2, or 1 for a gate) and good input exits 0;
 - nothing hangs past 10 s and nothing takes more than 1 GiB;
-- a batch never loses a row; no emission or water is negative or not finite;
+- a batch never loses a row, through ``estimate`` and through ``tuneprint batch`` (whose
+  error rows are the rows ``estimate`` failed); no emission or water is negative or not finite;
 - nothing the input holds reaches the terminal as control characters;
 - no file is read outside the folders asked for.
 """
@@ -177,6 +178,9 @@ def _prepare(case: dict[str, Any], case_dir: Path) -> dict[str, Any]:
         "forbidden": str(outside.resolve()),
         "stdin": None,
     }
+    library = spec["library"]
+    if library and library[0] == "batch":  # the same file through ``tuneprint batch``
+        spec["batch"] = [library[1], library[2] if len(library) > 2 else "newest"]
     if "stdin" in case:
         (case_dir / "stdin.txt").write_text(case["stdin"], encoding="utf-8")
         spec["stdin"] = str(case_dir / "stdin.txt")
@@ -306,10 +310,61 @@ def check_promise(case: dict[str, Any], report: dict[str, Any]) -> list[str]:
     for value in _outputs(out):
         if not math.isfinite(value) or value < 0:
             broken.append(f"an output of {value}")
+    if isinstance(report.get("batch"), dict) and "skipped" not in report["batch"]:
+        broken += [f"tuneprint batch: {b}" for b in _batch_broken(case, report)]
+    return broken
+
+
+def _batch_broken(case: dict[str, Any], report: dict[str, Any]) -> list[str]:
+    """The promise for ``tuneprint batch`` on the case's batch file: as ``estimate`` on
+    the same file, but a bad row is an error row of the output, not a failed run. When
+    ``estimate`` gave every row, the batch gives every row, in order, and exits 0."""
+    batch = report["batch"]
+    broken = []
+    text = batch["stdout"] + batch["stderr"]
+    if "Traceback" in text or "internal error" in text:
+        broken.append(f"a traceback or internal error: {text[-800:]}")
+    if CONTROL.search(batch["stdout"]) or CONTROL.search(batch["stderr"].replace("\t", "")):
+        broken.append("control characters reached the terminal")
+    if batch["exit"] not in (0, 2):
+        broken.append(f"exit {batch['exit']}")
+    rows = batch["rows"]
+    if batch["exit"] == 2 and rows is not None:
+        broken.append("a failed run left an output file")
+    if batch["exit"] == 0 and rows is None:
+        broken.append("no output file")
+    try:
+        estimated = json.loads(report["stdout"])
+    except ValueError:
+        estimated = None
+    whole = (
+        isinstance(estimated, list)
+        and len(estimated) == 1
+        and all(p.get("line") is None for p in estimated[0].get("errors", [{}]))
+        and ":" not in str(estimated[0].get("name"))
+    )  # estimate's one entry is an error of the whole file (an empty batch)
+    if whole:
+        if batch["exit"] != 2 or case.get("stderr", "") not in batch["stderr"]:
+            broken.append(f"not refused as estimate refuses it: {batch['stderr'][-500:]}")
+    elif isinstance(estimated, list) and "rows" in case and len(estimated) == case["rows"]:
+        if rows is None or len(rows) != case["rows"]:
+            broken.append(f"{None if rows is None else len(rows)} rows out of {case['rows']}")
+        else:
+            failed = [isinstance(e, dict) and "errors" in e for e in estimated]
+            if [bool(r["error"]) for r in rows] != failed:
+                broken.append("its error rows are not the rows estimate failed")
+    if case.get("ok") and (batch["exit"] != 0 or any(r["error"] for r in rows or [])):
+        broken.append(f"refused good input: {batch['stderr'][-500:]}")
+    for row in rows or []:
+        for value in row["values"].values():
+            if isinstance(value, float) and (not math.isfinite(value) or value < 0):
+                broken.append(f"a value of {value} in row {row['row']}")
     return broken
 
 
 def test_the_corpus_is_large_and_covers_every_family() -> None:
+    batches = [c for c in CASES if (c.get("library") or [""])[0] == "batch"]
+    assert len(batches) >= 30  # each also runs through ``tuneprint batch``
     ids = [c["id"] for c in CASES]
     assert len(ids) == len(set(ids)), "case ids are unique"
     assert len(NEW) >= 150

@@ -69,6 +69,8 @@ def main() -> None:
             sys.stdout.flush()
             sys.stderr.flush()
             report["library"] = _library(spec.get("library"))
+            if spec.get("batch"):
+                report["batch"] = _batch(run, *spec["batch"])
         except Hang:
             report["hang"] = True
         finally:
@@ -85,6 +87,35 @@ def main() -> None:
     sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
     real_out.write(json.dumps(reports))
     real_out.flush()
+
+
+def _batch(run: Any, source: str, rules: str) -> dict[str, object]:
+    """``tuneprint batch`` on the same batch file, JSON Lines out: its exit code, what it
+    printed, and the rows it wrote (None when it wrote no file)."""
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        return {"skipped": "pyarrow is not installed"}
+    target = Path("batch-out.jsonl")
+    saved = sys.stdout, sys.stderr
+    out, err = io.BytesIO(), io.BytesIO()
+    wrappers = [io.TextIOWrapper(b, encoding="utf-8", write_through=True) for b in (out, err)]
+    sys.stdout, sys.stderr = wrappers  # kept: a wrapper collected closes its buffer
+    try:
+        code = run(["batch", source, str(target), "--rules", rules, "-q"])
+    finally:
+        sys.stdout, sys.stderr = saved
+    rows = None
+    if target.exists():
+        rows = [json.loads(line) for line in target.read_text(encoding="utf-8").splitlines()]
+    report = {
+        "exit": code,
+        "stdout": out.getvalue().decode("utf-8", "backslashreplace"),
+        "stderr": err.getvalue().decode("utf-8", "backslashreplace"),
+        "rows": rows,
+    }
+    del wrappers
+    return report
 
 
 def _library(action: list[str] | None) -> dict[str, object]:
