@@ -1,0 +1,139 @@
+"""Batch estimation at scale: rows per second and peak memory for 10^4, 10^5 and 10^6
+partial disclosures, with the per-disclosure engine, the vectorised engine on one core
+and on two, and Dask with two workers.
+
+The disclosures are generated like the methodology's cases: some give the hardware and
+the time, some only the model, the service and the tokens, some the region by its provider
+name, its code or its country; names are written in several ways ("A100 80GB", "Nvidia
+A100 80GB", "nvidia-a100-sxm4-80gb"); one row in a hundred is corrupt (a count of "four",
+a negative time, an unknown GPU).
+
+    python bench/batch_scale.py [--sizes 10000 100000 1000000] [--engines rows vector vector2 dask]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+HEADER = [
+    "id", "base_model", "gpu_model", "gpu_count", "server_model", "cloud_region", "country",
+    "reserved_hours", "gpu_utilization", "managed_service", "start_time", "training_tokens",
+]  # fmt: skip
+MODELS = ["Llama 2", "Llama 2 7B", "llama-2-13b", "Llama-2-70b", "Mistral 7B", "Llama 3 8B", ""]
+GPUS = ["A100 80GB", "Nvidia A100 80GB", "nvidia-a100-sxm4-80gb", "H100", "V100", "", ""]
+REGIONS = ["us-west-2", "US West (Oregon)", "europe-west4", "eu-west-1", "", ""]
+COUNTRIES = ["France", "USA", "DEU", "", "", "", ""]
+
+
+def disclosure(rng: random.Random, i: int) -> list[str]:
+    """One row: a case like the methodology's, with names written in several ways."""
+    row = {h: "" for h in HEADER}
+    row["id"] = f"r{i}"
+    shape = rng.random()
+    row["start_time"] = rng.choice(["", "2023-07-18", "2024-07-06T17:01", "2022-03"])
+    if shape < 0.55:  # hardware and time, as the seed's disclosure
+        row["base_model"] = rng.choice(MODELS)
+        row["gpu_model"] = rng.choice(GPUS)
+        row["gpu_count"] = rng.choice(["1", "2", "4", "8", ""])
+        row["cloud_region"] = rng.choice(REGIONS)
+        row["reserved_hours"] = f"{rng.uniform(0.5, 200):.3f}"
+        if rng.random() < 0.3:
+            row["gpu_utilization"] = f"{rng.uniform(0.2, 0.95):.2f}"
+    elif shape < 0.8:  # a managed service and tokens, as the seed's Bedrock case
+        row["base_model"] = rng.choice(["Llama 2", "Llama 2 13B"])
+        row["managed_service"] = "AWS Bedrock"
+        row["cloud_region"] = rng.choice(["us-west-2", "US West (Oregon)"])
+        row["training_tokens"] = str(rng.randint(10_000, 50_000_000))
+    else:  # a model and a country only, with tokens
+        row["base_model"] = rng.choice(MODELS[:-1])
+        row["country"] = rng.choice(COUNTRIES[:3])
+        row["gpu_model"] = rng.choice(GPUS[:5])
+        row["training_tokens"] = str(rng.randint(10_000, 500_000_000))
+    if rng.random() < 0.01:  # corrupt
+        spoil = rng.choice(["gpu_count", "reserved_hours", "gpu_model"])
+        row[spoil] = {"gpu_count": "four", "reserved_hours": "-3", "gpu_model": "GPX 9000"}[spoil]
+    return [row[h] for h in HEADER]
+
+
+def write_csv(path: Path, rows: int, seed: int = 1) -> None:
+    rng = random.Random(seed)
+    with open(path, "w", encoding="utf-8") as out:
+        out.write(",".join(HEADER) + "\n")
+        for i in range(rows):
+            out.write(",".join(disclosure(rng, i)) + "\n")
+
+
+def run(engine: str, source: Path, target: Path) -> tuple[float, float, str]:
+    """Seconds and peak memory (MiB) of one batch run in a new process."""
+    env = {**os.environ}
+    extra = []
+    if engine == "vector":  # one core: the engine's own thread pools pinned to one thread
+        env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", ARROW_NUM_THREADS="1")
+        cmd = ["taskset", "-c", "0"] if shutil_which("taskset") else []
+    else:
+        cmd = []
+    if engine == "vector2":  # two processes, each with its own share of the chunks
+        extra = ["--workers", "2"]
+    name = {"rows": "rows", "vector": "vector", "vector2": "vector", "dask": "dask"}[engine]
+    cmd += [sys.executable, "-m", "tuneprint", "batch", str(source), str(target)]
+    cmd += ["--engine", name, "-q", *extra]
+    # a fresh parent for each run, so the peak is this run's: the largest resident set of
+    # one process of its tree (the batch or one of its workers)
+    cmd = [sys.executable, "-c", MEASURE, *cmd]
+    start = time.perf_counter()
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode not in (0, 2):
+        raise SystemExit(done.stderr)
+    out, _, peak = done.stdout.rpartition("PEAK ")
+    return seconds, int(peak) / 1024, out.strip() or done.stderr.strip()
+
+
+MEASURE = """
+import resource, subprocess, sys
+code = subprocess.run(sys.argv[1:]).returncode
+print("PEAK", resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+sys.exit(code)
+"""
+
+
+def shutil_which(name: str) -> str | None:
+    import shutil
+
+    return shutil.which(name)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--engines", nargs="+", default=["rows", "vector", "vector2", "dask"])
+    parser.add_argument(
+        "--rows-limit", type=int, default=100_000, help="largest size for the rows engine"
+    )
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="tuneprint-bench-"))
+    for size in args.sizes:
+        source = folder / f"in-{size}.csv"
+        write_csv(source, size)
+        mib = source.stat().st_size / 2**20
+        print(f"{size:,} disclosures ({mib:.1f} MiB of CSV):")
+        for engine in args.engines:
+            if engine == "rows" and size > args.rows_limit:
+                print(f"  {engine:<8} skipped (over --rows-limit)")
+                continue
+            target = folder / f"out-{size}-{engine}.parquet"
+            seconds, peak, summary = run(engine, source, target)
+            print(f"  {engine:<8} {seconds:7.2f} s  {size / seconds:10,.0f} rows/s  "
+                  f"peak {peak:7.0f} MiB  ({summary})")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
