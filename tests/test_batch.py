@@ -508,12 +508,27 @@ def test_estimate_table_takes_an_arrow_table(newest: Ruleset) -> None:
     assert out.num_rows == 6
     assert out.column("id").to_pylist()[:3] == ["a", "b", "c"]
     rows = out.to_pylist()
-    assert rows[0]["total_emissions_kgco2e"] > 0 and rows[2]["error"]
-    typed = pa.table({"gpu_model": ["A100 80GB"], "gpu_count": [8], "reserved_hours": [48.5],
-                      "cloud_region": ["us-west-2"], "base_model": ["Llama 2 13B"]})  # fmt: skip
+    assert rows[2]["error"] and rows[4]["error"] and not rows[0]["error"]
+    values = {"gpu_model": "A100 80GB", "gpu_count": 8, "reserved_hours": 48.5,
+              "cloud_region": "us-west-2", "base_model": "Llama 2 13B"}  # fmt: skip
+    typed = pa.table({k: [v] for k, v in values.items()})  # numeric columns, not text
     first = estimate_table(typed, newest).to_pylist()[0]
     assert first["error"] is None
-    assert same_number(first["total_emissions_kgco2e"], rows[0]["total_emissions_kgco2e"]) or True
+    alone = tuneprint.estimate({"values": values}, newest)
+    assert same_number(first["total_emissions_kgco2e"], alone.value("total_emissions_kgco2e"))
+    assert same_number(rows[0]["total_emissions_kgco2e"], tuneprint.estimate(
+        {"values": {**values, "start_time": "2023-07-18"}}, newest
+    ).value("total_emissions_kgco2e"))  # fmt: skip
+
+
+@pytest.mark.parametrize("library", ["pandas", "polars"])
+def test_estimate_table_takes_a_data_frame(library: str, newest: Ruleset) -> None:
+    frames = pytest.importorskip(library)
+    columns = {name: [row[i] for row in SAMPLE_ROWS] for i, name in enumerate(SAMPLE_HEADER)}
+    frame = frames.DataFrame(columns)
+    from_frame = estimate_table(frame, newest)
+    from_arrow = estimate_table(pa.table(columns), newest)
+    assert from_frame.equals(from_arrow)
 
 
 # -- progress, memory, cluster -------------------------------------------------------------
