@@ -380,7 +380,7 @@ def data_show(
 
     rs = load_ruleset(rules)
     if table not in rs.tables:
-        hint = did_you_mean(table, rs.tables, quote=False)
+        hint = did_you_mean(table, list(rs.tables), quote=False)
         _fail([Problem("data show", None, table, f"unknown table{hint}", "reference")])
     t = rs.tables[table]
     rows = t.rows
@@ -420,3 +420,6 @@ __all__ = ["app", "echo_problems"]
 # Features in packages of their own register their commands here; each imports its
 # optional dependencies only when one of its commands runs.
 
+from . import service  # noqa: E402
+
+service.register(app)
