@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import copy
 import json
+import re
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
+from .. import __version__
 from ..core.problems import CODES
 from ..load.paths import shipped
 from .options import Option
@@ -25,6 +28,7 @@ from .routes import (
     WHAT_IF_PROVENANCE,
 )
 
+OPENAPI_VERSION = "3.1.0"
 REF = "#/components/schemas/"
 SCALAR: dict[str, Any] = {"type": ["string", "number", "boolean"]}
 TEXT: dict[str, Any] = {"type": "string"}
@@ -530,16 +534,38 @@ def operations() -> dict[str, dict[str, Any]]:
     }
 
 
-def finish(document: dict[str, Any]) -> dict[str, Any]:
-    """FastAPI's document with the components and the security scheme."""
-    document.setdefault("components", {})["schemas"] = components()
-    document["components"]["securitySchemes"] = {
-        "bearer": {
-            "type": "http",
-            "scheme": "bearer",
-            "description": "Required when the service is started with a token "
-            "(TUNEPRINT_TOKEN or --token-file); GET /v1/healthz stays open.",
+DESCRIPTION = """Carbon and water estimates of fine-tuning AI models from partial
+disclosures, with every number explained by declarative rules. Bodies and results are the
+JSON of the tuneprint command line; refused requests get RFC 9457 problem details
+(application/problem+json) with the library's structured problems."""
+
+
+def document(routes: list[tuple[str, str, str, str, Callable[..., Any]]]) -> dict[str, Any]:
+    """The OpenAPI document of these routes: (operation, method, path, summary, endpoint);
+    each endpoint's docstring is its description."""
+    paths: dict[str, dict[str, Any]] = {}
+    for name, method, route, summary, endpoint in routes:
+        template = re.sub(r"{(\w+):\w+}", r"{\1}", route)  # {key:path} -> {key}
+        paths.setdefault(template, {})[method.lower()] = {
+            "operationId": name,
+            "summary": summary,
+            "description": " ".join((endpoint.__doc__ or "").split()),
+            **operations()[name],
         }
+    return {
+        "openapi": OPENAPI_VERSION,
+        "info": {"title": "tuneprint", "version": __version__, "description": DESCRIPTION},
+        "paths": paths,
+        "components": {
+            "schemas": components(),
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "Required when the service is started with a token "
+                    "(TUNEPRINT_TOKEN or --token-file); GET /v1/healthz stays open.",
+                }
+            },
+        },
+        "security": SECURITY,
     }
-    document["security"] = SECURITY
-    return document

@@ -277,7 +277,7 @@ class Service:
                 "ruleset": ruleset_record(rs),
                 "disclosure": {"id": disclosure.id, "name": disclosure.name},
                 "fields": names,
-                "text": explain_text(result, names),
+                "text": explain_text(result, names, portable=True),
                 "tree": explain_tree(result, names),
             }
         )

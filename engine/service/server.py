@@ -7,6 +7,7 @@ import json
 import logging
 import logging.config
 import os
+import signal
 from typing import Any
 
 from ..core.problems import InputError
@@ -67,13 +68,23 @@ def serve(settings: Settings) -> None:
         "timeout_graceful_shutdown": settings.grace,
         "lifespan": "off",
     }
-    if settings.workers == 1:
-        app = create_app(catalog, settings, token)
-        app.openapi()
-        freeze()
-        uvicorn.run(app, **common)
-        return
-    # Worker processes are started afresh: each loads the rulesets (from the cache) itself.
-    os.environ[SETTINGS_VARIABLE] = settings.to_environment()
-    del catalog
-    uvicorn.run(FACTORY, factory=True, workers=settings.workers, **common)
+    # uvicorn stops gracefully on SIGTERM, then raises the signal again for the handler it
+    # found: this one, so that a requested stop ends the command with exit code 0.
+    previous = signal.signal(signal.SIGTERM, _stopped)
+    try:
+        if settings.workers == 1:
+            app = create_app(catalog, settings, token)
+            freeze()
+            uvicorn.run(app, **common)
+        else:
+            # Workers start afresh: each loads the rulesets (from the cache) itself.
+            os.environ[SETTINGS_VARIABLE] = settings.to_environment()
+            del catalog
+            uvicorn.run(FACTORY, factory=True, workers=settings.workers, **common)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    logging.getLogger(SERVICE_LOGGER).info("stopped")
+
+
+def _stopped(signum: int, frame: Any) -> None:
+    """SIGTERM after uvicorn's graceful shutdown: nothing more to do."""
