@@ -332,6 +332,7 @@ def test_diff_gives_the_cli_document(client: httpx.Client, cli: Cli) -> None:
     assert response.status_code == 200, response.text
     doc = response.json()
     code, out, _ = cli("diff", "--rules", "2.2", "--rules", NEWEST.name, case, "--format", "json")
+    assert code == 0
     want = json.loads(out)
     assert doc["old"] == want["old"] and doc["new"] == want["new"]
     assert doc["results"][0]["outputs"] == want["results"][0]["outputs"]
