@@ -42,13 +42,15 @@ def ref(name: str) -> dict[str, str]:
     return {"$ref": REF + name}
 
 
-def obj(properties: dict[str, Any], required: tuple[str, ...] = (), **more: Any) -> dict[str, Any]:
-    """A closed object schema."""
+def obj(
+    properties: dict[str, Any], required: tuple[str, ...] | None = None, **more: Any
+) -> dict[str, Any]:
+    """A closed object schema (every property required unless ``required`` says which)."""
     out: dict[str, Any] = {
         "type": "object",
         "additionalProperties": False,
         "properties": properties,
-        "required": list(required or properties),
+        "required": list(properties if required is None else required),
     }
     out.update(more)
     return out
