@@ -586,3 +586,20 @@ def test_serve_without_the_extra_says_how_to_install_it(
     monkeypatch.setitem(sys.modules, "fastapi", None)
     code, _, err = cli("serve")
     assert code == 2 and "pip install 'tuneprint[service]'" in err
+
+
+# -- the documentation says what the code does ---------------------------------------------
+
+
+def test_the_docs_list_every_problem_kind_and_the_readme_the_limits() -> None:
+    from tuneprint.service import settings
+    from tuneprint.service.problem import KINDS
+
+    docs = (ROOT / "docs" / "service.md").read_text(encoding="utf-8")
+    for kind, (status, _) in KINDS.items():
+        assert f"| {status} | `{kind}` |" in docs, kind
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"({settings.MAX_BODY_BYTES:,} bytes) | `--max-body-bytes`" in readme
+    assert f"| {settings.MAX_ITEMS:,} | `--max-items`" in readme
+    assert f"| {settings.TIMEOUT_SECONDS:g} s | `--timeout`" in readme
+    assert "docs/service.md" in readme
