@@ -69,6 +69,8 @@ REL_TOL = Option(
 )
 ABS_TOL = Option("abs_tol", "Absolute difference taken as equal.", number=True, default=0.0)
 
+SET = Option("set", "Fields to disclose instead, or in addition: field: value.")  # body only
+
 ESTIMATE_OPTIONS = (RULESET, PROVENANCE)
 EXPLAIN_OPTIONS = (RULESET, FIELD)
 WHAT_IF_OPTIONS = (RULESET, WHAT_IF_PROVENANCE)
@@ -289,7 +291,7 @@ class Service:
         deadline = Deadline(self.settings.timeout)
         document = await self.document(request, deadline)
         payload, body_options, _ = split_envelope(
-            document, ("disclosure",), (*WHAT_IF_OPTIONS, Option("set", "")), True
+            document, ("disclosure",), (*WHAT_IF_OPTIONS, SET), True
         )
         changes = body_options.pop("set", None)
         options = read_options(request.query_params.multi_items(), body_options, WHAT_IF_OPTIONS)
