@@ -14,7 +14,6 @@ from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -90,13 +89,6 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
     return problem_response(problem, request_id_of(request))
 
 
-async def on_validation_error(request: Request, exc: Exception) -> Response:
-    """FastAPI's own validation (no endpoint declares parameters it would check, so this
-    only guards the contract)."""
-    problem = HTTPProblem("invalid-parameter", [Problem(BODY, None, "", str(exc), "option")])
-    return problem_response(problem, request_id_of(request))
-
-
 def fastapi_options() -> dict[str, Any]:
     """FastAPI's own OpenTelemetry instrumentation off (releases that have it turn it on by
     default; with no exporter it still cost about 30 us per request, measured): the
@@ -128,7 +120,6 @@ def create_app(catalog: Catalog, settings: Settings, token: bytes | None = None)
         app.add_route(path, getattr(service, name), methods=[method], include_in_schema=False)
     app.add_exception_handler(HTTPProblem, on_problem)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
-    app.add_exception_handler(RequestValidationError, on_validation_error)
     contract = document(
         [
             (name, method, path, summary, getattr(service, name))
