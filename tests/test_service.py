@@ -603,3 +603,21 @@ def test_the_docs_list_every_problem_kind_and_the_readme_the_limits() -> None:
     assert f"| {settings.MAX_ITEMS:,} | `--max-items`" in readme
     assert f"| {settings.TIMEOUT_SECONDS:g} s | `--timeout`" in readme
     assert "docs/service.md" in readme
+
+
+def test_the_readme_curl_example_runs_against_the_service(service: Service) -> None:
+    import shlex
+    import shutil
+    import subprocess
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## The estimation service", 1)[1].split("\n## ", 1)[0]
+    (block,) = re.findall(r"```sh\n(.*?)```", section, flags=re.S)
+    command = block.split("\ncurl", 1)[1].replace("\\\n", " ")
+    if shutil.which("curl") is None:
+        pytest.skip("no curl on this machine")
+    args = shlex.split("curl" + command.replace("http://127.0.0.1:8000", service.url))
+    run = subprocess.run(args, capture_output=True, cwd=ROOT, timeout=30, check=True)
+    doc = json.loads(run.stdout)
+    assert doc["fields"]["pue"]["provenance"].startswith("table:")
+    assert doc["disclosure"]["id"] == "case-c-seed-disclosure"
