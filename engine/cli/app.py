@@ -423,6 +423,7 @@ __all__ = ["app", "echo_problems"]
 # Features in packages of their own register their commands here; each imports its
 # optional dependencies only when one of its commands runs.
 
-from .batch import register as _register_batch  # noqa: E402
+from . import batch, service  # noqa: E402
 
-_register_batch(app)
+batch.register(app)
+service.register(app)

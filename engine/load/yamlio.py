@@ -337,7 +337,11 @@ def parse_json(text: str, name: str, error: type[TuneprintError] = InputError) -
     except json.JSONDecodeError as exc:
         raise error.one(name, exc.lineno, "", f"invalid JSON: {exc.msg}", "syntax") from None
     except ValueError as exc:
-        raise error.one(name, None, "", f"invalid JSON: {exc}", "syntax") from None
+        line = None
+        if str(exc).startswith(("a whole number of", "a number of")):  # where the number is
+            found = re.search(rf"[-+.0-9eE]{{{min(MAX_DIGITS, MAX_NUMBER_CHARS) + 1},}}", text)
+            line = text.count("\n", 0, found.start()) + 1 if found else None
+        raise error.one(name, line, "", f"invalid JSON: {exc}", "syntax") from None
     except RecursionError:
         raise error.one(name, None, "", "invalid JSON: nesting too deep", "limit") from None
 

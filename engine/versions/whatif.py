@@ -69,9 +69,11 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def moved_fields(before: Estimate, after: Estimate) -> list[tuple[str, Any, Any, list[str]]]:
-    """Every field whose value differs, outputs first, each with why: set directly, a
-    different rule, or which of its inputs moved."""
+def moved_fields(
+    before: Estimate, after: Estimate, set_by: str = "--set"
+) -> list[tuple[str, Any, Any, list[str]]]:
+    """Every field whose value differs, outputs first, each with why: set directly (by
+    ``set_by``), a different rule, or which of its inputs moved."""
     names = list(after.ruleset.outputs) + [
         n for n in (*before.fields, *after.fields) if n not in after.ruleset.outputs
     ]
@@ -92,7 +94,7 @@ def moved_fields(before: Estimate, after: Estimate) -> list[tuple[str, Any, Any,
             and new.status == "input"
             and (old is None or old.status != "input" or old.value != new.value)
         ):
-            reasons.append("set by --set")
+            reasons.append(f"set by {set_by}")
         elif old is not None and new is not None and old.rule is not new.rule:
             was = old.rule.id if old.rule else "disclosed"
             now = new.rule.id if new.rule else "disclosed"

@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from ..core.model import Ruleset
-from ..core.provenance import Resolved, plain
+from ..core.provenance import Failure, Resolved, plain
 from ..core.resolve import Estimate
 from ..core.tables import TableUse
 
@@ -97,32 +97,40 @@ def cited_sources(est: Estimate) -> list[str]:
 
 def result_json(est: Estimate, provenance: str = FULL) -> dict[str, Any]:
     """The result: outputs, every resolved field (with full or compact provenance, or
-    none), and for full provenance the sources cited."""
+    none), and for full provenance the sources cited.
+
+    Compact and none read the estimate's facts directly: making the ``Resolved`` view of
+    every field costs more than the estimate itself, and only full provenance needs them.
+    """
     from .. import __version__
 
     rs = est.ruleset
+    env, specs = est.env, rs.fields
     doc: dict[str, Any] = {
         "tuneprint_version": __version__,
         "ruleset": ruleset_record(rs),
         "rounding": _text(rs.rounding),
         "disclosure": {"id": est.disclosure.id, "name": est.disclosure.name},
         "outputs": {
-            name: {"value": plain(est.fields[name].value), "unit": est.fields[name].unit}
-            for name in rs.outputs
+            name: {"value": plain(env[name]), "unit": specs[name].unit} for name in rs.outputs
         },
     }
-    warnings = {name: r.warning for name, r in est.fields.items() if r.warning}
     if provenance == FULL:
         doc["fields"] = {name: field_record(r) for name, r in est.fields.items()}
         doc["sources"] = {k: rs.sources[k].text() for k in cited_sources(est)}
-    elif provenance == COMPACT:
+        return doc
+    facts = [(name, fact) for name, fact in est.memo.items() if not isinstance(fact, Failure)]
+    if provenance == COMPACT:
         doc["fields"] = {
-            name: {"value": plain(r.value), "unit": r.unit, "provenance": compact_record(r)}
-            for name, r in est.fields.items()
+            name: {
+                "value": plain(env[name]),
+                "unit": specs[name].unit,
+                "provenance": "input" if rule is None else f"{rule.status}:{rule.id}",
+            }
+            for name, (rule, _, _, _) in facts
         }
-        if warnings:
-            doc["warnings"] = warnings
-    elif warnings:
+    warnings = {name: warning for name, (_, _, _, warning) in facts if warning}
+    if warnings:
         doc["warnings"] = warnings
     return doc
 

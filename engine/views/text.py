@@ -98,10 +98,18 @@ def table_text(est: Estimate) -> str:
     return "\n".join(lines)
 
 
-def explain_text(est: Estimate, names: list[str], depth_limit: int = MAX_EXPLAIN_DEPTH) -> str:
+def explain_text(
+    est: Estimate, names: list[str], depth_limit: int = MAX_EXPLAIN_DEPTH, portable: bool = False
+) -> str:
     """The derivation tree of each named field, down to disclosed values and table rows;
-    the sources cited are listed once at the end."""
+    the sources cited are listed once at the end. ``portable`` writes locations as
+    ``version/file:line`` (for text sent elsewhere: no path of this machine), else as the
+    files a user here can open."""
     rs = est.ruleset
+
+    def place(at: Location) -> str:
+        return str(at) if portable else where(rs, at)
+
     out: list[str] = []
     shown_once: set[str] = set()
     cited: list[str] = []
@@ -135,7 +143,7 @@ def explain_text(est: Estimate, names: list[str], depth_limit: int = MAX_EXPLAIN
         out.append(f"{pad}    why: {' '.join(rule.reason.split())}")
         if r.warning:
             out.append(f"{pad}    WARNING: {r.warning}")
-        out.append(f"{pad}    source: {cite(rule.sources)}   rule at {where(rs, rule.at)}")
+        out.append(f"{pad}    source: {cite(rule.sources)}   rule at {place(rule.at)}")
         for skip in r.skipped:
             out.append(f"{pad}    skipped {skip.rule}: {skip.reason}")
         for use in r.tables:
@@ -144,7 +152,7 @@ def explain_text(est: Estimate, names: list[str], depth_limit: int = MAX_EXPLAIN
             out.append(
                 f"{pad}    row {use.table.name}[{key}].{use.column} = "
                 f"{shown(use.value, 6, use.unit)}   {cite(use.sources)} "
-                f"{where(rs, use.at)}{note}"
+                f"{place(use.at)}{note}"
             )
         for dep in rule.disclosed_inputs:
             if dep in est.fields:

@@ -1,0 +1,103 @@
+"""Request bodies: read within the size limit, decoded as UTF-8 and parsed as JSON or YAML
+by the same readers as disclosure files, so the same input gives the same problems (with
+lines, for YAML) over HTTP as on the command line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+
+from ..core.problems import InputError, Problem, TuneprintError
+from ..load.yamlio import parse_json, parse_yaml
+from .problem import HTTPProblem
+
+JSON, YAML = "json", "yaml"
+JSON_TYPES = frozenset({"application/json", "text/json"})
+YAML_TYPES = frozenset({"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"})
+BODY = "request"  # how problems name the body (a list's items are request[0], request[1]...)
+
+
+def body_format(content_type: str | None) -> str:
+    """JSON or YAML by the Content-Type header (JSON when there is none); 415 for any other
+    media type or a charset other than UTF-8."""
+    if not content_type:
+        return JSON
+    media, _, params = content_type.partition(";")
+    media = media.strip().lower()
+    for param in params.split(";"):
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset" and value.strip().strip('"').lower() not in (
+            "utf-8",
+            "utf8",
+        ):
+            raise _unsupported(f"charset {value.strip()!r}: send UTF-8")
+    if media in JSON_TYPES or media.endswith("+json"):
+        return JSON
+    if media in YAML_TYPES:
+        return YAML
+    raise _unsupported(f"media type {media!r}: send application/json or application/yaml")
+
+
+def _unsupported(message: str) -> HTTPProblem:
+    return HTTPProblem(
+        "unsupported-media-type", [Problem(BODY, None, "Content-Type", message, "option")]
+    )
+
+
+def too_large(size: int | str, limit: int) -> HTTPProblem:
+    """The problem of a body over the size limit."""
+    return HTTPProblem(
+        "too-large",
+        [
+            Problem(
+                BODY,
+                None,
+                "",
+                f"the body is {size} bytes; the limit is {limit} bytes",
+                "limit",
+            )
+        ],
+        headers={"Connection": "close"},
+    )
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body's bytes; 413 as soon as it is known to be over ``limit`` (from its
+    Content-Length, or while it arrives)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large(declared, limit)
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large(f"more than {limit}", limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_body(data: bytes, form: str) -> Any:
+    """The parsed document; 400 when it is not UTF-8 text or not valid JSON or YAML."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise HTTPProblem(
+            "unreadable-body",
+            [
+                Problem(
+                    BODY,
+                    None,
+                    "",
+                    f"not UTF-8 text (byte {exc.start}): send the body as UTF-8",
+                    "syntax",
+                )
+            ],
+        ) from None
+    try:
+        if form == YAML:
+            return parse_yaml(text, BODY, InputError)
+        return parse_json(text, BODY, InputError)
+    except TuneprintError as exc:
+        raise HTTPProblem("unreadable-body", exc.problems) from None
