@@ -420,3 +420,6 @@ __all__ = ["app", "echo_problems"]
 # Features in packages of their own register their commands here; each imports its
 # optional dependencies only when one of its commands runs.
 
+from .interop import register as register_interop  # noqa: E402
+
+register_interop(app)

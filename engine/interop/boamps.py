@@ -246,11 +246,16 @@ def import_boamps(
             "measurementDuration",
             "duration of the measure",
         )
-        for key, field_name in (
-            ("averageUtilizationGpu", "gpu_utilization"),
-            ("averageUtilizationCpu", "cpu_utilization"),
+        for key, field_name, what in (
+            ("averageUtilizationGpu", "gpu_utilization", "average GPU load"),
+            ("averageUtilizationCpu", "cpu_utilization", "average CPU load"),
         ):
-            reader.number(field_name, m.get(key), [*base, key], key, f"average {key[-3:]} load")
+            reader.number(field_name, m.get(key), [*base, key], key, what)
+        if str(method).strip().lower() == "codecarbon":
+            out.note(
+                "measured by CodeCarbon, whose energy includes the PUE it was given (1 unless "
+                "set): read as IT energy"
+            )
         when = m.get("measurementDateTime")
         if when:
             try:
@@ -287,6 +292,12 @@ def import_boamps(
     )
     if environment.get("location"):
         out.note(f"environment.location {environment['location']!r}: not a tuneprint field")
+    for i, data in enumerate(task.get("dataset", [])):
+        if data.get("dataQuantity") is not None:
+            out.note(
+                f"task.dataset[{i}].dataQuantity {data['dataQuantity']} ({data.get('dataType')}):"
+                " the size of the data set, not the tokens processed: not disclosed"
+            )
     if doc.get("quality"):
         out.note(f"quality {doc['quality']!r}: the report's own judgement, not read")
     fail(reader.problems)
