@@ -367,7 +367,7 @@ def _kinds(components: list[Any], kind: str) -> list[int]:
 def _infrastructure(reader: _Reader, infrastructure: dict[str, Any]) -> None:
     components = infrastructure["components"]
     base = ["infrastructure", "components"]
-    pattern = re.compile(formats()["codecarbon"]["gpu_model_pattern"])
+    pattern = re.compile(f"({formats()['codecarbon']['gpu_count_token']})(.+)")
     gpus = _kinds(components, "gpu")
     if len(gpus) == 1:
         i = gpus[0]

@@ -83,6 +83,15 @@ def read_emissions_csv(path: str | Path, name: str | None = None) -> EmissionsFi
     spec = _spec()
     shown = str(path) if name is None else name
     text = read_text(Path(path), InputError, shown)
+    if text.lstrip().startswith(("{", "[")):
+        raise InputError.one(
+            shown,
+            None,
+            "",
+            "this is JSON, not a CodeCarbon emissions.csv (a trainer_state.json: tuneprint "
+            "import trainer-state; a BoAmps report: tuneprint import boamps)",
+            "syntax",
+        )
     try:
         records = _records(text, shown)
     except csv.Error as exc:
@@ -169,6 +178,18 @@ def _check_header(
                 "this is a CodeCarbon task file (emissions_<experiment>_<run>.csv, first "
                 "column task_name), not the tracker's emissions.csv: import the emissions.csv "
                 "of the run",
+                "schema",
+            )
+        )
+        return problems, notes, "", True
+    if not set(header) & set(spec["columns"]):
+        problems.append(
+            Problem(
+                name,
+                line,
+                "",
+                "not a CodeCarbon emissions.csv: its header has none of CodeCarbon's columns "
+                f"({', '.join(spec['required'])}, ...)",
                 "schema",
             )
         )
@@ -366,32 +387,23 @@ def _gpus(
         return False
     kinds: list[tuple[int, str]] = []
     if model:
-        pattern = re.compile(spec["gpu_model_pattern"])
-        matches = list(pattern.finditer(str(model)))
-        if not matches or "".join(m.group(0) for m in matches) != str(model):
-            problems.append(
-                Problem(
-                    file.name,
-                    row.line,
-                    f"row {row.number}, column gpu_model",
-                    f"expected '<count> x <GPU name>' for each kind of GPU, got {model!r}",
-                    "type",
-                )
-            )
+        splits = gpu_kinds(str(model), spec["gpu_count_token"])
+        fitting = [s for s in splits if count is None or sum(n for n, _ in s) == count]
+        where = f"row {row.number}, column gpu_model"
+        if not splits:
+            message = f"expected '<count> x <GPU name>' for each kind of GPU, got {model!r}"
+        elif not fitting:
+            totals = " or ".join(sorted({str(sum(n for n, _ in s)) for s in splits}))
+            message = f"gpu_count is {count} but gpu_model {model!r} counts {totals} GPUs"
+            where = f"row {row.number}, column gpu_count"
+        elif len(fitting) > 1:
+            message = f"gpu_model {model!r} can be read {len(fitting)} ways: give gpu_count"
+        else:
+            kinds = fitting[0]
+        if not kinds:
+            problems.append(Problem(file.name, row.line, where, message, "schema"))
             return True
-        kinds = [(int(m.group(1)), m.group(2).strip()) for m in matches]
     total = sum(n for n, _ in kinds)
-    if count is not None and kinds and total != count:
-        problems.append(
-            Problem(
-                file.name,
-                row.line,
-                f"row {row.number}, column gpu_count",
-                f"gpu_count is {count} but gpu_model {model!r} counts {total} GPUs",
-                "schema",
-            )
-        )
-        return True
     number = count if count is not None else total
     source = _where(file, row, "column gpu_count" if count is not None else "column gpu_model")
     _, problem = _check(rs, "gpu_count", number, file, row, f"row {row.number}, column gpu_count")
@@ -407,6 +419,33 @@ def _gpus(
             "model, so gpu_model is not disclosed; disclose the main one by hand"
         )
     return True
+
+
+def gpu_kinds(text: str, token: str) -> list[list[tuple[int, str]]]:
+    """Every way to read CodeCarbon's gpu_model as kinds of GPU, each "<count> x <name>"
+    with the kinds joined by nothing: "1 x NVIDIA A1001 x Tesla T4" is 1 A100 and 1 T4, or
+    1 "A" and 1001 T4 (the count tells them apart)."""
+    count = re.compile(token)
+    starts = [m.start() for i in range(len(text)) if (m := count.match(text, i))]
+    out: list[list[tuple[int, str]]] = []
+
+    def walk(at: int, kinds: list[tuple[int, str]]) -> None:
+        head = count.match(text, at)
+        if head is None or len(out) > MAX_LISTED:
+            return
+        name_at = head.end()
+        for end in [s for s in starts if s > name_at] + [len(text)]:
+            name = text[name_at:end].strip()
+            if not name:
+                continue
+            kind = (int(head.group(0).split()[0]), name)
+            if end == len(text):
+                out.append([*kinds, kind])
+            else:
+                walk(end, [*kinds, kind])
+
+    walk(0, [])
+    return out
 
 
 def _start_time(

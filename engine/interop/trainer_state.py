@@ -68,13 +68,15 @@ def read_trainer_state(path: str | Path, name: str | None = None) -> tuple[dict[
             [problem([], "expected a JSON object: a Transformers trainer_state.json")]
         )
     problems = []
-    for key, key_spec in spec["keys"].items():
-        if key_spec.get("required") and key not in doc:
-            hint = ""
-            if "measures" in doc or "infrastructure" in doc:
-                hint = " (this looks like a BoAmps report: tuneprint import boamps)"
-            problems.append(problem([key], f"missing: every trainer_state.json has it{hint}"))
-    fail(problems)
+    missing = [k for k, s in spec["keys"].items() if s.get("required") and k not in doc]
+    if missing:
+        hint = ""
+        if "measures" in doc or "infrastructure" in doc:
+            hint = " (this looks like a BoAmps report: tuneprint import boamps)"
+        shown_keys = ", ".join(missing)
+        raise InputError(
+            [problem([], f"not a trainer_state.json: missing key {shown_keys}{hint}")]
+        )
     for key, key_spec in spec["keys"].items():
         if key in doc and doc[key] is not None:
             try:
