@@ -80,6 +80,15 @@ class Basis:
         self._assumptions[name] = found
         return found
 
+    def rooted(self, name: str) -> bool:
+        """True when a field is disclosed or computed from at least one disclosed field
+        (False for a fallback that reads nothing disclosed, such as a default country)."""
+        r = self.fields[name]
+        if r.rule is None:
+            return True
+        reads = [i for i in (*r.rule.inputs, *r.rule.disclosed_inputs) if i in self.fields]
+        return any(self.rooted(i) for i in reads)
+
     def terms(self, name: str) -> list[Term]:
         """A field split into the terms of the plain sums it is made of, each with its
         value and basis (the field itself when it is no plain sum)."""

@@ -95,9 +95,18 @@ def _location(est: Estimate, basis: Basis) -> str | None:
         parts.append(str(name or country.value))
     if not parts:
         return None
-    weakest = [basis.of(n) for n in ("cloud_region", "country") if n in est.fields]
-    assumed = " (assumed by tuneprint)" if ASSUMED in weakest else ""
-    return ", ".join(parts) + assumed
+    return ", ".join(parts) + _caveat(basis, ("cloud_region", "country"))
+
+
+def _caveat(basis: Basis, names: tuple[str, ...]) -> str:
+    """What a text made of fields must say when it rests on no disclosure or on an
+    assumption (nothing when the fields come from what was disclosed)."""
+    present = [n for n in names if n in basis.fields]
+    if any(basis.of(n) == ASSUMED for n in present):
+        return " (assumed by tuneprint)"
+    if not any(basis.rooted(n) for n in present):
+        return " (not disclosed: tuneprint's fallback)"
+    return ""
 
 
 def _hardware(est: Estimate, basis: Basis) -> str | None:
@@ -106,8 +115,7 @@ def _hardware(est: Estimate, basis: Basis) -> str | None:
     model = est.fields["gpu_model"].value
     count = est.fields["gpu_count"].value if "gpu_count" in est.fields else None
     text = f"{count} x {model}" if count is not None else str(model)
-    used = [basis.of(n) for n in ("gpu_model", "gpu_count") if n in est.fields]
-    return text + (" (assumed by tuneprint)" if ASSUMED in used else "")
+    return text + _caveat(basis, ("gpu_model", "gpu_count"))
 
 
 def hf_card_metadata(est: Estimate) -> dict[str, Any]:
