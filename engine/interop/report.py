@@ -168,7 +168,7 @@ def build(est: Estimate) -> Report:
     about = [
         f"disclosure {est.disclosure.id} ({est.disclosure.name})",
         source_text(est),
-        " ".join(rs.rounding.split()),
+        "rounding: " + " ".join(rs.rounding.split()),
     ]
     title = f"Carbon and water of fine-tuning: {est.disclosure.id}"
     return Report(title, about, totals, assumptions, rows, sources, figures)
@@ -182,7 +182,7 @@ max-width:1000px;padding:0 1rem;color:#1b1b1b;line-height:1.45}
 h1{font-size:1.6rem;margin-bottom:.2rem}h2{font-size:1.25rem;margin-top:2rem;
 border-bottom:1px solid #ddd;padding-bottom:.2rem}.about{color:#555;font-size:.9rem;margin:.1rem 0}
 .cards{display:flex;flex-wrap:wrap;gap:1rem;margin-top:1rem}.card{border:1px solid #ddd;
-border-radius:6px;padding:.7rem 1rem;min-width:200px}.card .label{color:#555;font-size:.85rem}
+border-radius:6px;padding:.7rem 1rem;flex:1 1 180px}.card .label{color:#555;font-size:.85rem}
 .card .big{font-size:1.5rem;font-weight:600}table{border-collapse:collapse;width:100%;
 font-size:.85rem}th,td{text-align:left;padding:.25rem .5rem;border-bottom:1px solid #eee;
 vertical-align:top}td.n{text-align:right;white-space:nowrap}svg{max-width:100%;height:auto}
@@ -284,6 +284,7 @@ def export_html(est: Estimate) -> str:
             f'<div class="card"><div class="label">{_e(t.title)} per run</div>'
             f'<div class="big">{_num(t.total)}{_unit(t.total.unit)}</div></div>'
         )
+    for t in report.totals:
         if t.per_inference is not None:
             out.append(
                 f'<div class="card"><div class="label">{_e(t.title)} per inference</div>'
