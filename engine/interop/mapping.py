@@ -24,6 +24,7 @@ from ..load.yamlio import load_file, read_text
 
 FORMATS_FILE = Path(__file__).with_name("formats.yaml")
 UNITS_FILE = "units.txt"  # a ruleset version's own unit definitions
+YAML_WIDTH = 1_000_000  # characters before YAML folds a line: a source stays on one line
 SAME = 1e-12  # relative difference below which a conversion factor's inverse is whole
 
 
@@ -139,7 +140,7 @@ def disclosure_yaml(document: dict[str, Any], notes: list[str]) -> str:
     for note in notes:
         text = " ".join(note.split())
         lines.append(f"# {text}")
-    body = yaml.safe_dump(dict(document), sort_keys=False, allow_unicode=True, width=1_000_000)
+    body = yaml.safe_dump(dict(document), sort_keys=False, allow_unicode=True, width=YAML_WIDTH)
     return "\n".join(lines) + ("\n" if lines else "") + body
 
 
