@@ -563,3 +563,22 @@ def test_gpu_model_strings_split_by_their_counts() -> None:
     assert [(1, "NVIDIA A100"), (1, "Tesla T4")] in splits
     assert [(1, "NVIDIA A"), (1001, "Tesla T4")] in splits
     assert gpu_kinds("NVIDIA A100", token) == []
+
+
+def test_imports_run_from_a_wheel_install(wheel_python: str, tmp_path: Path) -> None:
+    """formats.yaml and the BoAmps schemas ship in the wheel: the same output from it."""
+    import subprocess
+    import sys
+
+    def run(python: str, *args: str) -> str:
+        done = subprocess.run(
+            [python, "-m", "tuneprint", "import", *args],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    for args in (("boamps", str(BOAMPS)), ("codecarbon", str(CC3), "--run", "1")):
+        assert run(wheel_python, *args) == run(sys.executable, *args)
