@@ -171,6 +171,7 @@ LAYERS = {  # a package may import only the packages listed for it (and itself)
     # front ends and features beside them: they go through the public API
     "batch": {"core", "load", "versions", "views", "calibration", "api"},
     "interop": {"core", "load", "versions", "views", "calibration", "api"},
+    "hf": {"interop"},  # tuneprint.hf: the Transformers callback, re-exported
     "service": {"core", "load", "versions", "views", "calibration", "api"},
     "cli": {
         "core",

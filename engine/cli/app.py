@@ -423,7 +423,8 @@ __all__ = ["app", "echo_problems"]
 # Features in packages of their own register their commands here; each imports its
 # optional dependencies only when one of its commands runs.
 
-from . import batch, service  # noqa: E402
+from . import batch, interop, service  # noqa: E402
 
 batch.register(app)
 service.register(app)
+interop.register(app)
