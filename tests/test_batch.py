@@ -537,28 +537,29 @@ def test_estimate_table_takes_a_data_frame(library: str, newest: Ruleset) -> Non
 def test_a_progress_bar_on_a_terminal_only(sample: Path, tmp_path: Path) -> None:
     import pty
 
-    big = write_csv(tmp_path / "big.csv", SAMPLE_HEADER, SAMPLE_ROWS * 2000)
+    big = write_csv(tmp_path / "big.csv", SAMPLE_HEADER, SAMPLE_ROWS * 1000)
     leader, follower = pty.openpty()
-    done = subprocess.run(
+    child = subprocess.Popen(
         [sys.executable, "-m", "tuneprint", "batch", str(big), str(tmp_path / "o.parquet"),
          "--chunk-rows", "1000"],
-        stdin=follower, stdout=follower, stderr=follower, timeout=120,
+        stdin=follower, stdout=follower, stderr=follower,
         env={**os.environ, "COLUMNS": "120", "TERM": "xterm"},
     )  # fmt: skip
     os.close(follower)
     shown = b""
-    while True:
+    while True:  # read while it runs: a full terminal buffer would block the child
         try:
             part = os.read(leader, 65536)
-        except OSError:
+        except OSError:  # the child closed the terminal
             break
         if not part:
             break
         shown += part
     os.close(leader)
+    done = subprocess.CompletedProcess(child.args, child.wait(timeout=120))
     assert done.returncode == 0
     text = shown.decode("utf-8", "replace")
-    assert "rows/s" in text and "12000 rows in" in text
+    assert "rows/s" in text and "6000 rows in" in text
     quiet = tuneprint_cli("batch", big, tmp_path / "o2.parquet", "--quiet")
     assert "rows/s" not in quiet.stdout + quiet.stderr
 
@@ -730,3 +731,17 @@ def test_the_command_default_chunk_is_the_engine_default() -> None:
     from tuneprint.cli import batch as command
 
     assert command.CHUNK_ROWS == CHUNK_ROWS
+
+
+def test_rows_failing_alike_each_name_their_own_line(tmp_path: Path, newest: Ruleset) -> None:
+    """Unresolved rows disclosing the same values share their analysis: each still names
+    its own line, with the message the per-disclosure engine gives."""
+    source = write_csv(tmp_path / "same.csv", ["id", "base_model"],
+                       [["a", "Llama 2 13B"], ["b", "Mistral 7B"], ["c", "Llama 2 13B"],
+                        ["d", "Llama 2 13B"]])  # fmt: skip
+    run_batch(source, tmp_path / "out.jsonl", newest)
+    rows = [json.loads(x) for x in (tmp_path / "out.jsonl").read_text().splitlines()]
+    alone = tuneprint_cli("estimate", source, "--format", "json")
+    expected = [e["errors"] for e in json.loads(alone.stdout)]
+    assert [r["error"] for r in rows] == expected
+    assert [{p["line"] for p in r["error"]} for r in rows] == [{2}, {3}, {4}, {5}]

@@ -18,6 +18,7 @@ full on every row.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ import pyarrow as pa
 
 from ..api import Result, estimate
 from ..core.model import Disclosure, Ruleset
-from ..core.problems import TuneprintError
+from ..core.problems import Problem, TuneprintError, UnresolvedError
 from ..core.provenance import plain
 from .columns import Columns
 from .vector import DATE, DISCLOSED, NUM, TEXT, Interner, Resolver, to_micros
@@ -182,6 +183,7 @@ def _arrow_type(kind: str) -> pa.DataType:
 
 
 Fallback = Callable[[int], Disclosure | TuneprintError]
+UNRESOLVED_KEPT = 4096  # distinct unresolved disclosures of a chunk whose problems are kept
 
 
 def estimate_chunk(
@@ -209,16 +211,63 @@ def estimate_chunk(
         asked = {}
     builder = _Builder(layout, n, columns.chunk.interner)
     builder.vector(resolver, asked, exact, columns)
+    unresolved: dict[tuple[Any, ...], list[Problem]] = {}
     for i in np.flatnonzero(~exact):
         item = fallback(int(i))
         if isinstance(item, TuneprintError):
             builder.error(int(i), item)
             continue
+        same = _unresolved_as(unresolved, item)
+        if same is not None:
+            builder.error(int(i), UnresolvedError(same))
+            continue
         try:
             builder.result(int(i), estimate(item, rs))
+        except UnresolvedError as exc:
+            builder.error(int(i), exc)
+            _remember(unresolved, item, exc)
         except TuneprintError as exc:
             builder.error(int(i), exc)
     return builder.batch(rows)
+
+
+def _values_key(disclosure: Disclosure) -> tuple[Any, ...] | None:
+    try:
+        key = tuple(sorted(disclosure.values.items()))
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def _remember(
+    seen: dict[tuple[Any, ...], list[Problem]], item: Disclosure, exc: UnresolvedError
+) -> None:
+    """An unresolved row's problems, kept for rows disclosing the same values: finding
+    the smallest sets of fields to disclose is the costly part of a row that fails, and
+    it depends only on the values (the problems name the row only by its file and line)."""
+    key = _values_key(item)
+    if (
+        key is not None
+        and item.row is not None
+        and len(seen) < UNRESOLVED_KEPT
+        and all((p.file, p.line) == item.row for p in exc.problems)
+    ):
+        seen[key] = exc.problems
+
+
+def _unresolved_as(
+    seen: dict[tuple[Any, ...], list[Problem]], item: Disclosure
+) -> list[Problem] | None:
+    """The problems of an earlier row that disclosed the same values, at this row."""
+    if not seen or item.row is None:
+        return None
+    key = _values_key(item)
+    problems = seen.get(key) if key is not None else None
+    if problems is None:
+        return None
+    file, line = item.row
+    return [dataclasses.replace(p, file=file, line=line) for p in problems]
 
 
 class _Builder:

@@ -96,13 +96,16 @@ def read_bytes(
         os.close(fd)
 
 
-def decode(data: bytes, error: type[TuneprintError], name: str) -> str:
-    """UTF-8 text (a leading byte-order mark dropped), or one clear error."""
+def decode(
+    data: bytes, error: type[TuneprintError], name: str, advice: str = "save the file as UTF-8"
+) -> str:
+    """UTF-8 text (a leading byte-order mark dropped), or one clear error. Every reader of
+    text uses it: files, and the service's request bodies."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise error.one(
-            name, None, "", f"not UTF-8 text (byte {exc.start}): save the file as UTF-8", "syntax"
+            name, None, "", f"not UTF-8 text (byte {exc.start}): {advice}", "syntax"
         ) from None
     return text[1:] if text.startswith(BOM) else text
 

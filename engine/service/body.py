@@ -9,6 +9,7 @@ from typing import Any
 from starlette.requests import Request
 
 from ..core.problems import InputError, Problem, TuneprintError
+from ..load.files import decode
 from ..load.yamlio import parse_json, parse_yaml
 from .problem import HTTPProblem
 
@@ -81,20 +82,9 @@ async def read_body(request: Request, limit: int) -> bytes:
 def parse_body(data: bytes, form: str) -> Any:
     """The parsed document; 400 when it is not UTF-8 text or not valid JSON or YAML."""
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise HTTPProblem(
-            "unreadable-body",
-            [
-                Problem(
-                    BODY,
-                    None,
-                    "",
-                    f"not UTF-8 text (byte {exc.start}): send the body as UTF-8",
-                    "syntax",
-                )
-            ],
-        ) from None
+        text = decode(data, InputError, BODY, "send the body as UTF-8")
+    except TuneprintError as exc:
+        raise HTTPProblem("unreadable-body", exc.problems) from None
     try:
         if form == YAML:
             return parse_yaml(text, BODY, InputError)
