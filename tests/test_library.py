@@ -172,6 +172,7 @@ LAYERS = {  # a package may import only the packages listed for it (and itself)
     "batch": {"core", "load", "versions", "views", "calibration", "api"},
     "interop": {"core", "load", "versions", "views", "calibration", "api"},
     "service": {"core", "load", "versions", "views", "calibration", "api"},
+    "validation": {"core", "load", "views", "api"},
     "cli": {
         "core",
         "load",
@@ -182,6 +183,7 @@ LAYERS = {  # a package may import only the packages listed for it (and itself)
         "batch",
         "interop",
         "service",
+        "validation",
     },
 }
 WEB = ("fastapi", "uvicorn", "starlette", "httpx")

@@ -420,3 +420,6 @@ __all__ = ["app", "echo_problems"]
 # Features in packages of their own register their commands here; each imports its
 # optional dependencies only when one of its commands runs.
 
+from .validation import register as _register_validation  # noqa: E402
+
+_register_validation(app)
