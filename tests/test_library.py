@@ -172,7 +172,7 @@ LAYERS = {  # a package may import only the packages listed for it (and itself)
     "batch": {"core", "load", "versions", "views", "calibration", "api"},
     "interop": {"core", "load", "versions", "views", "calibration", "api"},
     "service": {"core", "load", "versions", "views", "calibration", "api"},
-    "validation": {"core", "load", "views", "api"},
+    "validation": {"core", "load", "versions", "views", "api"},
     "cli": {
         "core",
         "load",

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from ..core.model import Ruleset
 
 CASE_WIDTH = 46  # characters of a case id in the table
 FIELD_WIDTH = 20  # characters of a boundary's field name
@@ -107,3 +110,43 @@ def register(app: typer.Typer) -> None:
                     f"  more than a factor of 2 off: {len(g['far_off'])}, "
                     f"{warned} with a warning that says why"
                 )
+
+
+def suite_diff(a: Ruleset, b: Ruleset, folder: Path, format: str) -> int:
+    """``tuneprint diff --suite``: the validation suite under two rulesets."""
+    from ..validation import load_suite
+    from ..validation.compare import by_change, by_group, compare, comparison
+    from ..validation.suite import default_folder
+    from ..views.json import dumps
+
+    loaded = load_suite(default_folder() if str(folder) == "validation" else folder)
+    if format == "json":
+        typer.echo(dumps(comparison(loaded, a, b)), nl=False)
+        return 0
+    changes = compare(loaded, a, b)
+    typer.echo(f"{a.label} -> {b.label} on {len(changes)} measured runs")
+    for key, g in by_group(loaded, changes).items():
+        typer.echo("")
+        typer.echo(
+            f"{g['title']}: estimated {g['old_estimated']} -> {g['new_estimated']} of "
+            f"{g['cases']}; median |error| {_abs_pct(g['old_median_abs_error'])} -> "
+            f"{_abs_pct(g['new_median_abs_error'])} (on the {g['both_estimated']} both estimate: "
+            f"{_abs_pct(g['both_old_median_abs_error'])} -> "
+            f"{_abs_pct(g['both_new_median_abs_error'])})"
+        )
+        for c in (c for c in changes if c.new.case.group == key):
+            old = _pct(c.old.error) if c.old.error is not None else "not estimated"
+            new = _pct(c.new.error) if c.new.error is not None else "not estimated"
+            mark = "~" if c.moved else "="
+            typer.echo(f"  {mark} {c.new.case.id[:CASE_WIDTH]:<{CASE_WIDTH}} {old:>14} -> {new}")
+            for cause in c.causes if c.moved else ():
+                typer.echo(f"      because {cause}")
+    typer.echo("")
+    typer.echo(f"changes of {b.label} and the cases each moved:")
+    for entry in by_change(b, changes):
+        typer.echo(
+            f"  {entry['cases_moved']:>3} cases, median |error| "
+            f"{_abs_pct(entry['old_median_abs_error'])} -> "
+            f"{_abs_pct(entry['new_median_abs_error'])}: {entry['change']}"
+        )
+    return 0

@@ -125,17 +125,16 @@ def _value(est: Estimate, name: str | None) -> float | None:
     return float(est.fields[name].value)
 
 
-def run_case(suite: Suite, ruleset: Ruleset, case: Case) -> Outcome:
-    """Estimate one case and compare it at its boundary."""
+def estimate_case(suite: Suite, ruleset: Ruleset, case: Case) -> tuple[Outcome, Estimate | None]:
+    """Estimate one case and compare it at its boundary; the estimate too, when there is one."""
     name = suite.boundaries[case.boundary].field
     parts = {b: suite.boundaries[b].field for b in case.components}
     if name not in ruleset.fields:
-        return Outcome(
-            case, None, None, f"the ruleset has no field {name} for boundary {case.boundary}"
-        )
+        problem = f"the ruleset has no field {name} for boundary {case.boundary}"
+        return Outcome(case, None, None, problem), None
     unit = ruleset.fields[name].unit
     if unit != case.unit:
-        return Outcome(case, name, None, f"measured in {case.unit}, {name} is in {unit}")
+        return Outcome(case, name, None, f"measured in {case.unit}, {name} is in {unit}"), None
     extra = tuple(dict.fromkeys([name, *(f for f in parts.values() if f in ruleset.fields)]))
     try:
         est = estimate(
@@ -145,12 +144,18 @@ def run_case(suite: Suite, ruleset: Ruleset, case: Case) -> Outcome:
             extra=extra,
         )
     except TuneprintError as exc:
-        return Outcome(case, name, None, str(exc.problems[0]))
+        return Outcome(case, name, None, str(exc.problems[0])), None
     components = tuple(
         Component(b, f if f in ruleset.fields else None, m, _value(est, f))
         for (b, m), f in zip(case.components.items(), parts.values(), strict=True)
     )
-    return Outcome(case, name, _value(est, name), None, derivation_warnings(est, name), components)
+    warnings = derivation_warnings(est, name)
+    return Outcome(case, name, _value(est, name), None, warnings, components), est
+
+
+def run_case(suite: Suite, ruleset: Ruleset, case: Case) -> Outcome:
+    """Estimate one case and compare it at its boundary."""
+    return estimate_case(suite, ruleset, case)[0]
 
 
 def run(suite: Suite, ruleset: Ruleset) -> list[Outcome]:
