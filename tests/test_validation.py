@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from tuneprint import load_ruleset
 from tuneprint.core.problems import InputError
+from tuneprint.load.disclosures import disclosure_from_document
 from tuneprint.validation import Suite, load_suite, run, summary
 from tuneprint.validation.report import FAR_OFF, run_case
 
-from tests.conftest import ROOT, write
+from tests.conftest import NEWEST, ROOT, write
 
 Cli = Callable[..., tuple[int, str, str]]
 SUITE = ROOT / "validation"
@@ -35,6 +36,13 @@ def test_suite_holds_at_least_thirty_sourced_cases(suite: Suite) -> None:
         assert case.held_out == (not case.fitted_in)
     for key, group in suite.groups.items():
         assert suite.in_group(key) or group.empty_because
+
+
+def test_every_case_is_a_valid_disclosure_of_the_newest_ruleset(suite: Suite) -> None:
+    rs = load_ruleset(NEWEST)
+    for case in suite.cases:
+        disclosure_from_document({"values": case.values}, case.id, rs)
+        assert suite.boundaries[case.boundary].field in rs.fields
 
 
 def test_held_out_cases_exist_in_every_group_with_cases(suite: Suite) -> None:
@@ -162,3 +170,28 @@ def test_validate_command(cli: Cli, tmp_path: Path) -> None:
     assert code == 2 and "unknown group" in err
     code, _, err = cli("validate", "--suite", tmp_path / "missing")
     assert code == 2 and "no validation suite here" in err
+
+
+def test_diff_on_the_suite_names_what_moved_each_case(cli: Cli, tmp_path: Path) -> None:
+    from tuneprint.validation.compare import by_change, by_group, compare
+
+    folder = _mini_suite(tmp_path, "gpu_cpu_ram", 3.0, BASE)
+    s = load_suite(folder)
+    old, new = load_ruleset("2.3"), load_ruleset(NEWEST)
+    (change,) = compare(s, old, new)
+    assert change.moved and "rule server_share.gpus_over_slots" in change.causes
+    assert change.old.error is not None and change.new.error is not None
+    group = by_group(s, [change])["g"]
+    assert group["both_estimated"] == 1
+    assert group["new_median_abs_error"] == pytest.approx(abs(change.new.error))
+    entries = {e["change"]: e for e in by_change(new, [change])}
+    share = next(e for k, e in entries.items() if k.startswith("a job on fewer GPUs"))
+    assert share["cases"] == ["one"]
+    code, out, _ = cli("diff", "--rules", "2.3", "--rules", NEWEST, "--suite", folder)
+    assert code == 0 and "~ one" in out and "because rule server_share.gpus_over_slots" in out
+    code, out, _ = cli(
+        "diff", "--rules", "2.3", "--rules", NEWEST, "--suite", folder, "--format", "json"
+    )
+    assert json.loads(out)["cases"][0]["moved"] is True
+    code, _, err = cli("diff", "--rules", "2.3", "--rules", NEWEST)
+    assert code == 2 and "give disclosure files, or --suite" in err
