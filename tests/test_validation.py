@@ -12,7 +12,14 @@ import pytest
 from tuneprint import load_ruleset
 from tuneprint.core.problems import InputError
 from tuneprint.load.disclosures import disclosure_from_document
-from tuneprint.validation import Suite, load_suite, run, summary
+from tuneprint.validation import (
+    Suite,
+    load_suite,
+    load_thresholds,
+    run,
+    summary,
+    threshold_failures,
+)
 from tuneprint.validation.report import FAR_OFF, run_case
 
 from tests.conftest import NEWEST, ROOT, write
@@ -195,3 +202,33 @@ def test_diff_on_the_suite_names_what_moved_each_case(cli: Cli, tmp_path: Path) 
     assert json.loads(out)["cases"][0]["moved"] is True
     code, _, err = cli("diff", "--rules", "2.3", "--rules", NEWEST)
     assert code == 2 and "give disclosure files, or --suite" in err
+
+
+THRESHOLDS = load_thresholds(SUITE)
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("version", sorted(THRESHOLDS))
+def test_no_group_median_gets_worse_than_the_readme_states(suite: Suite, version: str) -> None:
+    """The suite under each ruleset the thresholds name: every group's median |error| is
+    at most its threshold, and the README states exactly those thresholds."""
+    groups = summary(suite, run(suite, load_ruleset(ROOT / "rules" / version)))
+    assert threshold_failures(groups, THRESHOLDS[version]) == []
+    header = next(line for line in README.splitlines() if line.startswith("| group (cases)"))
+    names = [c.strip().removesuffix(" (draft)") for c in header.strip("|").split("|")]
+    column = names.index(f"ruleset {version}")
+    for group, limit in THRESHOLDS[version].items():
+        title = suite.groups[group].title
+        row = next(line for line in README.splitlines() if line.startswith(f"| {title} ("))
+        cell = [c.strip() for c in row.strip("|").split("|")][column]
+        assert cell.startswith(f"{limit:.1%}"), (version, group, cell)
+
+
+def test_a_worse_median_fails_the_threshold() -> None:
+    groups = {"g": {"median_abs_error": 0.31}, "h": {"median_abs_error": None}}
+    assert threshold_failures(groups, {"g": 0.30}) == [
+        "g: median |error| 31.0% is worse than 30.0%"
+    ]
+    assert threshold_failures(groups, {"g": 0.31, "h": 0.1}) == [
+        "h: no case estimated (threshold 10.0%)"
+    ]

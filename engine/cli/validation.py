@@ -115,7 +115,7 @@ def register(app: typer.Typer) -> None:
 def suite_diff(a: Ruleset, b: Ruleset, folder: Path, format: str) -> int:
     """``tuneprint diff --suite``: the validation suite under two rulesets."""
     from ..validation import load_suite
-    from ..validation.compare import by_change, by_group, compare, comparison
+    from ..validation.compare import by_change, by_group, compare, comparison, newly_estimated
     from ..validation.suite import default_folder
     from ..views.json import dumps
 
@@ -142,6 +142,8 @@ def suite_diff(a: Ruleset, b: Ruleset, folder: Path, format: str) -> int:
             for cause in c.causes if c.moved else ():
                 typer.echo(f"      because {cause}")
     typer.echo("")
+    fresh = newly_estimated(changes)
+    typer.echo(f"estimated by {b.label} only: {len(fresh)} cases")
     typer.echo(f"changes of {b.label} and the cases each moved:")
     for entry in by_change(b, changes):
         typer.echo(

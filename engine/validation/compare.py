@@ -116,12 +116,14 @@ def by_group(suite: Suite, changes: list[CaseChange]) -> dict[str, dict[str, Any
 
 def by_change(new: Ruleset, changes: list[CaseChange]) -> list[dict[str, Any]]:
     """Per entry of the newer ruleset's changelog: the cases whose compared figure it moved
-    (one of its rules, or a row of one of its tables, is among the case's causes), and their
-    median |error| before and after. A case moved by several entries counts under each."""
+    (one of its rules is among the case's causes; for an entry of data alone, a row of one of
+    its tables), and their median |error| before and after. A case moved by several entries
+    counts under each; a row counts as changed whatever cell changed, so data entries are
+    credited coarsely."""
     out = []
     for entry in new.changelog:
         rules = {f"rule {r}" for r in entry.get("rules", [])}
-        tables = tuple(f"row {t}[" for t in entry.get("tables", []))
+        tables = () if rules else tuple(f"row {t}[" for t in entry.get("tables", []))
         hit = [
             c
             for c in changes
@@ -139,6 +141,11 @@ def by_change(new: Ruleset, changes: list[CaseChange]) -> list[dict[str, Any]]:
     return out
 
 
+def newly_estimated(changes: list[CaseChange]) -> list[str]:
+    """The cases only the newer ruleset estimates (the older refused a name or a field)."""
+    return [c.new.case.id for c in changes if c.old.error is None and c.new.error is not None]
+
+
 def comparison(suite: Suite, old: Ruleset, new: Ruleset) -> dict[str, Any]:
     """The JSON document of a comparison."""
     changes = compare(suite, old, new)
@@ -147,5 +154,6 @@ def comparison(suite: Suite, old: Ruleset, new: Ruleset) -> dict[str, Any]:
         "new": {"id": new.id, "version": new.version, "content_hash": new.content_hash},
         "groups": by_group(suite, changes),
         "changes": by_change(new, changes),
+        "newly_estimated": newly_estimated(changes),
         "cases": [c.as_dict() for c in changes],
     }
