@@ -6,7 +6,8 @@ gives the GPU energy at utilisation 0 and 1 (rule gpu_energy_kwh.*, linear in th
 utilisation), so the measured energy implies the utilisation (E - E0) / (E1 - E0); a case
 that measured `gpu_utilization` gives it directly. The ruleset also says which size band
 each case falls in (rule model_size_band.from_params), and a band's row of
-gpu_utilization_reference is the median of its cases. Prints the rows to paste into
+gpu_utilization_reference is the median of its cases. A case marked ``used_in_fit: false``
+is left out. Prints the rows to paste into
 tables/gpu_utilization_reference.yaml, and the energy error of each measured run when its
 utilisation is the median of its band (in sample) or of the *other* cases of its band
 (leave one out), the energy again computed by the ruleset.
@@ -42,6 +43,8 @@ def cases_by_band(rules: Path | None) -> dict[str, list[Case]]:
     for file, case in load_cases(rs):
         measured = case["measured"]
         if "gpu_energy_kwh" not in measured and "gpu_utilization" not in measured:
+            continue
+        if not case.get("used_in_fit", True):
             continue
 
         def energy_at(u: float, values: dict = case["values"], file: str = file) -> float:

@@ -121,7 +121,13 @@ def test_us_grid_from_subregion_then_state(newest: Ruleset) -> None:
         {"cloud_region": "us-east-1", "start_time": "2025-01-01", "reserved_hours": 1}
     )
     assert rule == "grid_intensity_gco2e_per_kwh.egrid_subregion"
-    assert value == pytest.approx(625.874 * lb)  # SRVC, eGRID2022: the latest year before 2025
+    assert value == pytest.approx(
+        596.326 * lb
+    )  # SRVC, eGRID2023 rev2: the latest year before 2025
+    value, rule = grid(
+        {"cloud_region": "us-west-2", "start_time": "2023-06-01", "reserved_hours": 1}
+    )
+    assert value == pytest.approx(635.267 * lb)  # NWPP, eGRID2023 rev2 (rev1: 632.308)
     value, rule = grid(
         {"country": "USA", "us_state": "OR", "start_time": "2023-05-01", "reserved_hours": 1}
     )

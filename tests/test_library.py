@@ -173,6 +173,7 @@ LAYERS = {  # a package may import only the packages listed for it (and itself)
     "interop": {"core", "load", "versions", "views", "calibration", "api"},
     "hf": {"interop"},  # tuneprint.hf: the Transformers callback, re-exported
     "service": {"core", "load", "versions", "views", "calibration", "api"},
+    "validation": {"core", "load", "versions", "views", "api"},
     "cli": {
         "core",
         "load",
@@ -183,6 +184,7 @@ LAYERS = {  # a package may import only the packages listed for it (and itself)
         "batch",
         "interop",
         "service",
+        "validation",
     },
 }
 WEB = ("fastapi", "uvicorn", "starlette", "httpx")

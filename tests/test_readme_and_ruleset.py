@@ -72,7 +72,7 @@ def test_readme_explain_example_runs(cli: Cli) -> None:
 
 
 def test_explain_case_c_shows_rule_inputs_and_source_for_every_filled_value(cli: Cli) -> None:
-    code, out, _ = cli("explain", FIXTURES / "case_c_seed_disclosure.yaml")
+    code, out, _ = cli("explain", FIXTURES / "case_c_seed_disclosure.yaml", "--rules", NEWEST)
     assert code == 0
     from tuneprint import load_ruleset
     from tuneprint.core.resolve import estimate

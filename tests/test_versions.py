@@ -104,6 +104,38 @@ def test_removing_an_unknown_rule_is_an_error(tmp_path: Path) -> None:
         load_ruleset(folder)
 
 
+def test_a_version_drops_inherited_rows_by_key(tmp_path: Path) -> None:
+    build(tmp_path / "rs", BASE)
+    folder = child(
+        tmp_path,
+        tmp_path / "rs",
+        {},
+        {
+            "tables/things.yaml": {"table": "things", "remove_rows": [["small-one"]], "rows": []},
+            "tables/yearly.yaml": {
+                "table": "yearly",
+                "remove_rows": [["big-one", 2022]],
+                "rows": [{"thing": "big-one", "year": 2024, "power": 24, "source": "s"}],
+            },
+        },
+    )
+    rs = load_ruleset(folder)
+    assert [r.key for r in rs.tables["things"].rows] == [("big-one",)]
+    assert [r.key for r in rs.tables["yearly"].rows] == [("big-one", 2020), ("big-one", 2024)]
+    changes = {c.subject: c.kind for c in ruleset_diff(load_ruleset(tmp_path / "rs"), rs)}
+    assert changes["row things[small-one]"] == "removed"
+    # an unknown key, or one of the wrong length, names the file and line
+    (folder / "tables" / "things.yaml").write_text(
+        "table: things\nrows: []\nremove_rows:\n  - [no-such-one]\n  - [big-one, 2020]\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(RulesetError) as info:
+        load_ruleset(folder)
+    problems = info.value.problems
+    assert [p.line for p in problems] == [4, 5]
+    assert "no inherited row no-such-one (key ['thing']) to remove" in problems[0].message
+
+
 def test_shipped_versions_extend_and_differ_as_the_changelog_says() -> None:
     v1, v2 = load_ruleset(RULES / "1.0"), load_ruleset(RULES / "2.0")
     assert v2.extends == "1.0" and v1.extends is None

@@ -102,10 +102,20 @@ def explain_cmd(
 
 @app.command("diff")
 def diff_cmd(
-    files: Annotated[list[Path], typer.Argument(help="Disclosure files (YAML or JSON).")],
+    files: Annotated[
+        list[Path] | None, typer.Argument(help="Disclosure files (YAML or JSON).")
+    ] = None,
     rules: Annotated[
-        list[str], typer.Option("--rules", help="Give twice: ruleset A, then ruleset B.")
-    ],
+        list[str] | None, typer.Option("--rules", help="Give twice: ruleset A, then ruleset B.")
+    ] = None,
+    suite: Annotated[
+        Path | None,
+        typer.Option(
+            "--suite",
+            help="Compare on a validation suite (a folder; 'validation' for the shipped one) "
+            "instead of disclosure files: each case's error under A and B and what moved it.",
+        ),
+    ] = None,
     rel_tol: Annotated[
         float, typer.Option(help="Relative difference taken as equal.")
     ] = DEFAULT_REL_TOL,
@@ -122,6 +132,7 @@ def diff_cmd(
 
     _check_format(format)
     check_tolerances(rel_tol, abs_tol, fail_above)
+    rules = rules or []
     if len(rules) != 2:
         _fail(
             [
@@ -131,7 +142,14 @@ def diff_cmd(
             ]
         )
     a, b = load_ruleset(rules[0]), load_ruleset(rules[1])
-    report = diff(a, b, files, rel_tol, abs_tol)
+    if suite is not None:
+        from .validation import suite_diff
+
+        _done(suite_diff(a, b, suite, format))
+        return
+    if not files:
+        _fail([Problem("diff", None, "", "give disclosure files, or --suite", "option")])
+    report = diff(a, b, files or [], rel_tol, abs_tol)
     if format == "json":
         echo(dumps(report.as_dict()), nl=False)
     else:
@@ -423,8 +441,9 @@ __all__ = ["app", "echo_problems"]
 # Features in packages of their own register their commands here; each imports its
 # optional dependencies only when one of its commands runs.
 
-from . import batch, interop, service  # noqa: E402
+from . import batch, interop, service, validation  # noqa: E402
 
 batch.register(app)
 service.register(app)
 interop.register(app)
+validation.register(app)

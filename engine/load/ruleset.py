@@ -32,7 +32,7 @@ from ..core.model import (
 )
 from ..core.names import normalise, written_form
 from ..core.problems import Problem, RulesetError
-from ..core.tables import key_part
+from ..core.tables import key_part, show_key
 from ..core.values import ValueProblem, coerce
 from .checks import (
     check_constants,
@@ -235,6 +235,19 @@ def _table_layer(
             ctx.problem(
                 path, doc, ["key"], f"key column {k!r} is not a declared column", "reference"
             )
+    for i, raw_key in enumerate(doc.get("remove_rows", [])):
+        norm = tuple(key_part(k) for k in raw_key)
+        inherited = build.rows.get(norm)
+        if inherited is None or len(raw_key) != len(build.key):
+            ctx.problem(
+                path,
+                doc,
+                ["remove_rows", i],
+                f"no inherited row {show_key(tuple(raw_key))} (key {list(build.key)}) to remove",
+                "reference",
+            )
+            continue
+        del build.rows[norm]
     seen: dict[tuple[Any, ...], Row] = {}
     for i, raw in enumerate(doc["rows"]):
         row = _row(ctx, build, layer, path, doc, i, raw, sources)
