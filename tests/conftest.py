@@ -23,7 +23,15 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
 RULES = ROOT / "rules"
 VERSIONS = sorted(p.parent.name for p in RULES.glob("*/ruleset.yaml"))
-NEWEST = RULES / max(VERSIONS, key=lambda v: tuple(int(x) for x in v.split(".")))
+RELEASED = [v for v in VERSIONS if (RULES / v / "MANIFEST.sha256").is_file()]
+
+
+def _number(version: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in version.split("."))
+
+
+NEWEST = RULES / max(RELEASED, key=_number)  # the default when no ruleset is named
+LATEST = RULES / max(VERSIONS, key=_number)  # the newest of all, a draft perhaps
 FAITHFUL = RULES / "1.0"  # the version that follows the published method as written
 
 

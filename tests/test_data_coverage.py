@@ -12,12 +12,12 @@ from tuneprint.core.names import canonical_name
 from tuneprint.core.resolve import estimate
 from tuneprint.load.disclosures import disclosure_from_document
 
-from tests.conftest import NEWEST
+from tests.conftest import LATEST
 
 
 @pytest.fixture(scope="module")
 def newest() -> Ruleset:
-    return load_ruleset(NEWEST)
+    return load_ruleset(LATEST)
 
 
 def keys(rs: Ruleset, table: str) -> list[str]:

@@ -22,7 +22,7 @@ from tuneprint.validation import (
 )
 from tuneprint.validation.report import FAR_OFF, run_case
 
-from tests.conftest import NEWEST, ROOT, write
+from tests.conftest import LATEST, ROOT, write
 
 Cli = Callable[..., tuple[int, str, str]]
 SUITE = ROOT / "validation"
@@ -46,7 +46,7 @@ def test_suite_holds_at_least_thirty_sourced_cases(suite: Suite) -> None:
 
 
 def test_every_case_is_a_valid_disclosure_of_the_newest_ruleset(suite: Suite) -> None:
-    rs = load_ruleset(NEWEST)
+    rs = load_ruleset(LATEST)
     for case in suite.cases:
         disclosure_from_document({"values": case.values}, case.id, rs)
         assert suite.boundaries[case.boundary].field in rs.fields
@@ -184,7 +184,7 @@ def test_diff_on_the_suite_names_what_moved_each_case(cli: Cli, tmp_path: Path) 
 
     folder = _mini_suite(tmp_path, "gpu_cpu_ram", 3.0, BASE)
     s = load_suite(folder)
-    old, new = load_ruleset("2.3"), load_ruleset(NEWEST)
+    old, new = load_ruleset("2.3"), load_ruleset(LATEST)
     (change,) = compare(s, old, new)
     assert change.moved and "rule server_share.gpus_over_slots" in change.causes
     assert change.old.error is not None and change.new.error is not None
@@ -194,13 +194,13 @@ def test_diff_on_the_suite_names_what_moved_each_case(cli: Cli, tmp_path: Path) 
     entries = {e["change"]: e for e in by_change(new, [change])}
     share = next(e for k, e in entries.items() if k.startswith("a job on fewer GPUs"))
     assert share["cases"] == ["one"]
-    code, out, _ = cli("diff", "--rules", "2.3", "--rules", NEWEST, "--suite", folder)
+    code, out, _ = cli("diff", "--rules", "2.3", "--rules", LATEST, "--suite", folder)
     assert code == 0 and "~ one" in out and "because rule server_share.gpus_over_slots" in out
     code, out, _ = cli(
-        "diff", "--rules", "2.3", "--rules", NEWEST, "--suite", folder, "--format", "json"
+        "diff", "--rules", "2.3", "--rules", LATEST, "--suite", folder, "--format", "json"
     )
     assert json.loads(out)["cases"][0]["moved"] is True
-    code, _, err = cli("diff", "--rules", "2.3", "--rules", NEWEST)
+    code, _, err = cli("diff", "--rules", "2.3", "--rules", LATEST)
     assert code == 2 and "give disclosure files, or --suite" in err
 
 
