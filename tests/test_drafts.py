@@ -166,3 +166,18 @@ def test_new_never_writes_into_the_installed_package(
     code, _, err = cli("rules", "new", "9.3")
     assert code == 2 and "inside the installed tuneprint package" in err
     assert not (package / "9.3").exists()
+
+
+def test_new_without_a_version_takes_the_next_one_no_shipped_ruleset_holds(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """From the newest released version, the next number a draft already holds is skipped:
+    two rulesets of one version would be told apart only by their hash."""
+    code, _, err = cli("rules", "new", tmp_path / "next")
+    assert code == 0, err
+    doc = yaml.safe_load((tmp_path / "next" / "ruleset.yaml").read_text(encoding="utf-8"))
+    shipped = {v for v, _ in available_rulesets()}
+    assert doc["extends"] == RELEASED[-1] and doc["version"] not in shipped
+    major, minor = RELEASED[-1].split(".")
+    nexts = [f"{major}.{int(minor) + n}" for n in range(1, 10)]
+    assert doc["version"] == next(v for v in nexts if v not in shipped)

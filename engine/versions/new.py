@@ -6,14 +6,18 @@ import re
 from pathlib import Path
 
 from ..core.problems import RulesetError
-from ..load.layers import find_parent, find_ruleset, read_ruleset_manifest
+from ..load.layers import available_rulesets, find_parent, find_ruleset, read_ruleset_manifest
 from ..load.paths import display_path, installed_package, is_inside
 
 
 def _bump(version: str) -> str:
+    """The next version after ``version`` that no shipped ruleset (released or draft) holds."""
+    taken = {v for v, _ in available_rulesets()}
     parts = version.split(".")
-    parts[-1] = str(int(parts[-1]) + 1)
-    return ".".join(parts)
+    while True:
+        parts[-1] = str(int(parts[-1]) + 1)
+        if ".".join(parts) not in taken:
+            return ".".join(parts)
 
 
 def new_version(folder: Path, base: str | Path | None = None, version: str | None = None) -> Path:
