@@ -225,3 +225,11 @@ def test_json_results_match_the_result_schema(cli: Cli, case: str) -> None:
     assert code == 0
     errors = list(validator("result").iter_errors(json.loads(out)))
     assert not errors, errors[0].message
+
+
+def test_the_readme_links_every_guide_of_docs() -> None:
+    """Every guide in docs/ is reachable from the README (the deep material lives there)."""
+    for guide in sorted((ROOT / "docs").glob("*.md")):
+        assert f"](docs/{guide.name})" in README, guide.name
+    performance = (ROOT / "docs" / "performance.md").read_text(encoding="utf-8")
+    assert "| measure | figure |" in performance and "ms median" in performance
