@@ -181,3 +181,18 @@ def test_new_without_a_version_takes_the_next_one_no_shipped_ruleset_holds(
     major, minor = RELEASED[-1].split(".")
     nexts = [f"{major}.{int(minor) + n}" for n in range(1, 10)]
     assert doc["version"] == next(v for v in nexts if v not in shipped)
+
+
+def test_a_version_name_finds_the_shipped_version_beside_a_folder_of_that_name(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder named like a version that holds no ruleset (an audit's notes, say) does
+    not hide the shipped version; a ruleset folder of that name does, as a path should."""
+    (tmp_path / RELEASED[-2]).mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert load_ruleset(RELEASED[-2]).version == RELEASED[-2]
+    code, _, err = cli("rules", "new", "mine", "--from", RELEASED[-2], "--version", "9.4")
+    assert code == 0, err
+    (tmp_path / RELEASED[-2]).rmdir()
+    (tmp_path / "mine").rename(tmp_path / RELEASED[-2])
+    assert load_ruleset(RELEASED[-2]).version == "9.4"
