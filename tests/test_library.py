@@ -21,15 +21,15 @@ from tuneprint.views.json import dumps
 from tests.conftest import FIXTURES, NEWEST, ROOT
 
 CASES = sorted(FIXTURES.glob("case_*.yaml"))
-README = (ROOT / "README.md").read_text(encoding="utf-8")
+LIBRARY_DOC = (ROOT / "docs" / "library.md").read_text(encoding="utf-8")
 
 
-def test_readme_python_example_runs(monkeypatch: pytest.MonkeyPatch) -> None:
-    (code,) = re.findall(r"```python\n(.*?)```", README, flags=re.S)
+def test_the_library_guide_example_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    (code,) = re.findall(r"```python\n(.*?)```", LIBRARY_DOC, flags=re.S)
     monkeypatch.chdir(ROOT)
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        exec(compile(code, "README.md", "exec"), {})
+        exec(compile(code, "docs/library.md", "exec"), {})
     text = out.getvalue()
     assert "kgCO2e from rule total_emissions_kgco2e.sum" in text
     assert "pue = " in text and "unresolved total_emissions_kgco2e" in text

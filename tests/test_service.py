@@ -388,11 +388,11 @@ def test_the_served_openapi_is_the_committed_one(client: httpx.Client) -> None:
     assert served == committed, "regenerate: tuneprint serve --print-openapi > docs/openapi.json"
 
 
-def test_the_readme_python_example_runs_against_the_service(
+def test_the_guide_python_example_runs_against_the_service(
     service: Service, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## The estimation service", 1)[1].split("\n## ", 1)[0]
+    guide = (ROOT / "docs" / "service.md").read_text(encoding="utf-8")
+    section = guide.split("## The estimation service", 1)[1].split("\n## ", 1)[0]
     (code,) = re.findall(r"```py\n(.*?)```", section, flags=re.S)
     assert "http://127.0.0.1:8000" in code
     exec(compile(code.replace("http://127.0.0.1:8000", service.url), "README", "exec"), {})
@@ -591,27 +591,27 @@ def test_serve_without_the_extra_says_how_to_install_it(
 # -- the documentation says what the code does ---------------------------------------------
 
 
-def test_the_docs_list_every_problem_kind_and_the_readme_the_limits() -> None:
+def test_the_docs_list_every_problem_kind_and_the_limits() -> None:
     from tuneprint.service import settings
     from tuneprint.service.problem import KINDS
 
     docs = (ROOT / "docs" / "service.md").read_text(encoding="utf-8")
     for kind, (status, _) in KINDS.items():
         assert f"| {status} | `{kind}` |" in docs, kind
+    assert f"({settings.MAX_BODY_BYTES:,} bytes) | `--max-body-bytes`" in docs
+    assert f"| {settings.MAX_ITEMS:,} | `--max-items`" in docs
+    assert f"| {settings.TIMEOUT_SECONDS:g} s | `--timeout`" in docs
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert f"({settings.MAX_BODY_BYTES:,} bytes) | `--max-body-bytes`" in readme
-    assert f"| {settings.MAX_ITEMS:,} | `--max-items`" in readme
-    assert f"| {settings.TIMEOUT_SECONDS:g} s | `--timeout`" in readme
     assert "docs/service.md" in readme
 
 
-def test_the_readme_curl_example_runs_against_the_service(service: Service) -> None:
+def test_the_guide_curl_example_runs_against_the_service(service: Service) -> None:
     import shlex
     import shutil
     import subprocess
 
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## The estimation service", 1)[1].split("\n## ", 1)[0]
+    guide = (ROOT / "docs" / "service.md").read_text(encoding="utf-8")
+    section = guide.split("## The estimation service", 1)[1].split("\n## ", 1)[0]
     (block,) = re.findall(r"```sh\n(.*?)```", section, flags=re.S)
     command = block.split("\ncurl", 1)[1].replace("\\\n", " ")
     if shutil.which("curl") is None:

@@ -317,8 +317,10 @@ def test_lint_counts_a_field_calibration_measures_as_used(rules_copy: Path) -> N
     assert "gpu_energy_kwh" in unused
 
 
-def test_auditor_workflow(cli: Cli, rules_copy: Path) -> None:
-    """README 'The auditor's workflow', step by step, in a temporary copy of rules/."""
+def test_a_new_version_beside_its_base_extends_it_by_name(cli: Cli, rules_copy: Path) -> None:
+    """The auditor's workflow (docs/auditor-workflow.md, run as written by
+    test_auditor_workflow.py) with the new version beside its base, in a temporary copy
+    of rules/: it extends the base by its version name."""
     new = rules_copy / "audit-trial"
     code, out, err = cli("rules", "new", new, "--from", rules_copy / "2.0", "--version", "99.1")
     assert code == 0, err

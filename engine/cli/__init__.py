@@ -15,6 +15,7 @@ def run(argv: list[str]) -> int:
     each, never a traceback."""
     from ..core.problems import TuneprintError
     from .commands import echo_problems, quick
+    from .rulesets import forget_warnings
 
     if sys.stdout is None or sys.stderr is None:  # started with a standard stream closed
         if sys.stderr is not None:
@@ -24,6 +25,7 @@ def run(argv: list[str]) -> int:
         reconfigure = getattr(stream, "reconfigure", None)
         if reconfigure is not None:  # text no encoding can hold is escaped, not an error
             reconfigure(errors="backslashreplace")
+    forget_warnings()  # each command warns of each draft it uses once
     try:
         try:
             code = quick(argv)

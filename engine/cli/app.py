@@ -11,9 +11,9 @@ from .. import __version__
 from ..api import (
     diff,
     estimate,
-    load_ruleset,
     read_disclosure,
 )
+from ..api import load_ruleset as load_quietly
 from ..core.names import did_you_mean
 from ..core.problems import Problem
 from ..core.text import printable
@@ -23,6 +23,7 @@ from ..load.paths import display_path
 from ..views.json import dumps, ruleset_record
 from ..views.text import shown, where
 from .commands import bad_format, echo, echo_problems, estimate_command, explain_command
+from .rulesets import load_ruleset
 
 EXIT_USER_ERROR = 2
 MIB = 1024 * 1024  # bytes in a mebibyte
@@ -248,7 +249,7 @@ RulesetArgument = Annotated[
 @rules_app.command("check")
 def rules_check(ruleset: RulesetArgument = None) -> None:
     """Validate a ruleset and report every problem with file and line."""
-    rs = load_ruleset(ruleset)
+    rs = load_quietly(ruleset)
     problems = [p for layer in rs.layers for p in manifest_problems(layer.folder)]
     if problems:
         _fail(problems)
@@ -269,7 +270,7 @@ def rules_lint(
     fields with no fallback and stale data (units are checked by every load)."""
     from ..versions.lint import lint
 
-    rs = load_ruleset(ruleset)
+    rs = load_quietly(ruleset)
     findings = lint(rs)
     for finding in findings:
         echo(str(finding))
@@ -293,7 +294,7 @@ def rules_diff(
     from ..versions.diff import ruleset_diff
 
     _check_format(format)
-    a, b = load_ruleset(old), load_ruleset(new)
+    a, b = load_quietly(old), load_quietly(new)
     changes = ruleset_diff(a, b)
     if format == "json":
         echo(
@@ -346,7 +347,7 @@ def rules_release(
 ) -> None:
     """Freeze a version: record each file's hash in its MANIFEST.sha256. A released version
     must never change again; checks fail if it does."""
-    rs = load_ruleset(folder)
+    rs = load_quietly(folder)
     path, before = write_manifest(folder)
     state = "already released, unchanged" if before else "released"
     echo(f"{state} {rs.label}: {display_path(path)}")

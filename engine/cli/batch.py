@@ -50,8 +50,8 @@ def register(app: typer.Typer) -> None:
         input row: outputs, reported and disclosed values (units in the schema or
         header), compact provenance, the ruleset, and the error of each row that could
         not be estimated."""
-        from ..api import load_ruleset
         from ..core.problems import InputError
+        from .rulesets import load_ruleset
 
         try:
             import rich  # noqa: F401  (the progress bar)

@@ -13,7 +13,6 @@ from ..api import (
     estimate,
     estimate_many,
     is_batch,
-    load_ruleset,
     read_batch,
     read_disclosure,
     why_unresolved,
@@ -22,6 +21,7 @@ from ..core.model import Disclosure, Ruleset
 from ..core.problems import InputError, Problem, TuneprintError, UnresolvedError
 from ..core.text import printable, terminal_safe
 from ..load.disclosures import unknown_field
+from .rulesets import load_ruleset
 
 EXIT_OK = 0
 EXIT_USER_ERROR = 2

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from ..core.model import Ruleset
 from ..core.problems import InputError
 
 OutputOption = Annotated[
@@ -51,6 +52,15 @@ def _imported(doc: object, output: Path | None) -> None:
     )
 
 
+def _named(rules: str | None) -> Ruleset | None:
+    """The ruleset an option names, loaded (with the draft warning), or None: the default."""
+    if rules is None:
+        return None
+    from .rulesets import load_ruleset
+
+    return load_ruleset(rules)
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``import`` and ``export`` command groups to the ``tuneprint`` command."""
     import_app = typer.Typer(
@@ -81,7 +91,7 @@ def register(app: typer.Typer) -> None:
         from ..interop import import_codecarbon, import_codecarbon_runs
 
         if run == ALL_RUNS:
-            docs = import_codecarbon_runs(file, rules)
+            docs = import_codecarbon_runs(file, _named(rules))
             if output is not None and output.suffix.lower() != ".jsonl":
                 raise InputError.one(
                     str(output), None, "", "--run all writes JSON Lines: name it .jsonl", "option"
@@ -89,7 +99,7 @@ def register(app: typer.Typer) -> None:
             lines = "".join(json.dumps(dict(d), ensure_ascii=False) + "\n" for d in docs)
             _write(lines, output, f"{len(docs)} runs (a batch 'tuneprint estimate' takes)")
             return
-        _imported(import_codecarbon(file, rules, run), output)
+        _imported(import_codecarbon(file, _named(rules), run), output)
 
     @import_app.command("trainer-state")
     def import_trainer_state_cmd(
@@ -109,7 +119,7 @@ def register(app: typer.Typer) -> None:
         final summary, epochs (total_flos is reported, never disclosed as measured)."""
         from ..interop import import_trainer_state
 
-        _imported(import_trainer_state(file, rules, tokens), output)
+        _imported(import_trainer_state(file, _named(rules), tokens), output)
 
     @import_app.command("boamps")
     def import_boamps_cmd(
@@ -124,13 +134,14 @@ def register(app: typer.Typer) -> None:
         """A disclosure from a BoAmps 1.1 report, validated against the BoAmps schema."""
         from ..interop import import_boamps
 
-        _imported(import_boamps(file, rules, measure), output)
+        _imported(import_boamps(file, _named(rules), measure), output)
 
     def _export(
         format: str, file: Path, output: Path | None, rules: str | None, **options: object
     ) -> None:
-        from ..api import estimate, load_ruleset
+        from ..api import estimate
         from ..interop import export
+        from .rulesets import load_ruleset
 
         result = estimate(file, load_ruleset(rules))
         _write(export(result, format, **options), output, f"{format} of {result.disclosure.id}")

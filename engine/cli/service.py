@@ -81,6 +81,9 @@ def register(app: typer.Typer) -> None:
         if print_openapi:
             typer.echo(openapi_text(), nl=False)
             return
+        from .rulesets import warn_if_drafts
+
+        warn_if_drafts(list(rules or ()))
         serve(
             Settings(
                 host=host,

@@ -47,11 +47,11 @@ def register(app: typer.Typer) -> None:
         PUE): per group each case's signed error, the median and worst |error|, held-out
         cases apart from those a ruleset was fitted on, and whether a case more than a
         factor of two off carries a warning that says why."""
-        from ..api import load_ruleset
         from ..core.problems import Problem
         from ..validation import load_suite, report, run, summary
         from ..views.json import dumps
         from .commands import bad_format, fail
+        from .rulesets import load_ruleset
 
         problems = bad_format(format)
         if problems:

@@ -299,17 +299,19 @@ def newest_released(root: Path | None = None) -> Path:
 
 
 def find_ruleset(spec: str | Path | None = None) -> Path:
-    """The folder of a ruleset: a folder path, or the name of a shipped version ("2.3"),
-    or (None) the newest released shipped version."""
+    """The folder of a ruleset: a ruleset folder's path, or the name of a shipped version
+    ("2.3"), or (None) the newest released shipped version."""
     if spec is None:
         return newest_released()
     path = Path(spec)
-    if path.is_dir():
+    if path.is_dir() and os.path.lexists(path / RULESET_FILE):
         return path
     versions = available_rulesets()
     for version, folder in versions:
         if version == str(spec):
-            return folder
+            return folder  # a version name, even where a folder of that name is no ruleset
+    if path.is_dir():
+        return path  # loading it says what it lacks
     shown = ", ".join(v for v, _ in versions)
     raise RulesetError.one(
         str(spec),

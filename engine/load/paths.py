@@ -18,6 +18,21 @@ def shipped(name: str) -> Path:
     return _PACKAGE / "_bundled" / name
 
 
+def installed_package() -> Path:
+    """The folder of the installed package (in a wheel install, inside site-packages):
+    nothing of a user's is ever written there."""
+    return _PACKAGE
+
+
+def is_inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` is ``folder`` or inside it (both resolved)."""
+    try:
+        path.resolve().relative_to(folder.resolve())
+    except ValueError:
+        return False
+    return True
+
+
 def display_path(path: Path) -> str:
     """A path as a user would type it: relative to the working folder when inside it."""
     try:

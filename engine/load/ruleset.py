@@ -589,7 +589,8 @@ def load_folder(folder: Path, cached: bool = True) -> Ruleset:
         digest = verified_hash(layer, digest)
     found = cache.read(digest, folders)
     if found is not None:
-        return found
+        draft = not is_released(folder)  # the hash leaves the manifest out: ask the folder
+        return found if found.draft == draft else replace(found, draft=draft)
     ruleset = check_folder(folder, chain)
     cache.write(ruleset, folders)
     return ruleset
