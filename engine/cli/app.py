@@ -429,6 +429,96 @@ def data_show(
             echo(f"    source: {src.text() if src else k}")
 
 
+@app.command("fields")
+def fields_cmd(
+    rules: RulesOption = None,
+    group: Annotated[
+        str | None,
+        typer.Option(
+            "--group", help="Only this group: infrastructure, operational, usage or other."
+        ),
+    ] = None,
+    format: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+) -> None:
+    """Every field a disclosure may hold, by group, with its unit, meaning and an example."""
+    from ..load.guidance import disclosure_groups, fields_record, fields_text, grouped
+
+    if format not in ("text", "json"):
+        _fail([Problem("--format", None, "", f"expected text or json, got {format!r}", "option")])
+    rs = load_ruleset(rules)
+    by_group = grouped(rs)
+    if group is not None and group not in by_group:
+        hint = did_you_mean(group, list(by_group), quote=False)
+        _fail(
+            [
+                Problem(
+                    "--group", None, group,
+                    f"ruleset {rs.label} has no group of that name{hint} "
+                    f"(groups: {', '.join(by_group)})", "option",
+                )
+            ]
+        )  # fmt: skip
+    groups = [group] if group else (disclosure_groups(rs) if format == "text" else list(by_group))
+    if format == "json":
+        echo(dumps(fields_record(rs, groups)), nl=False)
+        return
+    hidden = {g: len(by_group[g]) for g in by_group if g not in groups and not group}
+    echo(fields_text(rs, groups, hidden), nl=False)
+
+
+@app.command("init")
+def init_cmd(
+    example: Annotated[
+        str,
+        typer.Option(
+            "--example",
+            help="seed (the methodology's example disclosure), bedrock (its managed-service "
+            "example) or minimal (the fewest fields that give an estimate).",
+        ),
+    ] = "seed",
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write to this file (default: stdout).")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+    rules: RulesOption = None,
+) -> None:
+    """Write a commented starter disclosure (YAML) to edit and estimate."""
+    from ..load.guidance import STARTERS, starter, starter_text
+
+    if example not in STARTERS:
+        _fail(
+            [
+                Problem(
+                    "--example", None, example,
+                    f"expected one of {', '.join(STARTERS)}", "option",
+                )
+            ]
+        )  # fmt: skip
+    rs = load_ruleset(rules)
+    text = starter_text(starter(example, rs), rs)
+    if output is None:
+        echo(text, nl=False)
+        return
+    if output.exists() and not force:
+        _fail(
+            [
+                Problem(
+                    display_path(output), None, "",
+                    "the file exists: give --force to overwrite it, or another -o FILE",
+                    "file",
+                )
+            ]
+        )  # fmt: skip
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        _fail([Problem(display_path(output), None, "", f"cannot write: {exc.strerror}", "file")])
+    echo(
+        f"wrote {display_path(output)}: edit it, then 'tuneprint estimate {display_path(output)}'",
+        err=True,
+    )
+
+
 @app.command("version")
 def version_cmd() -> None:
     """Print the tuneprint version."""

@@ -1,0 +1,191 @@
+"""What a newcomer may disclose: tuneprint fields, tuneprint init, suggestions by meaning,
+lenient but exact input, the tokens-with-hours check and data show."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import FIXTURES, ROOT, VERSIONS, write
+from tuneprint import load_ruleset
+from tuneprint.core.problems import RulesetError
+from tuneprint.load.guidance import GROUPS, example_of, shipped_starters
+
+Cli = Callable[..., tuple[int, str, str]]
+DRAFT = "2.4"
+
+
+# -- tuneprint fields ------------------------------------------------------------------------
+
+
+def test_fields_lists_the_groups_of_the_draft_with_unit_meaning_and_example(cli: Cli) -> None:
+    code, out, err = cli("fields", "--rules", DRAFT)
+    assert code == 0, err
+    lines = out.splitlines()
+    heads = [line.split(" (")[0] for line in lines if line and not line.startswith(" ")]
+    assert [h for h in heads if h in GROUPS] == list(GROUPS)
+    assert max(len(line) for line in lines) <= 80
+    at = next(i for i, line in enumerate(lines) if line.startswith("  gpu_tdp_w "))
+    assert lines[at].endswith("e.g. 400")
+    assert "maximum (TDP) power of one GPU; in W" in lines[at + 1]
+    assert "tuneprint fields --group other" in out  # derived fields named, not listed
+
+
+def test_fields_json_holds_every_field_of_a_group(cli: Cli) -> None:
+    code, out, _ = cli("fields", "--rules", DRAFT, "--format", "json", "--group", "usage")
+    assert code == 0
+    doc = json.loads(out)
+    (group,) = doc["groups"]
+    names = [f["name"] for f in group["fields"]]
+    assert group["group"] == "usage" and "use_life_days" in names
+    use_life = next(f for f in group["fields"] if f["name"] == "use_life_days")
+    assert use_life["unit"] == "d" and use_life["example"] == 365
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_fields_works_on_every_shipped_ruleset(cli: Cli, version: str) -> None:
+    code, out, err = cli("fields", "--rules", version, "--format", "json")
+    assert code == 0, err
+    listed = [f["name"] for g in json.loads(out)["groups"] for f in g["fields"]]
+    assert sorted(listed) == sorted(load_ruleset(version).fields)
+
+
+def test_a_ruleset_without_guidance_falls_back_to_other_and_typed_examples() -> None:
+    rs = load_ruleset("2.3")
+    assert {s.group for s in rs.fields.values()} == {None}
+    assert example_of(rs.fields["fine_tuning_method"], rs) == "full"
+    assert example_of(rs.fields["gpu_count"], rs) == 1
+    assert example_of(rs.fields["start_time"], rs) == "2024-07-06"
+    gpu = example_of(rs.fields["gpu_model"], rs)
+    assert rs.tables["gpus"].names  # the first row's name, which matches a row
+    from tuneprint.core.names import canonical_name
+
+    assert canonical_name(rs.tables["gpus"], gpu) is not None
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("--group", "infra"), "no group of that name; did you mean infrastructure?"),
+        (("--format", "yaml"), "expected text or json"),
+    ],
+)
+def test_fields_refuses_bad_options(cli: Cli, args: tuple[str, ...], expected: str) -> None:
+    code, _, err = cli("fields", "--rules", DRAFT, *args)
+    assert code == 2 and expected in err and "Traceback" not in err
+
+
+def test_draft_examples_are_valid_values() -> None:
+    from tuneprint.core.values import coerce
+
+    rs = load_ruleset(DRAFT)
+    grouped = [s for s in rs.fields.values() if s.group]
+    assert len(grouped) > 40
+    for spec in grouped:
+        assert spec.example is not None, spec.name
+        coerce(spec, spec.example, rs.tables)
+
+
+def test_guidance_alone_needs_an_inherited_field(tmp_path: Path) -> None:
+    import shutil
+
+    folder = tmp_path / "2.4"
+    shutil.copytree(ROOT / "rules" / DRAFT, folder)
+    (folder / "MANIFEST.sha256").unlink(missing_ok=True)
+    text = (folder / "fields.yaml").read_text(encoding="utf-8")
+    text += "  no_such_field: {group: usage, example: 1}\n"
+    write(
+        folder / "fields.yaml",
+        text.replace("example: 4, aliases: [gpus,", "example: 0, aliases: [gpus,"),
+    )
+    (folder / "ruleset.yaml").write_text(
+        (folder / "ruleset.yaml")
+        .read_text(encoding="utf-8")
+        .replace('extends: "2.3"', f'extends: "{ROOT / "rules" / "2.3"}"'),
+        encoding="utf-8",
+    )
+    with pytest.raises(RulesetError) as caught:
+        load_ruleset(folder)
+    messages = [str(p) for p in caught.value.problems]
+    assert any("no_such_field is not declared by a version this one extends" in m
+               for m in messages), messages  # fmt: skip
+    assert any("gpu_count.example: example: 0 is below the minimum 1" in m for m in messages), (
+        messages
+    )
+
+
+# -- tuneprint init --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("example", ["seed", "bedrock", "minimal"])
+@pytest.mark.parametrize("version", ["2.3", DRAFT])
+def test_init_writes_a_disclosure_that_estimates(
+    cli: Cli, tmp_path: Path, example: str, version: str
+) -> None:
+    target = tmp_path / f"{example}.yaml"
+    code, out, err = cli("init", "--example", example, "--rules", version, "-o", target)
+    assert code == 0, err
+    text = target.read_text(encoding="utf-8")
+    assert text.startswith("# A tuneprint disclosure")
+    code, out, err = cli("estimate", target, "--rules", version)
+    assert code == 0, err
+    assert "total_emissions_kgco2e" in out
+
+
+@pytest.mark.parametrize("example", ["seed", "bedrock"])
+def test_init_starters_restate_their_fixtures(cli: Cli, example: str) -> None:
+    starter = shipped_starters()[example]
+    fixture = yaml.safe_load((ROOT / starter["fixture"]).read_text(encoding="utf-8"))
+    code, out, _ = cli("init", "--example", example, "--rules", DRAFT)
+    assert code == 0
+    written = yaml.safe_load(out)
+    assert written == fixture == starter["document"]
+
+
+def test_init_comments_each_field_and_lists_the_others(cli: Cli) -> None:
+    code, out, _ = cli("init", "--rules", DRAFT)
+    assert code == 0
+    lines = out.splitlines()
+    at = lines.index("  reserved_hours: 12")
+    assert "total reserved (wall-clock) time" in lines[at - 1] and "(in h)" in lines[at - 1]
+    assert "  # training_tokens: 48123" in lines
+    assert "  # use_life_days: 365" in lines
+
+
+def test_init_minimal_is_one_field_and_refuses_to_overwrite(cli: Cli, tmp_path: Path) -> None:
+    code, out, _ = cli("init", "--example", "minimal", "--rules", DRAFT)
+    assert code == 0 and list(yaml.safe_load(out)["values"]) == ["reserved_hours"]
+    target = write(tmp_path / "mine.yaml", "kept\n")
+    code, _, err = cli("init", "-o", target)
+    assert code == 2 and "the file exists: give --force" in err and str(target) in err
+    assert target.read_text(encoding="utf-8") == "kept\n"
+    code, _, _ = cli("init", "-o", target, "--force")
+    assert code == 0 and target.read_text(encoding="utf-8").startswith("# A tuneprint")
+
+
+def test_init_refuses_an_unknown_example(cli: Cli) -> None:
+    code, _, err = cli("init", "--example", "nope")
+    assert code == 2 and "expected one of seed, bedrock, minimal" in err
+
+
+def test_init_works_from_a_wheel_install(wheel_python: str, tmp_path: Path) -> None:
+    script = "import sys; from tuneprint.cli import run; sys.exit(run(sys.argv[1:]))"
+    for example in ("seed", "bedrock", "minimal"):
+        target = tmp_path / f"{example}.yaml"
+        for args in (["init", "--example", example, "-o", str(target)], ["estimate", str(target)]):
+            done = subprocess.run(
+                [wheel_python, "-c", script, *args], cwd=tmp_path, capture_output=True, text=True
+            )
+            assert done.returncode == 0, done.stderr
+
+
+def test_fixtures_are_where_the_starters_say() -> None:
+    for starter in shipped_starters().values():
+        assert (ROOT / starter["fixture"]).is_file()
+    assert sys.version_info >= (3, 10)
+    assert FIXTURES.is_dir()
