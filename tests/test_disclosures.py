@@ -7,13 +7,14 @@ import json
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 import yaml
 from conftest import FIXTURES, ROOT, VERSIONS, write
-from tuneprint import load_ruleset
-from tuneprint.core.problems import RulesetError
+from tuneprint import load_ruleset, read_disclosure
+from tuneprint.core.problems import InputError, RulesetError
 from tuneprint.load.guidance import GROUPS, example_of, shipped_starters
 
 Cli = Callable[..., tuple[int, str, str]]
@@ -189,3 +190,108 @@ def test_fixtures_are_where_the_starters_say() -> None:
         assert (ROOT / starter["fixture"]).is_file()
     assert sys.version_info >= (3, 10)
     assert FIXTURES.is_dir()
+
+
+# -- suggestions by meaning as well as spelling ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("written", "line", "expected"),
+    [
+        ("tokens", 2, "did you mean training_tokens (tokens processed in training"),
+        ("gpu_type", 3, "did you mean gpu_model (GPU model), or by spelling"),
+        ("gpu", 4, "did you mean gpu_model (GPU model)"),
+        ("region", 5, "did you mean cloud_region (cloud region of the datacenter)"),
+        ("hours", 6, "reserved_hours (total reserved (wall-clock) time of the fine-tuning)"),
+    ],
+)
+def test_unknown_fields_suggest_by_meaning_first(
+    cli: Cli, tmp_path: Path, written: str, line: int, expected: str
+) -> None:
+    path = write(
+        tmp_path / "d.yaml",
+        "values:\n  tokens: 5\n  gpu_type: A100\n  gpu: A100\n  region: x\n  hours: 2\n",
+    )
+    code, _, err = cli("estimate", path, "--rules", DRAFT)
+    assert code == 2 and "Traceback" not in err
+    mine = [e for e in err.splitlines() if e.startswith(f"error: {path}:{line}: {written}:")]
+    assert len(mine) == 1, err
+    assert "unknown field" in mine[0] and expected in mine[0]
+
+
+def test_hours_names_every_kind_of_hours_with_its_meaning(cli: Cli, tmp_path: Path) -> None:
+    path = write(tmp_path / "d.yaml", "values:\n  hours: 2\n")
+    _, _, err = cli("estimate", path, "--rules", DRAFT)
+    for name in ("reserved_hours (", "gpu_hours (", "compute_hours ("):
+        assert name in err
+
+
+def test_spelling_still_suggests_without_aliases(cli: Cli, tmp_path: Path) -> None:
+    path = write(tmp_path / "d.yaml", "values:\n  reserved_hour: 2\n")
+    _, _, err = cli("estimate", path, "--rules", "2.3")
+    assert "unknown field; did you mean reserved_hours" in err
+
+
+def test_an_alias_may_not_be_another_fields_name(tmp_path: Path) -> None:
+    import shutil
+
+    folder = tmp_path / "2.4"
+    shutil.copytree(ROOT / "rules" / DRAFT, folder)
+    (folder / "MANIFEST.sha256").unlink(missing_ok=True)
+    text = (folder / "fields.yaml").read_text(encoding="utf-8")
+    write(folder / "fields.yaml", text.replace("aliases: [gpus, n_gpus", "aliases: [gpu_model"))
+    manifest = (folder / "ruleset.yaml").read_text(encoding="utf-8")
+    write(folder / "ruleset.yaml", manifest.replace('"2.3"', f'"{ROOT / "rules" / "2.3"}"'))
+    with pytest.raises(RulesetError, match="alias 'gpu_model' is the name of another field"):
+        load_ruleset(folder)
+
+
+# -- lenient input that stays exact ---------------------------------------------------------
+
+
+def test_an_enumeration_matches_whatever_its_case(cli: Cli, tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "d.yaml",
+        "values:\n  base_model_params: 8.03e+9\n  gpu_model: H100 SXM5 80GB\n"
+        "  fine_tuning_method: LoRA\n  training_tokens: 1_000_000_000\n",
+    )
+    code, out, err = cli("explain", path, "mfu", "--rules", DRAFT)
+    assert code == 0, err
+    assert "mfu.calibrated" in out and "0.358" in out  # the LoRA row of mfu_reference
+    rs = load_ruleset(DRAFT)
+    for written, canonical in (("LoRA", "lora"), ("QLORA", "qlora"), (" Full ", "full")):
+        got = read_disclosure({"fine_tuning_method": written}, rs)
+        assert got.values["fine_tuning_method"] == canonical
+
+
+def test_numbers_take_separators_and_dates_take_year_month() -> None:
+    rs = load_ruleset(DRAFT)
+    got = read_disclosure(
+        {"training_tokens": "10_000_000", "start_time": "2025-03", "published_date": "2025-04"},
+        rs,
+    )
+    assert got.values["training_tokens"] == 10_000_000
+    assert got.values["start_time"] == datetime(2025, 3, 1)
+    assert got.values["published_date"] == datetime(2025, 4, 1)
+    with pytest.raises(InputError, match="expected an ISO date"):
+        read_disclosure({"start_time": "2025-13"}, rs)
+
+
+def test_an_unknown_gpu_names_the_fields_to_disclose_instead(cli: Cli, tmp_path: Path) -> None:
+    path = write(tmp_path / "d.yaml", "values:\n  reserved_hours: 2\n  gpu_model: Z9000\n")
+    code, _, err = cli("estimate", path, "--rules", DRAFT)
+    assert code == 2 and f"{path}:3: gpu_model: unknown gpus name 'Z9000'" in err
+    assert "or leave it out and disclose what its row would give: gpu_tdp_w (W)" in err
+    for name in ("gpu_idle_w (W)", "gpu_memory_gb (GB)", "gpu_embodied_kgco2e (kgCO2e)"):
+        assert name in err
+    assert "start_year" not in err  # read from the row, but not the row's own figure
+
+
+def test_estimate_reads_a_disclosure_from_standard_input() -> None:
+    text = (FIXTURES / "case_c_seed_disclosure.yaml").read_text(encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "tuneprint", "estimate", "-", "--format", "json"],
+        input=text, capture_output=True, text=True, cwd=ROOT,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["disclosure"]["id"] == "case-c-seed-disclosure"
