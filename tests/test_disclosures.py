@@ -295,3 +295,58 @@ def test_estimate_reads_a_disclosure_from_standard_input() -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["disclosure"]["id"] == "case-c-seed-disclosure"
+
+
+# -- data show -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "row"),
+    [
+        (("gpus", "H100"), "gpu=nvidia-h100-sxm5-80gb,"),
+        (("cloud_regions", "europe-west4"), "region=gcp-europe-west4,"),
+        (("grid_country", "France"), "country=FRA, year=2015,"),
+        (("grid_country", "france", "2015"), "country=FRA, year=2015,"),
+    ],
+)
+def test_data_show_finds_rows_by_the_names_a_disclosure_uses(
+    cli: Cli, args: tuple[str, ...], row: str
+) -> None:
+    code, out, err = cli("data", "show", *args, "--rules", DRAFT)
+    assert code == 0, err
+    assert row in out
+
+
+def test_data_show_names_the_layer_file_of_each_row(cli: Cli) -> None:
+    rs = load_ruleset(DRAFT)
+    code, out, _ = cli("data", "show", "grid_country", "FRA", "2015", "--rules", DRAFT)
+    assert code == 0
+    row = next(r for r in rs.tables["grid_country"].rows if r.key == ("FRA", 2015))
+    assert row.at.version != DRAFT  # inherited: its file is an older layer's
+    assert f"{row.at.version}/{row.at.path}:{row.at.line}: country=FRA" in out
+
+
+def test_data_show_limits_long_tables(cli: Cli) -> None:
+    rows = len(load_ruleset(DRAFT).tables["gpus"].rows)
+    code, out, _ = cli("data", "show", "gpus", "--rules", DRAFT)
+    assert code == 0
+    assert sum(1 for line in out.splitlines() if line.startswith("  ") and "gpu=" in line) == 20
+    assert f"... and {rows - 20} more rows of {rows} (--all shows every row" in out
+    _, out, _ = cli("data", "show", "gpus", "--rules", DRAFT, "--limit", "3")
+    assert sum(1 for line in out.splitlines() if "gpu=" in line and line.startswith("  ")) == 3
+    _, out, _ = cli("data", "show", "gpus", "--rules", DRAFT, "--all")
+    assert sum(1 for line in out.splitlines() if "gpu=" in line and line.startswith("  ")) == rows
+    assert "more rows" not in out
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("gpus", "Z9000"), "unknown gpus name 'Z9000'; did you mean"),
+        (("grid_country", "Narnia"), "no row Narnia (key: country, year"),
+        (("gpus", "H100", "2020"), "give at most 1 key parts (gpu)"),
+    ],
+)
+def test_data_show_refuses_what_no_row_has(cli: Cli, args: tuple[str, ...], expected: str) -> None:
+    code, _, err = cli("data", "show", *args, "--rules", DRAFT)
+    assert code == 2 and expected in err and "Traceback" not in err

@@ -390,14 +390,27 @@ def data_list(rules: RulesOption = None) -> None:
         echo(f"{table.name:<32} {len(table.rows):>6} rows  {' '.join(table.description.split())}")
 
 
+DEFAULT_ROWS = 20  # rows data show prints unless told otherwise
+
+
 @data_app.command("show")
 def data_show(
     table: Annotated[str, typer.Argument(help="Table name.")],
-    key: Annotated[list[str] | None, typer.Argument(help="Row key(s) to show.")] = None,
+    key: Annotated[
+        list[str] | None,
+        typer.Argument(help="Row key(s) to show, written as a disclosure writes them."),
+    ] = None,
     rules: RulesOption = None,
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", min=1, help=f"Show at most N rows (default {DEFAULT_ROWS})."),
+    ] = None,
+    all_rows: Annotated[bool, typer.Option("--all", help="Show every row.")] = False,
 ) -> None:
-    """Show a table's rows (or one row) with their sources."""
-    from ..core.tables import key_part
+    """Show a table's rows (or those of one key) with their sources and the layer file each
+    row comes from."""
+    from ..core.values import ValueProblem
+    from ..load.guidance import matching_rows
 
     rs = load_ruleset(rules)
     if table not in rs.tables:
@@ -406,14 +419,32 @@ def data_show(
     t = rs.tables[table]
     rows = t.rows
     if key:
-        wanted = tuple(key_part(k) for k in key)
-        rows = tuple(
-            r for r in t.rows if tuple(key_part(k) for k in r.key)[: len(wanted)] == wanted
-        )
+        if len(key) > len(t.key):
+            _fail(
+                [
+                    Problem(
+                        "data show", None, table,
+                        f"give at most {len(t.key)} key parts ({', '.join(t.key)})", "option",
+                    )
+                ]
+            )  # fmt: skip
+        try:
+            rows = tuple(matching_rows(rs, table, key))
+        except ValueProblem as exc:
+            _fail([Problem("data show", None, table, str(exc), exc.code)])
         if not rows:
-            _fail([Problem(str(t.at), None, table, f"no row {'/'.join(key)}", "reference")])
+            _fail(
+                [
+                    Problem(
+                        "data show", None, table,
+                        f"no row {'/'.join(key)} (key: {', '.join(t.key)}; every row: "
+                        f"tuneprint data show {table} --all)", "reference",
+                    )
+                ]
+            )  # fmt: skip
+    shown_rows = rows if all_rows else rows[: limit or DEFAULT_ROWS]
     echo(f"{t.name}: {' '.join(t.description.split())}")
-    for row in rows:
+    for row in shown_rows:
         cells = ", ".join(
             f"{name}={shown(value, 6, t.columns[name].unit)}"
             for name, value in row.values.items()
@@ -427,6 +458,12 @@ def data_show(
         for k in row.sources:
             src = rs.sources.get(k)
             echo(f"    source: {src.text() if src else k}")
+    more = len(rows) - len(shown_rows)
+    if more:
+        echo(
+            f"... and {more} more rows of {len(rows)} (--all shows every row, --limit N the "
+            "first N)"
+        )
 
 
 @app.command("fields")

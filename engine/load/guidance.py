@@ -315,3 +315,69 @@ def starter_text(item: Starter, ruleset: Ruleset) -> str:
             lines += _comment(_meaning(spec), "  ")
             lines.append(f"  # {spec.name}: {written(example_of(spec, ruleset))}")
     return "\n".join(lines) + "\n"
+
+
+# -- tuneprint data show: a row by the names a disclosure uses --------------------------------
+
+
+def key_name_tables(ruleset: Ruleset, table: str) -> dict[int, str]:
+    """Per key column of a table, the table whose names a disclosure writes there: the
+    table of the name field the rules look the column up with (grid_country's country is
+    looked up with the field country, matched against countries: "France" -> FRA)."""
+    import ast
+
+    out: dict[int, str] = {}
+    for rules in ruleset.rules.values():
+        for rule in rules:
+            for expr in rule.expressions:
+                for node in ast.walk(expr.node):
+                    if not (
+                        isinstance(node, ast.Call)
+                        and isinstance(node.func, ast.Name)
+                        and node.func.id in ("lookup", "lookup_year")
+                        and node.args
+                        and isinstance(node.args[0], ast.Constant)
+                        and node.args[0].value == table
+                    ):
+                        continue
+                    for i, arg in enumerate(node.args[1:]):
+                        spec = ruleset.fields.get(arg.id) if isinstance(arg, ast.Name) else None
+                        if spec is not None and spec.type == "name" and spec.table:
+                            out.setdefault(i, spec.table)
+    return out
+
+
+def matching_rows(ruleset: Ruleset, table: str, written: list[str]) -> list[Any]:
+    """The rows of a table whose key starts with the written parts, each part matched as a
+    disclosure's name would be (aliases, case, punctuation), or as a number for a number
+    column. Raises ValueProblem for a name no row has (with the closest ones)."""
+    from ..core.names import canonical_name
+    from ..core.tables import key_part
+    from ..core.values import ValueProblem, match_name, parse_number
+
+    t = ruleset.tables[table]
+    names = key_name_tables(ruleset, table)
+    if t.names:
+        names.setdefault(0, table)
+    wanted: list[Any] = []
+    for i, part in enumerate(written):
+        column = t.columns[t.key[i]] if i < len(t.key) else None
+        if column is not None and column.type in ("number", "integer"):
+            number = parse_number(part)
+            wanted.append(key_part(number if number is not None else part))
+            continue
+        lookup = ruleset.tables.get(names.get(i, ""))
+        if lookup is not None and lookup.names:
+            found = canonical_name(lookup, part)
+            if found is None:
+                try:
+                    found = match_name(lookup, part)
+                except ValueProblem:
+                    if lookup is t:
+                        raise
+                    found = part  # the column may hold keys the name table lacks
+            wanted.append(key_part(found))
+        else:
+            wanted.append(key_part(part))
+    n = len(wanted)
+    return [r for r in t.rows if tuple(key_part(k) for k in r.key)[:n] == tuple(wanted)]
