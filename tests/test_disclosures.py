@@ -350,3 +350,42 @@ def test_data_show_limits_long_tables(cli: Cli) -> None:
 def test_data_show_refuses_what_no_row_has(cli: Cli, args: tuple[str, ...], expected: str) -> None:
     code, _, err = cli("data", "show", *args, "--rules", DRAFT)
     assert code == 2 and expected in err and "Traceback" not in err
+
+
+# -- tokens with hours: the throughput they imply --------------------------------------------
+
+SEED_7B = "values:\n  base_model: Llama 2\n  gpu_model: Nvidia A100 80GB\n  gpu_count: 4\n"
+
+
+@pytest.mark.parametrize(
+    ("extra", "warns"),
+    [
+        ("  training_tokens: 48123\n  reserved_hours: 12\n", True),  # far too slow
+        ("  training_tokens: 6.0e+8\n  reserved_hours: 12\n", False),  # an MFU of about 0.45
+        ("  training_tokens: 1.0e+10\n  reserved_hours: 12\n", True),  # faster than any case
+        ("  training_tokens: 48123\n  gpu_hours: 48\n", True),
+        ("  training_tokens: 6.0e+8\n  gpu_hours: 48\n", False),
+        ("  reserved_hours: 12\n", False),  # hours alone: nothing to check
+    ],
+)
+@pytest.mark.parametrize("reference", [False, True])
+def test_tokens_with_hours_warn_outside_the_calibrated_mfu(
+    tmp_path: Path, extra: str, warns: bool, reference: bool
+) -> None:
+    from tuneprint.core.resolve import estimate
+
+    rs = load_ruleset(DRAFT)
+    disclosure = read_disclosure(write(tmp_path / "d.yaml", SEED_7B + extra), rs)
+    got = estimate(rs, disclosure, reference=reference).fields["it_energy_kwh"]
+    assert (got.warning is not None) == warns
+    if warns:
+        assert "imply a model FLOPs utilisation outside 29.9% to 59.4%" in got.warning
+
+
+def test_the_tokens_check_leaves_released_rulesets_alone(tmp_path: Path) -> None:
+    from tuneprint.core.resolve import estimate
+
+    rs = load_ruleset("2.3")
+    text = SEED_7B + "  training_tokens: 48123\n  reserved_hours: 12\n"
+    disclosure = read_disclosure(write(tmp_path / "d.yaml", text), rs)
+    assert estimate(rs, disclosure).fields["it_energy_kwh"].warning is None
