@@ -562,7 +562,10 @@ class Resolver:
             if rule.warn_when is None:
                 warns = applies.copy()
             else:
-                rows = gather(rule.warn_when.inputs, applies)
+                rows = applies
+                for dep in rule.warn_when.disclosed_inputs:  # not disclosed: no warning
+                    rows = rows & self.chunk.disclosed(dep)
+                rows = gather(rule.warn_when.inputs, rows)
                 holds, na, fails = self.eval(rule.warn_when.node, rows, env)
                 err[:] |= rows & fails
                 warns = rows & ~na & ~fails & holds.data

@@ -391,14 +391,27 @@ def data_list(rules: RulesOption = None) -> None:
         echo(f"{table.name:<32} {len(table.rows):>6} rows  {' '.join(table.description.split())}")
 
 
+DEFAULT_ROWS = 20  # rows data show prints unless told otherwise
+
+
 @data_app.command("show")
 def data_show(
     table: Annotated[str, typer.Argument(help="Table name.")],
-    key: Annotated[list[str] | None, typer.Argument(help="Row key(s) to show.")] = None,
+    key: Annotated[
+        list[str] | None,
+        typer.Argument(help="Row key(s) to show, written as a disclosure writes them."),
+    ] = None,
     rules: RulesOption = None,
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", min=1, help=f"Show at most N rows (default {DEFAULT_ROWS})."),
+    ] = None,
+    all_rows: Annotated[bool, typer.Option("--all", help="Show every row.")] = False,
 ) -> None:
-    """Show a table's rows (or one row) with their sources."""
-    from ..core.tables import key_part
+    """Show a table's rows (or those of one key) with their sources and the layer file each
+    row comes from."""
+    from ..core.values import ValueProblem
+    from ..load.guidance import matching_rows
 
     rs = load_ruleset(rules)
     if table not in rs.tables:
@@ -407,14 +420,32 @@ def data_show(
     t = rs.tables[table]
     rows = t.rows
     if key:
-        wanted = tuple(key_part(k) for k in key)
-        rows = tuple(
-            r for r in t.rows if tuple(key_part(k) for k in r.key)[: len(wanted)] == wanted
-        )
+        if len(key) > len(t.key):
+            _fail(
+                [
+                    Problem(
+                        "data show", None, table,
+                        f"give at most {len(t.key)} key parts ({', '.join(t.key)})", "option",
+                    )
+                ]
+            )  # fmt: skip
+        try:
+            rows = tuple(matching_rows(rs, table, key))
+        except ValueProblem as exc:
+            _fail([Problem("data show", None, table, str(exc), exc.code)])
         if not rows:
-            _fail([Problem(str(t.at), None, table, f"no row {'/'.join(key)}", "reference")])
+            _fail(
+                [
+                    Problem(
+                        "data show", None, table,
+                        f"no row {'/'.join(key)} (key: {', '.join(t.key)}; every row: "
+                        f"tuneprint data show {table} --all)", "reference",
+                    )
+                ]
+            )  # fmt: skip
+    shown_rows = rows if all_rows else rows[: limit or DEFAULT_ROWS]
     echo(f"{t.name}: {' '.join(t.description.split())}")
-    for row in rows:
+    for row in shown_rows:
         cells = ", ".join(
             f"{name}={shown(value, 6, t.columns[name].unit)}"
             for name, value in row.values.items()
@@ -428,6 +459,102 @@ def data_show(
         for k in row.sources:
             src = rs.sources.get(k)
             echo(f"    source: {src.text() if src else k}")
+    more = len(rows) - len(shown_rows)
+    if more:
+        echo(
+            f"... and {more} more rows of {len(rows)} (--all shows every row, --limit N the "
+            "first N)"
+        )
+
+
+@app.command("fields")
+def fields_cmd(
+    rules: RulesOption = None,
+    group: Annotated[
+        str | None,
+        typer.Option(
+            "--group", help="Only this group: infrastructure, operational, usage or other."
+        ),
+    ] = None,
+    format: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+) -> None:
+    """Every field a disclosure may hold, by group, with its unit, meaning and an example."""
+    from ..load.guidance import disclosure_groups, fields_record, fields_text, grouped
+
+    if format not in ("text", "json"):
+        _fail([Problem("--format", None, "", f"expected text or json, got {format!r}", "option")])
+    rs = load_ruleset(rules)
+    by_group = grouped(rs)
+    if group is not None and group not in by_group:
+        hint = did_you_mean(group, list(by_group), quote=False)
+        _fail(
+            [
+                Problem(
+                    "--group", None, group,
+                    f"ruleset {rs.label} has no group of that name{hint} "
+                    f"(groups: {', '.join(by_group)})", "option",
+                )
+            ]
+        )  # fmt: skip
+    groups = [group] if group else (disclosure_groups(rs) if format == "text" else list(by_group))
+    if format == "json":
+        echo(dumps(fields_record(rs, groups)), nl=False)
+        return
+    hidden = {g: len(by_group[g]) for g in by_group if g not in groups and not group}
+    echo(fields_text(rs, groups, hidden), nl=False)
+
+
+@app.command("init")
+def init_cmd(
+    example: Annotated[
+        str,
+        typer.Option(
+            "--example",
+            help="seed (the methodology's example disclosure), bedrock (its managed-service "
+            "example) or minimal (the fewest fields that give an estimate).",
+        ),
+    ] = "seed",
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write to this file (default: stdout).")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+    rules: RulesOption = None,
+) -> None:
+    """Write a commented starter disclosure (YAML) to edit and estimate."""
+    from ..load.guidance import STARTERS, starter, starter_text
+
+    if example not in STARTERS:
+        _fail(
+            [
+                Problem(
+                    "--example", None, example,
+                    f"expected one of {', '.join(STARTERS)}", "option",
+                )
+            ]
+        )  # fmt: skip
+    rs = load_ruleset(rules)
+    text = starter_text(starter(example, rs), rs)
+    if output is None:
+        echo(text, nl=False)
+        return
+    if output.exists() and not force:
+        _fail(
+            [
+                Problem(
+                    display_path(output), None, "",
+                    "the file exists: give --force to overwrite it, or another -o FILE",
+                    "file",
+                )
+            ]
+        )  # fmt: skip
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        _fail([Problem(display_path(output), None, "", f"cannot write: {exc.strerror}", "file")])
+    echo(
+        f"wrote {display_path(output)}: edit it, then 'tuneprint estimate {display_path(output)}'",
+        err=True,
+    )
 
 
 @app.command("version")

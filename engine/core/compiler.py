@@ -135,6 +135,9 @@ class _Module:
                 emit(2, "while True:")
                 # an input that cannot be resolved, or a missing row, means no warning
                 inner: set[str] = set()
+                for dep in rule.warn_when.disclosed_inputs:  # not disclosed: no warning
+                    emit(3, f"if {dep!r} not in st.disclosed:")
+                    emit(4, "break")
                 for dep in rule.warn_when.inputs:
                     if dep in inner:
                         continue

@@ -125,10 +125,12 @@ class Rule:
     def __post_init__(self) -> None:
         exprs = self.expressions
         object.__setattr__(self, "inputs", tuple(sorted({n for e in exprs for n in e.inputs})))
+        # disclosed(x) in warn_when makes the warning, not the rule, depend on x disclosed
+        gating = (self.value, self.when) if self.when is not None else (self.value,)
         object.__setattr__(
             self,
             "disclosed_inputs",
-            tuple(sorted({n for e in exprs for n in e.disclosed_inputs})),
+            tuple(sorted({n for e in gating for n in e.disclosed_inputs})),
         )
         object.__setattr__(self, "status", "table" if self.value.is_lookup else "rule")
 

@@ -80,10 +80,27 @@ def suggest(
 
 
 def did_you_mean(
-    word: str, known: Mapping[str, Sequence[str]] | Iterable[str], quote: bool = True
+    word: str,
+    known: Mapping[str, Sequence[str]] | Iterable[str],
+    quote: bool = True,
+    meaning: Mapping[str, Sequence[str]] | None = None,
+    describe: Mapping[str, str] | None = None,
 ) -> str:
     """ "; did you mean 'a', 'b'?" for the closest names, or "" when none is close. Field
-    names (identifiers) are shown without quotes."""
-    near = suggest(word, known)
-    shown = [repr(k) if quote else k for k in near]
-    return f"; did you mean {', '.join(shown)}?" if near else ""
+    names (identifiers) are shown without quotes.
+
+    ``meaning`` maps folded words (declared aliases) to the names they mean: the names
+    ``word`` means come first, each with its ``describe`` text, then the closest by
+    spelling ("; did you mean a (what a is), b (what b is), or by spelling c?")."""
+    meant = list(dict.fromkeys(meaning.get(normalise(word), ()))) if meaning else []
+    near = [k for k in suggest(word, known) if k not in meant]
+    if not meant:
+        shown = [repr(k) if quote else k for k in near]
+        return f"; did you mean {', '.join(shown)}?" if near else ""
+    describe = describe or {}
+    parts = [
+        (repr(k) if quote else k) + (f" ({describe[k]})" if k in describe else "") for k in meant
+    ]
+    spelt = [repr(k) if quote else k for k in near[: max(0, MAX_SUGGESTIONS - len(meant))]]
+    tail = f", or by spelling {', '.join(spelt)}" if spelt else ""
+    return f"; did you mean {', '.join(parts)}{tail}?"

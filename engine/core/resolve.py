@@ -202,7 +202,8 @@ class Resolution:
             warns: Any = True
             if rule.warn_when is not None:
                 warns = False
-                if self.gather(rule, rule.warn_when.inputs) is None:
+                shown = all(d in self.disclosed for d in rule.warn_when.disclosed_inputs)
+                if shown and self.gather(rule, rule.warn_when.inputs) is None:
                     try:
                         warns = self.run(rule, rule.warn_when, [])
                     except NotApplicable:

@@ -31,7 +31,7 @@ DOCUMENT_KEYS = frozenset({"id", "description", "source", "values", "$schema"})
 
 def field_names(ruleset: Ruleset) -> dict[str, list[str]]:
     """Folded forms of every field name and declared alias -> the fields they stand for,
-    for suggestions by meaning as well as by spelling."""
+    for suggestions by spelling."""
     out: dict[str, list[str]] = {}
     for spec in ruleset.fields.values():
         for word in (spec.name, *spec.aliases):
@@ -41,10 +41,54 @@ def field_names(ruleset: Ruleset) -> dict[str, list[str]]:
     return out
 
 
+def field_aliases(ruleset: Ruleset) -> dict[str, list[str]]:
+    """Folded forms of every declared alias -> the fields it means, for suggestions by
+    meaning ("hours" -> reserved_hours, gpu_hours, compute_hours)."""
+    out: dict[str, list[str]] = {}
+    for spec in ruleset.fields.values():
+        for word in spec.aliases:
+            names = out.setdefault(normalise(word), [])
+            if spec.name not in names:
+                names.append(spec.name)
+    return out
+
+
 def unknown_field(name: str, line: int | None, key: str, ruleset: Ruleset) -> Problem:
-    """The problem of a field name the ruleset does not declare, with the closest ones."""
-    hint = did_you_mean(key, field_names(ruleset), quote=False)
+    """The problem of a field name the ruleset does not declare: the fields its declared
+    aliases mean first, each with its meaning, then the closest by spelling."""
+    meaning = field_aliases(ruleset)
+    describe = {k: ruleset.fields[k].description for names in meaning.values() for k in names}
+    hint = did_you_mean(key, field_names(ruleset), False, meaning, describe)
     return Problem(name, line, key, f"unknown field{hint}", "unknown-field", field=key)
+
+
+MAX_STAND_INS = 6  # fields named as stand-ins for a table row that is not there
+
+
+def stand_ins(field: str, ruleset: Ruleset) -> list[str]:
+    """The fields the rules look up in the table of a name field (keyed by it): what a
+    disclosure can give instead when its name is in no row (gpu_model -> gpu_tdp_w...)."""
+    table = ruleset.fields[field].table
+    found: set[str] = set()
+    for name, rules in ruleset.rules.items():
+        for rule in rules:
+            reads = rule.value.inputs == (field,)  # a look-up keyed by the name alone
+            if reads and any(t == table for t, _ in rule.value.table_refs):
+                found.add(name)
+    numeric = ("number", "integer")
+    return [n for n, s in ruleset.fields.items() if n in found and s.type in numeric]
+
+
+def stand_ins_text(field: str, ruleset: Ruleset) -> str:
+    """ "; or leave it out and disclose what its row would give: a (unit), b (unit)" for a
+    name in no row."""
+    names = stand_ins(field, ruleset)
+    if not names:
+        return ""
+    shown = ", ".join(f"{n} ({ruleset.fields[n].unit})" for n in names[:MAX_STAND_INS])
+    more = len(names) - MAX_STAND_INS
+    tail = f" and {more} more (tuneprint fields)" if more > 0 else ""
+    return f"; or leave it out and disclose what its row would give: {shown}{tail}"
 
 
 def read_values(
@@ -78,7 +122,10 @@ def read_values(
         try:
             values[key] = coerce(spec, value, tables)
         except ValueProblem as exc:
-            problems.append(Problem(name, at, key, str(exc), exc.code, field=key))
+            message = str(exc)
+            if exc.code == "unknown-name":
+                message += stand_ins_text(spec.name, ruleset)
+            problems.append(Problem(name, at, key, message, exc.code, field=key))
             continue
         written[key] = value
         lines[key] = at

@@ -58,6 +58,8 @@ class _Context:
 
     layers: list[Layer]
     problems: list[Problem] = field(default_factory=list)
+    # field -> the fields file (and its document) that gave its group, example, aliases
+    guidance: dict[str, tuple[Path, Any]] = field(default_factory=dict)
 
     def within(self, path: Path) -> Path | None:
         """The layer folder a file of this ruleset belongs to."""
@@ -143,6 +145,9 @@ def _spec(name: str, raw: dict[str, Any], at: Location | None) -> FieldSpec:
     )
 
 
+GUIDANCE = ("group", "example", "aliases")  # what a later version may add to a field alone
+
+
 def _fields(ctx: _Context) -> dict[str, FieldSpec]:
     out: dict[str, FieldSpec] = {}
     for layer, path in ctx.files("fields.yaml"):
@@ -150,8 +155,53 @@ def _fields(ctx: _Context) -> dict[str, FieldSpec]:
         if doc is None:
             continue
         for name, raw in doc["fields"].items():
-            out[name] = _spec(name, raw, ctx.at(layer, path, line_of(doc, ["fields", name])))
+            if "type" in raw:
+                out[name] = _spec(name, raw, ctx.at(layer, path, line_of(doc, ["fields", name])))
+                continue
+            inherited = out.get(name)
+            if inherited is None:  # guidance alone needs a definition to add to
+                ctx.problem(
+                    path,
+                    doc,
+                    ["fields", name],
+                    f"field {name} is not declared by a version this one extends: give its "
+                    "type, unit and description",
+                    "schema",
+                )
+                continue
+            out[name] = replace(
+                inherited,
+                group=raw.get("group", inherited.group),
+                example=raw.get("example", inherited.example),
+                aliases=tuple(raw.get("aliases", inherited.aliases)),
+            )
+        for name, raw in doc["fields"].items():
+            if name in out and any(k in raw for k in GUIDANCE):
+                ctx.guidance[name] = (path, doc)
+                _check_guidance(ctx, path, doc, out[name], out)
     return out
+
+
+def _check_guidance(
+    ctx: _Context, path: Path, doc: Any, spec: FieldSpec, fields: dict[str, FieldSpec]
+) -> None:
+    """An example must be a valid value of its field (names are matched once the tables
+    are loaded), and an alias must not be the name of another field."""
+    where: list[str | int] = ["fields", spec.name]
+    if spec.example is not None and spec.type != "name":
+        try:
+            coerce(spec, spec.example)
+        except ValueProblem as exc:
+            ctx.problem(path, doc, [*where, "example"], f"example: {exc}", exc.code)
+    for alias in spec.aliases:
+        if alias in fields and alias != spec.name:
+            ctx.problem(
+                path,
+                doc,
+                [*where, "aliases"],
+                f"alias {alias!r} is the name of another field",
+                "duplicate",
+            )
 
 
 def _check_sources(
@@ -529,6 +579,13 @@ def _name_fields(ctx: _Context, fields: dict[str, FieldSpec], tables: dict[str, 
         assert spec.at is not None
         file = display_path(_layer_path(ctx, spec.at))
         t = tables.get(spec.table or "")
+        if t is not None and t.names and isinstance(spec.example, str):
+            try:
+                coerce(spec, spec.example, tables)
+            except ValueProblem as exc:
+                path, doc = ctx.guidance[spec.name]
+                ctx.problem(path, doc, ["fields", spec.name, "example"], f"example: {exc}",
+                            exc.code)  # fmt: skip
         if t is None:
             ctx.problems.append(
                 Problem(
