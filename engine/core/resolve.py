@@ -109,9 +109,7 @@ class Resolution:
     """The state of one estimate (values and facts resolved so far), and the reference
     interpreter that fills it."""
 
-    __slots__ = (
-        "disclosed", "disclosure", "env", "memo", "options_seen", "plan", "rules", "ruleset"
-    )
+    __slots__ = ("disclosed", "disclosure", "env", "memo", "plan", "rules", "ruleset")
 
     def __init__(self, ruleset: Ruleset, disclosure: Disclosure, reference: bool = False):
         self.ruleset = ruleset
@@ -120,7 +118,6 @@ class Resolution:
         self.disclosed = disclosure.values
         self.env: dict[str, Any] = dict(disclosure.values)
         self.memo: dict[str, Fact | Failure] = {}
-        self.options_seen: dict[str, list[frozenset[str]]] = {}
         self.plan = None if reference else ruleset.plan
 
     def resolve(self, name: str) -> Fact | Failure:
@@ -263,27 +260,26 @@ class Resolution:
         self, name: str, top: bool, seen: dict[str, list[frozenset[str]]]
     ) -> list[frozenset[str]]:
         """The smallest sets of fields whose disclosure would let a rule of ``name`` apply
-        (given what is disclosed), smallest first; ``name`` itself is one unless ``top``.
-        ``seen`` holds, per field, the sets through its rules; one estimate shares it over
-        all its unresolved outputs, so each field is analysed once."""
+        (given what is disclosed), smallest first; ``name`` itself is one unless ``top``."""
         got = self.resolve(name)
         if not isinstance(got, Failure):
             return [frozenset()]
-        through = seen.get(name)
-        if through is None:
-            seen[name] = []  # the graph is acyclic; this only guards recursion
-            found: list[frozenset[str]] = []
-            for skip in got.tried:
-                if skip.code not in ("not-disclosed", "input-missing", "input-unresolved"):
-                    continue
-                rule = self.ruleset.by_id[skip.rule]
-                combos = [frozenset(d for d in rule.disclosed_inputs if d not in self.disclosed)]
-                for dep in rule.inputs:
-                    sub = self.options(dep, False, seen)
-                    combos = _smallest([c | s for c in combos for s in sub])
-                found.extend(combos)
-            through = seen[name] = _smallest(found)
-        return through if top else _smallest([frozenset({name}), *through])
+        if name in seen:
+            return seen[name]
+        seen[name] = [frozenset({name})]  # the graph is acyclic; this only guards recursion
+        found: list[frozenset[str]] = [] if top else [frozenset({name})]
+        for skip in got.tried:
+            if skip.code not in ("not-disclosed", "input-missing", "input-unresolved"):
+                continue
+            rule = self.ruleset.by_id[skip.rule]
+            combos = [frozenset(d for d in rule.disclosed_inputs if d not in self.disclosed)]
+            for dep in rule.inputs:
+                sub = self.options(dep, False, seen)
+                combos = _smallest([c | s for c in combos for s in sub])
+            found.extend(combos)
+        result = _smallest(found)
+        seen[name] = result
+        return result
 
 
 def _smallest(sets: list[frozenset[str]]) -> list[frozenset[str]]:
@@ -329,13 +325,12 @@ def estimate(
 
 def _unresolved(resolution: Resolution, failure: Failure, earlier: list[Unresolved]) -> Unresolved:
     names = {u.field for u in earlier}
-    seen = resolution.options_seen
     blockers = tuple(
         sorted({s.fields[0] for s in failure.tried if s.fields and s.fields[0] in names})
     )
     if blockers and all(s.fields and s.fields[0] in names for s in failure.tried):
         return Unresolved(failure.field, (), failure, blockers)
-    sets = resolution.options(failure.field, True, seen)
+    sets = resolution.options(failure.field, True, {})
     options = tuple(tuple(sorted(s)) for s in sets[:MAX_OPTIONS])
     failures = {k: v for k, v in resolution.memo.items() if isinstance(v, Failure)}
     return Unresolved(failure.field, options, failure, (), failures)

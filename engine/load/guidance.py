@@ -211,6 +211,9 @@ def minimal_values(ruleset: Ruleset) -> dict[str, Any]:
         return {}
     except UnresolvedError as exc:
         options = list(dict.fromkeys(o for u in exc.failures for o in u.options))
+    # each field of those sets alone too: one field may resolve several outputs that the
+    # analysis, output by output, pairs with another
+    options += [(name,) for name in dict.fromkeys(n for o in options for n in o)]
     preferred = set(disclosure_groups(ruleset))
     options.sort(
         key=lambda o: (len(o), not all(group_of(ruleset.fields[n]) in preferred for n in o))
