@@ -98,11 +98,12 @@ def estimate(
     name: str | None = None,
     extra: tuple[str, ...] = (),
 ) -> Result:
-    """Estimate one disclosure. Raises InputError for a bad disclosure, UnresolvedError
+    """Estimate one disclosure: the outputs and every reported field that resolves.
+    Raises InputError for a bad disclosure, UnresolvedError
     when an output cannot be resolved (each names what to disclose), RulesetError when a
     rule fails on the values given."""
     rs = _ruleset(ruleset)
-    est = _estimate(rs, read_disclosure(disclosure, rs, name), extra)
+    est = _estimate(rs, read_disclosure(disclosure, rs, name), extra, report=True)
     return Result(est.ruleset, est.disclosure, est.env, est.memo)
 
 
