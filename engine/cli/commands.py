@@ -29,6 +29,7 @@ FORMATS = ("table", "json")
 ESTIMATE_FORMATS = ("table", "json", "markdown", "csv")
 DEFAULT_DEPTH = 2  # levels of inputs explain shows unless told
 TEXT_WIDTH = 80  # columns of text written to anything but a terminal
+TERMINAL_LINES = 24  # lines of a terminal whose size is unknown
 
 
 def out(text: str, end: str = "\n") -> None:
@@ -82,7 +83,7 @@ def text_width() -> int:
 
     isatty = getattr(sys.stdout, "isatty", None)
     if isatty is not None and isatty():
-        return shutil.get_terminal_size((TEXT_WIDTH, 24)).columns
+        return shutil.get_terminal_size((TEXT_WIDTH, TERMINAL_LINES)).columns
     return TEXT_WIDTH
 
 

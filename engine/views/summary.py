@@ -37,6 +37,7 @@ MARKS = (DISCLOSED, DERIVED, ASSUMED)
 DEFAULT_DIGITS = 3  # significant digits when the ruleset declares none
 ASSUMED_DIGITS = 2  # digits shown when the result rests mostly on assumptions
 MOSTLY = 0.5  # "mostly": more than this share of the total emissions is assumed
+PERCENT = 100  # a share as a percentage
 WIDTH = 80  # columns of the text when the output is not a terminal
 MIN_WIDTH = 40  # narrower terminals are written as if this wide
 TOTAL = "total_emissions_kgco2e"
@@ -173,7 +174,9 @@ def number_text(value: float, digits: int) -> str:
     notation when it is very large or very small."""
     if value == 0 or not math.isfinite(value):
         return "0" if value == 0 else str(value)
-    if abs(value) >= 1e15 or abs(value) < 1e-4:
+    from .text import SCIENTIFIC_ABOVE, SCIENTIFIC_BELOW
+
+    if abs(value) >= SCIENTIFIC_ABOVE or abs(value) < SCIENTIFIC_BELOW:
         return f"{value:.{max(digits - 1, 0)}e}"
     rounded = float(f"{value:.{digits}g}")
     exponent = math.floor(math.log10(abs(rounded)))
@@ -274,7 +277,7 @@ def share_note(est: Estimate) -> str | None:
     total = _number(r.value) or 0.0
     amount = value_text(share * total, r.unit, digits)
     text = (
-        f"{share * 100:.1f}% of the total emissions ({amount}) rests on assumed values "
+        f"{share * PERCENT:.1f}% of the total emissions ({amount}) rests on assumed values "
         "(the assumed parts of operational + embodied emissions)"
     )
     if share > MOSTLY:
@@ -427,7 +430,7 @@ def what_if_text(
         rel = ""
         a, b = _number(old), _number(new)
         if a is not None and b is not None and a:
-            rel = f" ({(b - a) / abs(a) * 100:+.1f}%)"
+            rel = f" ({(b - a) / abs(a) * PERCENT:+.1f}%)"
         lines.extend(fold(f"{name}: {old_text} -> {new_text}{rel}", width, "      ", "  "))
         for reason in reasons:
             lines.extend(fold(reason, width, "          ", "      "))

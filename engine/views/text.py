@@ -64,11 +64,12 @@ def where(rs: Ruleset, at: Location) -> str:
     return display_path(path) + line
 
 
-def table_text(est: Estimate, width: int = 80) -> str:
+def table_text(est: Estimate, width: int | None = None) -> str:
     """The result at a glance, every line at most ``width`` columns (see views/summary)."""
+    from .summary import WIDTH
     from .summary import table_text as summary_table
 
-    return summary_table(est, width)
+    return summary_table(est, WIDTH if width is None else width)
 
 
 def explain_text(
