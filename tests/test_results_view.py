@@ -111,9 +111,11 @@ def test_table_lists_totals_first_warnings_and_what_per_inference_rests_on(
     assert "\nwarnings:\n  gpu_utilization: " in out
 
 
-def test_gpu_energy_is_reported_in_24() -> None:
-    result = estimate(CASE_C, RULES / "2.4")
-    doc = result.to_json()
+def test_gpu_energy_is_reported_in_24(capsys: pytest.CaptureFixture[str]) -> None:
+    result = estimate(CASE_C, RULES / "2.4", report=True)
+    code, out, _ = _run(["estimate", CASE_C, "--rules", "2.4", "--format", "json"], capsys)
+    assert code == 0
+    doc = json.loads(out)
     assert doc["fields"]["gpu_energy_kwh"]["unit"] == "kWh"
     assert 0 < doc["fields"]["gpu_energy_kwh"]["value"] < result.value("it_energy_kwh")
     assert "gpu_energy_kwh" in summary.table_text(result)

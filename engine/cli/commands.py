@@ -123,7 +123,7 @@ def estimate_command(files: list[Path], rules: str | None, format: str, why: boo
     if format == "csv":
         out(csv_header(), end="")
     first = True
-    for item in estimate_many(_items(files, ruleset), ruleset):
+    for item in estimate_many(_items(files, ruleset), ruleset, report=True):
         document: dict[str, object]
         if isinstance(item, Result):
             document = result_json(item) if format == "json" else {}
