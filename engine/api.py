@@ -97,17 +97,21 @@ def estimate(
     *,
     name: str | None = None,
     extra: tuple[str, ...] = (),
+    report: bool = False,
 ) -> Result:
-    """Estimate one disclosure. Raises InputError for a bad disclosure, UnresolvedError
+    """Estimate one disclosure (``report``: also every reported field that resolves, as
+    ``tuneprint estimate`` shows them). Raises InputError for a bad disclosure, UnresolvedError
     when an output cannot be resolved (each names what to disclose), RulesetError when a
     rule fails on the values given."""
     rs = _ruleset(ruleset)
-    est = _estimate(rs, read_disclosure(disclosure, rs, name), extra)
+    est = _estimate(rs, read_disclosure(disclosure, rs, name), extra, report=report)
     return Result(est.ruleset, est.disclosure, est.env, est.memo)
 
 
 def estimate_many(
-    disclosures: Iterable[DisclosureLike | InputError], ruleset: RulesetLike = None
+    disclosures: Iterable[DisclosureLike | InputError],
+    ruleset: RulesetLike = None,
+    report: bool = False,
 ) -> Iterator[Result | TuneprintError]:
     """Estimate each disclosure on its own: yields a result or the error of each, in order,
     so items out always equals items in. Never raises for one item's problem."""
@@ -117,7 +121,8 @@ def estimate_many(
             yield item
             continue
         try:
-            yield estimate(item, rs, name=None if not isinstance(item, Mapping) else f"#{i}")
+            name = None if not isinstance(item, Mapping) else f"#{i}"
+            yield estimate(item, rs, name=name, report=report)
         except TuneprintError as exc:
             yield exc
 

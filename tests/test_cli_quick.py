@@ -19,6 +19,12 @@ CASES = [
     ["explain", CASE],
     ["explain", CASE, "pue", "--rules", "2.3"],
     ["explain", CASE, "no_such_field"],
+    ["estimate", CASE, "--format", "markdown"],
+    ["estimate", CASE, str(FIXTURES / "case_d_seed_bedrock.yaml"), "--format=csv"],
+    ["explain", CASE, "--depth", "1"],
+    ["explain", CASE, "pue", "--depth=0", "--rules", "2.4"],
+    ["explain", CASE, "--all"],
+    ["explain", CASE, "--depth", "-1"],
 ]
 
 

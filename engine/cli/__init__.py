@@ -30,9 +30,9 @@ def run(argv: list[str]) -> int:
         try:
             code = quick(argv)
             if code is None:
-                from .app import app
+                from .app import command
 
-                app(args=argv, prog_name="tuneprint", standalone_mode=True)
+                command()(args=argv, prog_name="tuneprint", standalone_mode=True)
                 code = 0
         except SystemExit as exc:  # click's own exit, usage errors included (code 2)
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)

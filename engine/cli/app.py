@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+import typer.main
 
 from .. import __version__
 from ..api import (
@@ -22,29 +23,71 @@ from ..load.layers import available_rulesets, manifest_problems, write_manifest
 from ..load.paths import display_path
 from ..views.json import dumps, ruleset_record
 from ..views.text import shown, where
-from .commands import bad_format, echo, echo_problems, estimate_command, explain_command
+from .commands import (
+    DEFAULT_DEPTH,
+    bad_format,
+    echo,
+    echo_problems,
+    estimate_command,
+    explain_command,
+)
 from .rulesets import load_ruleset
 
 EXIT_USER_ERROR = 2
 MIB = 1024 * 1024  # bytes in a mebibyte
 SHORT_WIDTH = 90  # characters of a changed value shown by rules diff
 
+# -h as well as --help on every command (sub-commands inherit the setting), help folded
+# to 80 columns at most, in plain text: the same help with or without rich installed.
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 80}
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings=CONTEXT,
     help="Carbon and water of fine-tuning AI models, with every number explained.",
 )
-rules_app = typer.Typer(no_args_is_help=True, help="Check and list rulesets.")
-data_app = typer.Typer(no_args_is_help=True, help="Browse the reference tables.")
+rules_app = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None, help="Check and list rulesets."
+)
+data_app = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None, help="Browse the reference tables."
+)
 app.add_typer(rules_app, name="rules")
 app.add_typer(data_app, name="data")
 
-FormatOption = Annotated[str, typer.Option("--format", help="table or json.")]
+FormatOption = Annotated[str, typer.Option("--format", metavar="FORMAT", help="table or json.")]
 RulesOption = Annotated[
     str | None,
-    typer.Option("--rules", help="Ruleset folder or shipped version (default: newest released)."),
+    typer.Option(
+        "--rules",
+        metavar="VERSION",
+        help="Ruleset folder or shipped version (default: newest released).",
+    ),
 ]
+
+
+def _version(value: bool) -> None:
+    if value:
+        echo(__version__)
+        raise typer.Exit(0)
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_version,
+            is_eager=True,
+            help="Print the tuneprint version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Carbon and water of fine-tuning AI models, with every number explained."""
 
 
 def _fail(problems: list[Problem]) -> None:
@@ -72,10 +115,22 @@ def _done(code: int) -> None:
 def estimate_cmd(
     files: Annotated[
         list[Path],
-        typer.Argument(help="Disclosure files (YAML, JSON), or batches (CSV, JSON Lines)."),
+        typer.Argument(
+            metavar="FILE",
+            help="Disclosure files (YAML, JSON), or batches (CSV, JSON Lines).",
+        ),
     ],
     rules: RulesOption = None,
-    format: FormatOption = "table",
+    format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            metavar="FORMAT",
+            help="table (for people, folded to the terminal or 80 columns), json (full "
+            "precision and provenance), markdown (a table for a report) or csv (one row "
+            "per value: disclosure, field, value, unit, status, rule).",
+        ),
+    ] = "table",
     why: Annotated[
         bool,
         typer.Option("--why", help="For an output that cannot be resolved, every rule tried."),
@@ -87,24 +142,42 @@ def estimate_cmd(
 
 @app.command("explain")
 def explain_cmd(
-    file: Annotated[Path, typer.Argument(help="A disclosure file.")],
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="A disclosure file.")],
     field: Annotated[
-        str | None, typer.Argument(help="Field to explain (default: every output).")
+        str | None,
+        typer.Argument(metavar="[FIELD]", help="Field to explain (default: every output)."),
     ] = None,
     rules: RulesOption = None,
     row: Annotated[
         int | None,
-        typer.Option("--row", help="FILE is an output of 'tuneprint batch': explain its row N."),
+        typer.Option(
+            "--row",
+            metavar="N",
+            help="FILE is an output of 'tuneprint batch': explain its row N.",
+        ),
     ] = None,
+    depth: Annotated[
+        int,
+        typer.Option(
+            "--depth",
+            metavar="N",
+            help="Levels of inputs shown below each field; the text says how many deeper "
+            "steps it hides.",
+        ),
+    ] = DEFAULT_DEPTH,
+    every: Annotated[
+        bool, typer.Option("--all", help="The whole tree, down to every disclosed value.")
+    ] = False,
 ) -> None:
     """Show how a value was derived: rules, inputs, table rows, sources, skipped rules."""
-    _done(explain_command(file, field, rules, row))
+    _done(explain_command(file, field, rules, row, depth, every))
 
 
 @app.command("diff")
 def diff_cmd(
     files: Annotated[
-        list[Path] | None, typer.Argument(help="Disclosure files (YAML or JSON).")
+        list[Path] | None,
+        typer.Argument(metavar="[FILE]...", help="Disclosure files (YAML or JSON)."),
     ] = None,
     rules: Annotated[
         list[str] | None, typer.Option("--rules", help="Give twice: ruleset A, then ruleset B.")
@@ -193,21 +266,10 @@ def what_if_cmd(
     changed = override(disclosure, set_, rs)
     before, after = estimate(disclosure, rs), estimate(changed, rs)
     changes = printable(", ".join(set_))
-    echo(f"{printable(disclosure.id)} with {changes}  (ruleset {rs.label})")
-    moved = moved_fields(before, after)
-    if not moved:
-        echo("  nothing moved")
-    for name, old, new, reasons in moved:
-        spec = rs.fields[name]
-        rel = ""
-        if isinstance(old, (int, float)) and isinstance(new, (int, float)) and old:
-            rel = f" ({(new - old) / abs(old):+.1%})"
-        echo(
-            f"  {name}: {shown(old, spec.digits, spec.unit)} -> "
-            f"{shown(new, spec.digits, spec.unit)}{rel}"
-        )
-        for reason in reasons:
-            echo(f"      {reason}")
+    from ..views.summary import what_if_text
+    from .commands import text_width
+
+    echo(what_if_text(before, after, changes, moved_fields(before, after), text_width()))
 
 
 @app.command("validate-predictions")
@@ -242,7 +304,9 @@ def validate_predictions_cmd(rules: RulesOption = None, format: FormatOption = "
 
 RulesetArgument = Annotated[
     str | None,
-    typer.Argument(help="Ruleset folder or shipped version (default: newest released)."),
+    typer.Argument(
+        metavar="[RULESET]", help="Ruleset folder or shipped version (default: newest released)."
+    ),
 ]
 
 
@@ -575,3 +639,53 @@ batch.register(app)
 service.register(app)
 interop.register(app)
 validation.register(app)
+
+# What the command list says of each command: whole phrases that fit 80 columns, where
+# click would cut the first sentence of the help short with "...".
+SHORT_HELP = {
+    "estimate": "Carbon and water of each disclosure.",
+    "explain": "How a value was derived, rule by rule.",
+    "diff": "The same disclosures under two rulesets.",
+    "what-if": "Re-estimate with values changed; what moved.",
+    "validate-predictions": "Predictions against measured calibration cases.",
+    "version": "Print the tuneprint version.",
+    "batch": "Estimate every row of a batch file.",
+    "serve": "Serve estimates over HTTP.",
+    "validate": "Estimate the measured runs of a validation suite.",
+}
+for _info in app.registered_commands:
+    if _info.name in SHORT_HELP and _info.short_help is None:
+        _info.short_help = SHORT_HELP[_info.name]
+for _group in app.registered_groups:
+    if _group.name == "export":
+        _group.short_help = "Write an estimate in another tool's format."
+
+# Metavars in words, not Python types ("<str>", "<list[Path]>"), for every option and
+# argument that does not name its own.
+METAVARS = {
+    "path": "PATH",
+    "integer": "N",
+    "int": "N",
+    "float": "NUMBER",
+    "text": "TEXT",
+    "str": "TEXT",
+}
+
+
+def command() -> Any:
+    """The click command of the app, every parameter with a metavar in words."""
+    cmd = typer.main.get_command(app)
+
+    def visit(c: Any) -> None:
+        for param in c.params:
+            if param.metavar is None and not getattr(param, "is_flag", False):
+                kind = getattr(param.type, "name", "text")
+                word = METAVARS.get(kind, "VALUE")
+                if param.param_type_name == "argument":
+                    word = (param.name or word).upper()
+                param.metavar = word
+        for sub in getattr(c, "commands", {}).values():
+            visit(sub)
+
+    visit(cmd)
+    return cmd

@@ -305,8 +305,11 @@ def estimate(
     disclosure: Disclosure,
     extra: tuple[str, ...] = (),
     reference: bool = False,
+    report: bool = False,
 ) -> Estimate:
-    """Resolve every output of the ruleset (and any ``extra`` fields) for one disclosure.
+    """Resolve every output of the ruleset (and any ``extra`` fields) for one disclosure;
+    with ``report``, also every reported field that can be resolved (a reported field no
+    rule applies to is left out, never an error).
 
     ``reference`` uses the reference interpreter (simpleeval) instead of the compiled
     resolver; the two agree. Raises UnresolvedError naming, for each output no rule could
@@ -320,6 +323,10 @@ def estimate(
             failed.append(_unresolved(resolution, got, failed))
     if failed:
         raise UnresolvedError([_problem(ruleset, disclosure, u) for u in failed], tuple(failed))
+    if report:
+        for name in ruleset.report:
+            if name not in resolution.memo:
+                resolution.resolve(name)
     return Estimate(ruleset, disclosure, resolution.env, resolution.memo)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.model import Location, Ruleset
-from ..core.provenance import Failure, Resolved
+from ..core.provenance import Failure
 from ..core.resolve import Estimate, Unresolved, options_text
 from ..core.text import printable
 from ..load.paths import display_path
@@ -64,48 +64,30 @@ def where(rs: Ruleset, at: Location) -> str:
     return display_path(path) + line
 
 
-def _origin(r: Resolved) -> str:
-    if r.status == "input":
-        return "disclosed"
-    assert r.rule is not None
-    mark = " (assumption)" if r.rule.assumption else ""
-    if r.warning:
-        mark += " (warning)"
-    return f"{r.rule.id}{mark}"
+def table_text(est: Estimate, width: int | None = None) -> str:
+    """The result at a glance, every line at most ``width`` columns (see views/summary)."""
+    from .summary import WIDTH
+    from .summary import table_text as summary_table
 
-
-def table_text(est: Estimate) -> str:
-    """A readable summary: outputs first, then the reported intermediate values."""
-    rs = est.ruleset
-    lines = [
-        f"{printable(est.disclosure.id)}  ({printable(est.disclosure.name)}; ruleset {rs.label})"
-    ]
-    rows: list[tuple[str, str, str]] = []
-    for name in (*rs.outputs, *rs.report):
-        r = est.fields.get(name)
-        if r is None:
-            continue
-        spec = rs.fields[name]
-        rows.append((name, shown(r.value, spec.digits, r.unit), _origin(r)))
-        if name == rs.outputs[-1]:
-            rows.append(("", "", ""))
-    width = [max(len(row[i]) for row in rows) for i in range(2)]
-    for name, value, origin in rows:
-        if not name:
-            lines.append("  " + "-" * (width[0] + width[1] + 4))
-            continue
-        lines.append(f"  {name:<{width[0]}}  {value:>{width[1]}}  {origin}")
-    return "\n".join(lines)
+    return summary_table(est, WIDTH if width is None else width)
 
 
 def explain_text(
-    est: Estimate, names: list[str], depth_limit: int = MAX_EXPLAIN_DEPTH, portable: bool = False
+    est: Estimate,
+    names: list[str],
+    depth_limit: int = MAX_EXPLAIN_DEPTH,
+    portable: bool = False,
+    width: int | None = None,
+    hint: bool = False,
 ) -> str:
-    """The derivation tree of each named field, down to disclosed values and table rows;
-    the sources cited are listed once at the end. ``portable`` writes locations as
-    ``version/file:line`` (for text sent elsewhere: no path of this machine), else as the
-    files a user here can open."""
+    """The derivation tree of each named field, down to disclosed values and table rows
+    (``depth_limit`` levels of inputs); the sources cited are listed once at the end.
+    ``portable`` writes locations as ``version/file:line`` (for text sent elsewhere: no
+    path of this machine), else as the files a user here can open. ``width`` folds lines
+    longer than it at word boundaries, keeping their indentation; ``hint`` ends the text
+    with how many deeper steps the depth hid and how to show them."""
     rs = est.ruleset
+    hidden: set[str] = set()
 
     def place(at: Location) -> str:
         return str(at) if portable else where(rs, at)
@@ -157,20 +139,72 @@ def explain_text(
         for dep in rule.disclosed_inputs:
             if dep in est.fields:
                 walk(dep, indent + 1, "disclosed ")
+        deps = [dep for dep in r.inputs if dep in est.fields]
         if indent < depth_limit:
-            for dep in r.inputs:
-                if dep in est.fields:
-                    walk(dep, indent + 1, "")
+            for dep in deps:
+                walk(dep, indent + 1, "")
+        elif deps:
+            hidden.update(deps)
+            out.append(f"{pad}    from: {', '.join(deps)} (deeper)")
 
     for name in names:
         walk(name, 0, "")
+        out.append("")
+    below = _below(est, hidden) - shown_once
+    below -= {n for n in below if est.fields[n].rule is None}
+    if hint and below:
+        steps = "step is" if len(below) == 1 else "steps are"
+        out.append(
+            f"{len(below)} deeper {steps} hidden (depth {depth_limit}): --depth "
+            f"{depth_limit + 1} or more shows them, --all the whole tree"
+        )
         out.append("")
     if cited:
         out.append("sources:")
         for key in cited:
             source = rs.sources.get(key)
             out.append(f"  [{key}] {source.text() if source else key}")
+    if width is not None:
+        out = [folded for line in out for folded in _fold(line, width)]
     return "\n".join(out).rstrip() + "\n"
+
+
+def _below(est: Estimate, names: set[str]) -> set[str]:
+    """The fields the named ones rest on, themselves included."""
+    seen: set[str] = set()
+    stack = list(names)
+    fields = est.fields
+    while stack:
+        name = stack.pop()
+        if name in seen or name not in fields:
+            continue
+        seen.add(name)
+        r = fields[name]
+        if r.rule is not None:
+            stack.extend(r.inputs)
+            stack.extend(r.rule.disclosed_inputs)
+    return seen
+
+
+def _fold(line: str, width: int) -> list[str]:
+    """A line folded at word boundaries to ``width`` columns, continuation lines indented
+    four columns past the line's own indentation."""
+    if len(line) <= width:
+        return [line]
+    import textwrap
+
+    lead = line[: len(line) - len(line.lstrip(" "))]
+    indent = lead + "    "
+    if len(indent) > width // 2:
+        indent = " " * (width // 2)
+    return textwrap.wrap(
+        line.strip(),
+        width=width,
+        initial_indent=lead,
+        subsequent_indent=indent,
+        break_long_words=True,
+        break_on_hyphens=False,
+    ) or [line[:width]]
 
 
 def failure_text(rs: Ruleset, unresolved: Unresolved) -> str:
