@@ -292,10 +292,11 @@ def test_explain_gives_the_cli_text_and_a_tree(client: httpx.Client, cli: Cli) -
     )
     assert response.status_code == 200
     doc = response.json()
-    code, out, _ = cli("explain", case, "pue")
+    code, out, _ = cli("explain", case, "pue", "--all")  # the whole tree, folded to 80
     assert code == 0
     cli_text = out.split("\n", 2)[2].replace(str(case), "request")
-    assert doc["text"] == re.sub(r"\S*rules/(\d+\.\d+)/", r"\1/", cli_text)  # no server path
+    no_path = re.sub(r"\S*rules/(\d+\.\d+)/", r"\1/", cli_text)  # no server path
+    assert "".join(doc["text"].split()) == "".join(no_path.split())
     assert "rules/" not in doc["text"]
     root = doc["tree"]["fields"][0]
     assert root["field"] == "pue" and root["rule"] in doc["text"]
@@ -612,7 +613,7 @@ def test_the_guide_curl_example_runs_against_the_service(service: Service) -> No
 
     guide = (ROOT / "docs" / "service.md").read_text(encoding="utf-8")
     section = guide.split("## The estimation service", 1)[1].split("\n## ", 1)[0]
-    (block,) = re.findall(r"```sh\n(.*?)```", section, flags=re.S)
+    (block,) = [b for b in re.findall(r"```sh\n(.*?)```", section, flags=re.S) if "\ncurl" in b]
     command = block.split("\ncurl", 1)[1].replace("\\\n", " ")
     if shutil.which("curl") is None:
         pytest.skip("no curl on this machine")

@@ -243,7 +243,7 @@ def test_the_installed_command_runs_outside_the_repository(
     assert done.returncode == 0, done.stderr
     done = tuneprint("estimate", "run.yaml", "--rules", "moved")
     assert done.returncode == 0, done.stderr
-    assert "is a draft (not released)" in done.stderr and "@2.5" in done.stdout
+    assert "is a draft (not released)" in done.stderr and "scope3-fine-tuning 2.5" in done.stdout
     done = tuneprint("rules", "new", package / "_bundled" / "rules" / "2.6")
     assert done.returncode == 2 and "inside the installed tuneprint package" in done.stderr
     after = sorted(p.relative_to(package) for p in package.rglob("*") if p.suffix != ".pyc")

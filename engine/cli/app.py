@@ -531,7 +531,7 @@ def data_show(
         )
 
 
-@app.command("fields")
+@app.command("fields", short_help="What a disclosure may hold, by group.")
 def fields_cmd(
     rules: RulesOption = None,
     group: Annotated[
@@ -568,7 +568,7 @@ def fields_cmd(
     echo(fields_text(rs, groups, hidden), nl=False)
 
 
-@app.command("init")
+@app.command("init", short_help="Write a commented starter disclosure.")
 def init_cmd(
     example: Annotated[
         str,

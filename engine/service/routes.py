@@ -219,7 +219,7 @@ class Service:
     def result(self, disclosure: Disclosure, rs: Ruleset, extra: tuple[str, ...] = ()) -> Result:
         """The estimate; 422 when an output cannot be resolved or a rule fails."""
         try:
-            return estimate(disclosure, rs, extra=extra)
+            return estimate(disclosure, rs, extra=extra, report=True)
         except TuneprintError as exc:
             raise from_error(exc, rs) from None
 
@@ -235,7 +235,7 @@ class Service:
             deadline.check()
             name = f"{BODY}[{i}]"
             try:
-                result = estimate(disclosure_from_document(item, name, rs), rs)
+                result = estimate(disclosure_from_document(item, name, rs), rs, report=True)
             except TuneprintError as exc:
                 problems.extend(exc.problems)
                 results.append(
