@@ -18,9 +18,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..core.model import FieldSpec, Ruleset
-from ..core.values import MAX_DIGITS, NUMBER_TYPES, ValueProblem, coerce
+from ..core.values import MAX_DIGITS, ValueProblem, coerce
 from ..load.disclosures import MAX_CELL_CHARS, cell
-from .vector import BOOL, DATE, NUM, TEXT, Chunk, Interner, Vec, to_micros
+from .vector import BOOL, DATE, NUM, Chunk, Interner, Vec, kind_of, to_micros
 
 # The plain decimal form, which Arrow's cast reads exactly as Python's float() does (both
 # correctly rounded); every other form (signs, exponents, "_", spaces, leading zeros...)
@@ -28,16 +28,6 @@ from .vector import BOOL, DATE, NUM, TEXT, Chunk, Interner, Vec, to_micros
 # digits are within the bound too.
 PLAIN_NUMBER = r"^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?$"
 PRINTABLE = r"^[ -~]*$"  # printable ASCII: Python's strip() takes only spaces off it
-
-
-def _kind(spec: FieldSpec) -> str:
-    if spec.type in NUMBER_TYPES:
-        return NUM
-    if spec.type in ("date", "datetime"):
-        return DATE
-    if spec.type == "boolean":
-        return BOOL
-    return TEXT
 
 
 class Columns:
@@ -70,7 +60,7 @@ def text_column(columns: Columns, spec: FieldSpec, array: pa.Array, ruleset: Rul
     per distinct cell."""
     n = columns.chunk.n
     array = array.cast(pa.string())
-    kind = _kind(spec)
+    kind = kind_of(spec)
     if kind == NUM:
         short = pc.less_equal(pc.binary_length(array), MAX_DIGITS)
         plain = pc.and_(short, pc.match_substring_regex(array, PLAIN_NUMBER))
@@ -204,7 +194,7 @@ def typed_column(columns: Columns, spec: FieldSpec, array: pa.Array, ruleset: Ru
         return text_column(columns, spec, filled, ruleset)
     n = columns.chunk.n
     present = array.is_valid().to_numpy(zero_copy_only=False)
-    kind = _kind(spec)
+    kind = kind_of(spec)
     if kind == NUM and (pa.types.is_integer(array.type) or pa.types.is_floating(array.type)):
         data = pc.fill_null(array.cast(pa.float64()), 0.0).to_numpy(zero_copy_only=False)
         good = present & _fits_number(spec, data)
@@ -239,7 +229,7 @@ def disclosure_columns(
     columns = Columns(n, interner)
     for name in fields:
         spec = ruleset.fields[name]
-        kind = _kind(spec)
+        kind = kind_of(spec)
         present = np.zeros(n, dtype=bool)
         data = np.zeros(n, dtype=np.float64 if kind == NUM else np.int64)
         for i, item in enumerate(disclosures):

@@ -123,7 +123,8 @@ class Chunk:
         return mask if mask is not None else np.zeros(self.n, dtype=bool)
 
 
-def _kind(spec: FieldSpec) -> str:
+def kind_of(spec: FieldSpec) -> str:
+    """The column kind a field's values take."""
     if spec.type in NUMBER_TYPES:
         return NUM
     if spec.type in ("date", "datetime"):
@@ -260,7 +261,7 @@ class Resolver:
             assert isinstance(arg, ast.Name)
             found = self.chunk.values.get(arg.id)
             if found is None:  # no row discloses it: the rule is tried in none
-                found = empty(_kind(self.rs.fields[arg.id]), self.n)
+                found = empty(kind_of(self.rs.fields[arg.id]), self.n)
             return found, none, none
         if name in ("lookup", "lookup_year", "has_row"):
             return self.table_call(name, node, active, env)
@@ -487,7 +488,7 @@ class Resolver:
         if found is not None:
             return found
         spec = self.rs.fields[name]
-        kind = _kind(spec)
+        kind = kind_of(spec)
         n = self.n
         disclosed = self.chunk.disclosed(name)
         vec = self.chunk.values[name] if name in self.chunk.values else empty(kind, n)
@@ -544,7 +545,7 @@ class Resolver:
         env = self.env
         nothing = np.zeros(self.n, dtype=bool)
         if not cond.any():
-            return nothing, empty(_kind(spec), self.n), nothing
+            return nothing, empty(kind_of(spec), self.n), nothing
         if rule.when is not None:
             cond = gather(rule.when.inputs, cond)
             holds, na, fails = self.eval(rule.when.node, cond, env)
@@ -577,7 +578,7 @@ class Resolver:
     def checked(self, spec: FieldSpec, value: Vec, rows: np.ndarray) -> tuple[Vec, np.ndarray]:
         """``coerce`` on a column: the values as the field holds them, and the rows where
         a value does not fit the field (the per-disclosure resolver would raise)."""
-        kind = _kind(spec)
+        kind = kind_of(spec)
         if kind == NUM:
             data = _f64(value.data)
             with np.errstate(all="ignore"):
