@@ -31,7 +31,7 @@ import pytest
 import yaml
 
 from tests.conftest import FIXTURES, ROOT, RULES
-from tests.minirules import build
+from tests.test_corpus import mini_ruleset
 
 CORPUS = Path(__file__).parent / "corpus"
 RUNNER = CORPUS / "runner.py"
@@ -155,7 +155,7 @@ def _prepare(case: dict[str, Any], case_dir: Path) -> dict[str, Any]:
     for name in case.get("remove", []):
         (case_dir / name).unlink()
     if "mini" in case:
-        _mini(case["mini"], case_dir / "rs")
+        mini_ruleset(case_dir, case["mini"])  # at case_dir / "rs"
     for name, content in case.get("files", {}).items():
         path = case_dir / name
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -185,23 +185,6 @@ def _prepare(case: dict[str, Any], case_dir: Path) -> dict[str, Any]:
         (case_dir / "stdin.txt").write_text(case["stdin"], encoding="utf-8")
         spec["stdin"] = str(case_dir / "stdin.txt")
     return spec
-
-
-def _mini(case: dict[str, Any], folder: Path) -> None:
-    target = case["target"]
-    rule: dict[str, Any] = {"id": "c.x", "sets": "c", "priority": 10, "value": "a"}
-    if target == "rule_value":
-        rule["value"] = case["input"]
-    elif target == "rule_when":
-        rule["when"] = case["input"]
-    build(folder, [rule])
-    replaced = {
-        "rules_file": "normalize/rules.yaml",
-        "table_file": "tables/things.yaml",
-        "fields_file": "fields.yaml",
-    }.get(target)
-    if replaced:
-        (folder / replaced).write_text(case["input"], encoding="utf-8")
 
 
 _LIBC = ctypes.CDLL(None, use_errno=True)

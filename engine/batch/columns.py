@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from ..core.model import FieldSpec, Ruleset
 from ..core.values import MAX_DIGITS, ValueProblem, coerce
 from ..load.disclosures import MAX_CELL_CHARS, cell
-from .vector import BOOL, DATE, NUM, Chunk, Interner, Vec, kind_of, to_micros
+from .vector import BOOL, DATE, NUM, Chunk, Interner, Vec, fits_number, kind_of, to_micros
 
 # The plain decimal form, which Arrow's cast reads exactly as Python's float() does (both
 # correctly rounded); every other form (signs, exponents, "_", spaces, leading zeros...)
@@ -38,20 +38,6 @@ class Columns:
         self.bad = np.zeros(n, dtype=bool)
         self.ids: list[str | None] = [None] * n
         self.filled = np.zeros(n, dtype=bool)  # rows with a cell that is not blank
-
-
-def _fits_number(spec: FieldSpec, data: np.ndarray) -> np.ndarray:
-    with np.errstate(invalid="ignore"):
-        good: np.ndarray = np.isfinite(data)
-        if spec.minimum is not None:
-            good &= data >= spec.minimum
-        if spec.exclusive_minimum is not None:
-            good &= data > spec.exclusive_minimum
-        if spec.maximum is not None:
-            good &= data <= spec.maximum
-        if spec.type == "integer":
-            good &= data == np.floor(data)
-    return good
 
 
 def text_column(columns: Columns, spec: FieldSpec, array: pa.Array, ruleset: Ruleset) -> None:
@@ -84,7 +70,7 @@ def text_column(columns: Columns, spec: FieldSpec, array: pa.Array, ruleset: Rul
             present[where] = state != BLANK
             unfit[where] = state == UNFIT
         columns.filled |= present
-        good = present & ~unfit & _fits_number(spec, data)
+        good = present & ~unfit & fits_number(spec, data)
         columns.bad |= present & ~good
         columns.chunk.disclose(spec.name, Vec(NUM, data), good)
         return
@@ -197,7 +183,7 @@ def typed_column(columns: Columns, spec: FieldSpec, array: pa.Array, ruleset: Ru
     kind = kind_of(spec)
     if kind == NUM and (pa.types.is_integer(array.type) or pa.types.is_floating(array.type)):
         data = pc.fill_null(array.cast(pa.float64()), 0.0).to_numpy(zero_copy_only=False)
-        good = present & _fits_number(spec, data)
+        good = present & fits_number(spec, data)
         columns.bad |= present & ~good
         columns.chunk.disclose(spec.name, Vec(NUM, np.array(data, dtype=np.float64)), good)
         return

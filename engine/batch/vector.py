@@ -123,6 +123,21 @@ class Chunk:
         return mask if mask is not None else np.zeros(self.n, dtype=bool)
 
 
+def fits_number(spec: FieldSpec, data: np.ndarray) -> np.ndarray:
+    """The rows of a number column within the field's bounds (``coerce`` on a column)."""
+    with np.errstate(invalid="ignore"):
+        good: np.ndarray = np.isfinite(data)
+        if spec.minimum is not None:
+            good &= data >= spec.minimum
+        if spec.exclusive_minimum is not None:
+            good &= data > spec.exclusive_minimum
+        if spec.maximum is not None:
+            good &= data <= spec.maximum
+        if spec.type == "integer":
+            good &= data == np.floor(data)
+    return good
+
+
 def kind_of(spec: FieldSpec) -> str:
     """The column kind a field's values take."""
     if spec.type in NUMBER_TYPES:
@@ -581,17 +596,7 @@ class Resolver:
         kind = kind_of(spec)
         if kind == NUM:
             data = _f64(value.data)
-            with np.errstate(all="ignore"):
-                good = np.isfinite(data)
-                if spec.minimum is not None:
-                    good &= data >= spec.minimum
-                if spec.exclusive_minimum is not None:
-                    good &= data > spec.exclusive_minimum
-                if spec.maximum is not None:
-                    good &= data <= spec.maximum
-                if spec.type == "integer":
-                    good &= data == np.floor(data)
-            return Vec(NUM, data), rows & ~good
+            return Vec(NUM, data), rows & ~fits_number(spec, data)
         if kind != TEXT:
             return value, np.zeros(self.n, dtype=bool)
         data = value.data.copy()
