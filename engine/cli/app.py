@@ -31,6 +31,7 @@ from .commands import (
     estimate_command,
     explain_command,
 )
+from .options import RulesOption
 from .rulesets import load_ruleset
 
 EXIT_USER_ERROR = 2
@@ -59,14 +60,6 @@ app.add_typer(rules_app, name="rules")
 app.add_typer(data_app, name="data")
 
 FormatOption = Annotated[str, typer.Option("--format", metavar="FORMAT", help="table or json.")]
-RulesOption = Annotated[
-    str | None,
-    typer.Option(
-        "--rules",
-        metavar="VERSION",
-        help="Ruleset folder or shipped version (default: newest released).",
-    ),
-]
 
 
 def _version(value: bool) -> None:

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from .commands import echo, err
+from .options import RulesOption
 
 CHUNK_ROWS = 65_536  # tuneprint.batch.run.CHUNK_ROWS, which needs pyarrow to import
 
@@ -21,12 +22,7 @@ def register(app: typer.Typer) -> None:
     def batch_cmd(
         source: Annotated[Path, typer.Argument(help="Input: .csv, .jsonl or .parquet.")],
         target: Annotated[Path, typer.Argument(help="Output: .csv, .jsonl or .parquet.")],
-        rules: Annotated[
-            str | None,
-            typer.Option(
-                "--rules", help="Ruleset folder or shipped version (default: newest released)."
-            ),
-        ] = None,
+        rules: RulesOption = None,
         engine: Annotated[
             str, typer.Option(help="vector (columns at once), rows (one by one) or dask.")
         ] = "vector",

@@ -12,13 +12,10 @@ import typer
 
 from ..core.model import Ruleset
 from ..core.problems import InputError
+from .options import RulesOption
 
 OutputOption = Annotated[
     Path | None, typer.Option("--output", "-o", help="Write to this file (default: stdout).")
-]
-RulesOption = Annotated[
-    str | None,
-    typer.Option("--rules", help="Ruleset folder or shipped version (default: newest released)."),
 ]
 FileArgument = Annotated[Path, typer.Argument(help="The file to import.")]
 DisclosureArgument = Annotated[Path, typer.Argument(help="A disclosure file (YAML or JSON).")]

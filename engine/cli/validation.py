@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from .options import RulesOption
+
 if TYPE_CHECKING:
     from ..core.model import Ruleset
 
@@ -27,12 +29,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("validate")
     def validate_cmd(
-        rules: Annotated[
-            str | None,
-            typer.Option(
-                "--rules", help="Ruleset folder or shipped version (default: newest released)."
-            ),
-        ] = None,
+        rules: RulesOption = None,
         format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
         suite: Annotated[
             Path | None,
