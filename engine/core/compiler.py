@@ -16,15 +16,26 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from types import CodeType
-from typing import Any
+from typing import Any, NamedTuple
 
 from .expressions import EVALUATION_ERRORS, Generator
 from .model import Expression, FieldSpec, Rule, Ruleset
 from .provenance import INPUT, Failure, Skip
 from .tables import NotApplicable
+from .text import has_control
 from .values import MAX_TEXT_LENGTH, NUMBER_TYPES, ValueProblem, coerce
 
 Plan = dict[str, Callable[[Any], Any]]
+Accepts = dict[str, Callable[[Any], bool]]
+
+
+class Compiled(NamedTuple):
+    """A ruleset's generated code, run: the resolver of each field, and for each field with
+    one, a test true when a value certainly passes the field's check (``coerce``)
+    unchanged, which lets a disclosure's common values skip the full check."""
+
+    plan: Plan
+    accepts: Accepts
 
 
 class _Module:
@@ -207,7 +218,7 @@ class _Module:
             return "v.__class__ is _datetime"
         if spec.type == "boolean":
             return "v is True or v is False"
-        return f"v.__class__ is str and len(v) <= {MAX_TEXT_LENGTH}"
+        return f"v.__class__ is str and len(v) <= {MAX_TEXT_LENGTH} and not _has_control(v)"
 
 
 def _calls(expr: Expression) -> list[str]:
@@ -236,6 +247,12 @@ def generate_plan(ruleset: Ruleset) -> tuple[str, dict[str, Any]]:
     for spec in ruleset.fields.values():
         module.field(spec)
         module.lines.append("")
+    for spec in ruleset.fields.values():
+        fast = module.fast_check(spec)
+        if fast:
+            module.emit(0, f"def _a_{spec.name}(v):")
+            module.emit(1, f"return {fast}")
+            module.lines.append("")
     source = "\n".join(module.lines) + "\n"
     namespace: dict[str, Any] = {
         **module.expressions.namespace(),
@@ -257,6 +274,7 @@ def generate_plan(ruleset: Ruleset) -> tuple[str, dict[str, Any]]:
         "_datetime": datetime,
         "_cannot": _cannot,
         "_gave": _gave,
+        "_has_control": has_control,
     }
     return source, namespace
 
@@ -266,14 +284,18 @@ def compile_source(ruleset: Ruleset, source: str) -> CodeType:
     return compile(source, f"<resolver of {ruleset.id}@{ruleset.version}>", "exec")
 
 
-def build_plan(ruleset: Ruleset, code: CodeType, bound: dict[str, Any]) -> Plan:
-    """The resolver functions of every field, from the compiled module and its names."""
+def build_plan(ruleset: Ruleset, code: CodeType, bound: dict[str, Any]) -> Compiled:
+    """The resolver functions of every field and the value tests, from the compiled module
+    and its names."""
     namespace = dict(bound)
     exec(code, namespace)
-    return {name: namespace[f"_f_{name}"] for name in ruleset.fields}
+    plan = {name: namespace[f"_f_{name}"] for name in ruleset.fields}
+    accepts = {n: namespace[f"_a_{n}"] for n in ruleset.fields if f"_a_{n}" in namespace}
+    return Compiled(plan, accepts)
 
 
-def compile_plan(ruleset: Ruleset) -> tuple[Plan, str]:
-    """The resolver functions of every field, and the generated source (for inspection)."""
+def compile_plan(ruleset: Ruleset) -> tuple[Compiled, str]:
+    """The resolver functions and value tests of every field, and the generated source
+    (for inspection)."""
     source, bound = generate_plan(ruleset)
     return build_plan(ruleset, compile_source(ruleset, source), bound), source

@@ -223,6 +223,10 @@ class Ruleset:
     released: str | None = None
     draft: bool = False  # no release manifest: used only when named
     plan: dict[str, Callable[[Any], Any]] | None = field(default=None, repr=False, compare=False)
+    # field -> test true when a value certainly passes the field's check unchanged
+    accepts: dict[str, Callable[[Any], bool]] | None = field(
+        default=None, repr=False, compare=False
+    )
     by_id: dict[str, Rule] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:

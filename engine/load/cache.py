@@ -240,7 +240,8 @@ def read(ruleset_hash: str, layers: list[Path]) -> Ruleset | None:
         ruleset, bound = _Unpickler(model_part, tables).load()
         if not isinstance(ruleset, Ruleset) or ruleset.content_hash != ruleset_hash:
             return None
-        return dataclasses.replace(ruleset, plan=build_plan(ruleset, code, bound))
+        plan, accepts = build_plan(ruleset, code, bound)
+        return dataclasses.replace(ruleset, plan=plan, accepts=accepts)
     except Exception:  # a signed entry that still does not load: rebuild it
         return None
     finally:
@@ -259,7 +260,8 @@ def write(ruleset: Ruleset, layers: list[Path]) -> None:
         code = marshal.dumps(compile_source(ruleset, source))
         tables = marshal.dumps(tuple(_plain_table(t) for t in ruleset.tables.values()))
         model = io.BytesIO()
-        _Pickler(model, protocol=5).dump((dataclasses.replace(ruleset, plan=None), bound))
+        bare = dataclasses.replace(ruleset, plan=None, accepts=None)  # code is stored apart
+        _Pickler(model, protocol=5).dump((bare, bound))
         body = b"".join(
             [len(code).to_bytes(SIZE_BYTES, "big"), code,
              len(tables).to_bytes(SIZE_BYTES, "big"), tables, model.getvalue()]

@@ -104,6 +104,7 @@ def read_values(
     fields = ruleset.fields
     tables = ruleset.tables
     key_lines = raw.key_lines if isinstance(raw, LineDict) else {}
+    accepts = ruleset.accepts or {}
     refused = 0
     for key, entry in raw.items():
         if len(problems) >= MAX_PROBLEMS:  # counted, not described: a flood stays cheap
@@ -119,6 +120,11 @@ def read_values(
             value = entry.get("value")
             if entry.get("source"):
                 sources[key] = str(entry["source"])
+        fast = accepts.get(key)
+        if fast is not None and fast(value):  # certainly what the check would return
+            values[key] = written[key] = value
+            lines[key] = at
+            continue
         try:
             values[key] = coerce(spec, value, tables)
         except ValueProblem as exc:
@@ -139,6 +145,7 @@ def _stem(name: str) -> str:
 
 
 _SCALARS = (str, int, float)  # bool is an int: true/false pass too
+_ENTRY_KEYS = frozenset({"value", "source"})  # the keys of a ``{value, source}`` entry
 
 
 def well_formed(doc: Any) -> bool:
@@ -160,11 +167,9 @@ def well_formed(doc: Any) -> bool:
             continue
         if not (
             isinstance(value, dict)
-            and "value" in value
-            and isinstance(value["value"], _SCALARS)
-            and all(
-                k == "value" or (k == "source" and isinstance(v, str)) for k, v in value.items()
-            )
+            and isinstance(value.get("value"), _SCALARS)
+            and value.keys() <= _ENTRY_KEYS
+            and isinstance(value.get("source", ""), str)
         ):
             return False
     return True

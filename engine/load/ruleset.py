@@ -737,5 +737,5 @@ def check_folder(folder: Path, chain: list[tuple[Path, Any]] | None = None) -> R
         released=own.get("released"),
         draft=not is_released(folder),
     )
-    plan, _ = compile_plan(ruleset)
-    return replace(ruleset, plan=plan)
+    (plan, accepts), _ = compile_plan(ruleset)
+    return replace(ruleset, plan=plan, accepts=accepts)
