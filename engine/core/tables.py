@@ -8,6 +8,9 @@ from typing import Any, NamedTuple
 from .model import Location, Row, Table
 from .names import canonical_name, normalise
 
+MAX_SERIES = 4096  # year series a table keeps, by key prefix and column
+WRITTEN = "written"  # marks a series found by the keys as written, before folding
+
 
 def key_part(value: Any) -> Any:
     """A key value as the index stores it: names folded, whole floats as integers."""
@@ -137,17 +140,22 @@ def lookup_year(table: Table, keys: tuple[Any, ...], column: str, trace: list[An
     """Like ``lookup``, but the last key is a year: the row of that year if it has a value
     in ``column``; else the latest earlier year; else the earliest later one. The row used
     and why are recorded, so a result always says which year's data it rests on."""
-    *lead, wanted = keys
-    prefix = tuple(key_part(k) for k in lead)
-    series = table.series.get((prefix, column))
+    lead, wanted = keys[:-1], keys[-1]
+    series = table.series.get((lead, column, WRITTEN))  # the keys as the rule gave them
     if series is None:
-        years = table.years.get(prefix, ())
-        with_value = [(y, row) for y, row in years if row.values.get(column) is not None]
-        series = (tuple(y for y, _ in with_value), tuple(row for _, row in with_value))
-        table.series[(prefix, column)] = series  # the same every time: no lock needed
+        prefix = tuple(key_part(k) for k in lead)
+        series = table.series.get((prefix, column))
+        if series is None:
+            years = table.years.get(prefix, ())
+            with_value = [(y, row) for y, row in years if row.values.get(column) is not None]
+            series = (tuple(y for y, _ in with_value), tuple(row for _, row in with_value))
+            if len(table.series) < MAX_SERIES:  # bounded, whatever keys a service is sent
+                table.series[(prefix, column)] = series  # the same every time: no lock
+        if len(table.series) < MAX_SERIES:
+            table.series[(lead, column, WRITTEN)] = series
     found, rows = series
     if not found:
-        raise NotApplicable(table.name, tuple(lead), column, False)
+        raise NotApplicable(table.name, lead, column, False)
     i = bisect_right(found, wanted)
     row = rows[i - 1] if i else rows[0]
     found_year = found[i - 1] if i else found[0]

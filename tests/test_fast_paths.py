@@ -1,9 +1,11 @@
-"""The fast paths of a disclosure's checks never lie: a field's generated value test
-accepts only values the full check (``coerce``) returns unchanged, and a document the
-quick shape test passes is one the JSON Schema of disclosures accepts."""
+"""The fast paths never lie: a field's generated value test accepts only values the full
+check (``coerce``) returns unchanged, a document the quick shape test passes is one the
+JSON Schema of disclosures accepts, and a year series found by the keys as written is the
+one found by their folded form, with the memory it takes bounded."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 from datetime import datetime
 from typing import Any
@@ -12,6 +14,7 @@ import pytest
 import tuneprint
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tuneprint.core import tables
 from tuneprint.core.model import Ruleset
 from tuneprint.core.values import ValueProblem, coerce
 from tuneprint.load.disclosures import disclosure_from_mapping, well_formed
@@ -108,3 +111,32 @@ def test_values_taken_by_the_value_test_are_the_values_the_check_gives() -> None
     fast = disclosure_from_mapping(values, "x", rs)
     slow = {k: coerce(rs.fields[k], v, rs.tables) for k, v in values.items()}
     assert fast.values == slow
+
+
+def test_a_year_series_is_the_same_by_written_and_folded_keys() -> None:
+    rs = ruleset(VERSIONS[-1])
+    table = next(t for t in rs.tables.values() if t.years)
+    prefix, years = next(iter(table.years.items()))
+    column = next(c for c in table.columns if years[0][1].values.get(c) is not None)
+    written = tuple(k.upper() + " " if isinstance(k, str) else k for k in prefix)
+    year = years[0][0]
+    folded: list[object] = []
+    as_written: list[object] = []
+    first = tables.lookup_year(table, (*prefix, year), column, folded)
+    again = tables.lookup_year(table, (*written, year), column, as_written)
+    assert first == again and folded == as_written
+
+
+def test_the_series_kept_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    rs = tuneprint.load_ruleset(RULES / VERSIONS[-1])  # its own copy: the bound is global
+    table = next(t for t in rs.tables.values() if t.years and len(next(iter(t.years))) == 1)
+    prefix = next(iter(table.years))
+    column = next(iter(table.columns))
+    monkeypatch.setattr(tables, "MAX_SERIES", len(table.series) + 10)
+    for i in range(200):
+        key = prefix[0] + " " * (i % 7) if isinstance(prefix[0], str) else prefix[0]
+        with contextlib.suppress(tables.NotApplicable):
+            tables.lookup_year(table, (key.upper() if i % 2 else key, 2020 + i), column, [])
+        with contextlib.suppress(tables.NotApplicable):
+            tables.lookup_year(table, (f"no such {i}", 2020), column, [])
+    assert len(table.series) <= tables.MAX_SERIES + 1
