@@ -70,8 +70,8 @@ class _Module:
             return
         emit(1, "_e = st.env")
         emit(1, "tried = []")
-        for rule in rules:
-            self.rule(spec, rule)
+        for i, rule in enumerate(rules):
+            self.rule(spec, rule, first=i == 0)
         emit(1, f"fact = _Failure({name!r}, tuple(tried))")
         emit(1, f"memo[{name!r}] = fact")
         emit(1, "return fact")
@@ -109,7 +109,7 @@ class _Module:
         emit(indent, "except _ERRORS as exc:")
         emit(indent + 1, f"raise st.rule_error({r}, _cannot({text}, exc)) from None")
 
-    def rule(self, spec: FieldSpec, rule: Rule) -> None:
+    def rule(self, spec: FieldSpec, rule: Rule, first: bool) -> None:
         emit = self.emit
         r = self.bind(rule)
         emit(1, f"while True:  # {rule.id}")
@@ -173,7 +173,8 @@ class _Module:
                 )
                 emit(3, "break")
         trace = "tuple(_t)" if reads_tables else "()"
-        emit(2, f"fact = ({r}, {trace}, tuple(tried), {warning})")
+        skipped = "()" if first else "tuple(tried)"  # nothing is tried before the first rule
+        emit(2, f"fact = ({r}, {trace}, {skipped}, {warning})")
         emit(2, f"memo[{spec.name!r}] = fact")
         emit(2, f"_e[{spec.name!r}] = v")
         emit(2, "return fact")
