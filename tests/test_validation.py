@@ -234,3 +234,13 @@ def test_a_worse_median_fails_the_threshold() -> None:
     assert threshold_failures(groups, {"g": 0.31, "h": 0.1}) == [
         "h: no case estimated (threshold 10.0%)"
     ]
+
+
+def test_an_earlier_version_leaves_out_fields_it_does_not_declare(tmp_path: Path) -> None:
+    """A case stating a field a later version added (2.4's training_precision) is still
+    estimated by 2.3, without it; the field is checked against the newest ruleset."""
+    case = next(c for c in load_suite(SUITE).cases if "training_precision" in c.values)
+    v23 = load_ruleset(ROOT / "rules" / "2.3")
+    assert "training_precision" not in v23.fields
+    outcome = run_case(load_suite(SUITE), v23, case)
+    assert outcome.problem is None and outcome.estimate is not None
