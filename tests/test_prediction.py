@@ -253,4 +253,4 @@ def test_the_step_fit_table_is_what_the_fit_produces() -> None:
     }
     inherited = {tuple(r.key): r.values["mfu"] for r in rs.tables["mfu_reference"].rows}
     assert large == pytest.approx(inherited)
-    assert "step fit leave-one-out time error over 5 cases" in out
+    assert "step fit leave-one-out time error over 6 cases" in out
