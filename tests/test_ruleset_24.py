@@ -26,9 +26,9 @@ def value(e: Estimate, name: str) -> Any:
     return e.fields[name].value
 
 
-def test_24_is_a_draft_that_extends_23() -> None:
-    assert V24.extends == "2.3" and V24.draft
-    assert not (RULES / "2.4" / "MANIFEST.sha256").exists()
+def test_24_is_released_and_extends_23() -> None:
+    assert V24.extends == "2.3" and not V24.draft
+    assert (RULES / "2.4" / "MANIFEST.sha256").exists()
     logged = {r for entry in V24.changelog for r in entry.get("rules", [])}
     own = {r.id for rules in V24.rules.values() for r in rules if r.at.version == "2.4"}
     assert own <= logged, own - logged  # every rule of the version is in its changelog
