@@ -83,7 +83,7 @@ def test_unknown_top_level_key(cli: Cli, tmp_path: Path) -> None:
         ("gpu_model", "Nvidia A100 80G", "nvidia-a100-sxm4-80gb"),
         ("server_model", "HPE Apollo 6500 Gen11", "hpe-apollo-6500-gen10-plus"),
         ("cloud_region", "us-west-9", "aws-us-west-2"),
-        ("base_model", "Llama 9", "llama-2"),
+        ("base_model", "Llama 2 7", "llama-2-7b"),  # 2.4 added LLaMA 1 and Llama 4
     ],
 )
 def test_unknown_name_suggests_closest(

@@ -226,3 +226,31 @@ def test_validate_predictions_reports_measured_gpu_energy(cli: Cli) -> None:
     energy = json.loads(out)["summary"]["gpu_energy_kwh"]
     assert energy["cases"] == 8 and energy["failed"] == 0
     assert energy["median_abs_error"] < 0.10  # 5.8% when fitted; 33% with one figure for all
+
+
+def test_the_step_fit_table_is_what_the_fit_produces() -> None:
+    """Ruleset 2.4: tables/mfu_small_dense.yaml is the output of bench/fit_mfu.py, and the
+    large-model rows of the inherited table are unchanged by the new fit."""
+    v24 = RULES / "2.4"
+    out = run_fit("fit_mfu.py", v24)
+    fitted = {
+        (m, g): (float(u), float(t))
+        for m, g, u, t in re.findall(
+            r"^  small (\w+) ([\w-]+): mfu ([0-9.]+) step_overhead_s ([0-9.]+)", out, flags=re.M
+        )
+    }
+    rs = load_ruleset(v24)
+    table = {
+        tuple(r.key): (r.values["mfu"], r.values["step_overhead_s"])
+        for r in rs.tables["mfu_small_dense"].rows
+    }
+    assert fitted and fitted.keys() == table.keys()
+    for key, (mfu, step_s) in table.items():
+        assert fitted[key] == (pytest.approx(mfu), pytest.approx(step_s)), key
+    large = {
+        (m, g): float(v)
+        for m, g, v in re.findall(r"^  (\w+) ([\w-]+): mfu ([0-9.]+) \(", out, flags=re.M)
+    }
+    inherited = {tuple(r.key): r.values["mfu"] for r in rs.tables["mfu_reference"].rows}
+    assert large == pytest.approx(inherited)
+    assert "step fit leave-one-out time error over 6 cases" in out

@@ -89,11 +89,11 @@ def test_the_explain_example_runs(cli: Cli) -> None:
     assert code == 0
     for fragment in (
         "grid_intensity_gco2e_per_kwh.egrid_subregion",
-        "grid_egrid_subregion[NWPP/2022]",
-        "start_time.base_model_release",
+        "grid_egrid_subregion[NWPP/2023]",  # the default is 2.4: eGRID2023
+        "start_year.latest_of_model_gpu_and_reference",  # 2.4: no date made up
         "ASSUMPTION",
-        "skipped start_time.published_minus_reserved",
-        "[epa-egrid2022-subregion]",
+        "skipped start_year.from_start_time",
+        "[epa-egrid2023-subregion]",
     ):
         assert fragment in out
 

@@ -26,9 +26,9 @@ def value(e: Estimate, name: str) -> Any:
     return e.fields[name].value
 
 
-def test_24_is_a_draft_that_extends_23() -> None:
-    assert V24.extends == "2.3" and V24.draft
-    assert not (RULES / "2.4" / "MANIFEST.sha256").exists()
+def test_24_is_released_and_extends_23() -> None:
+    assert V24.extends == "2.3" and not V24.draft
+    assert (RULES / "2.4" / "MANIFEST.sha256").exists()
     logged = {r for entry in V24.changelog for r in entry.get("rules", [])}
     own = {r.id for rules in V24.rules.values() for r in rules if r.at.version == "2.4"}
     assert own <= logged, own - logged  # every rule of the version is in its changelog
@@ -296,3 +296,83 @@ def test_the_24_utilisation_table_is_what_the_fit_produces() -> None:
     assert fitted == pytest.approx(table)
     assert "leave-one-out GPU energy error over the 18 measured runs" in out
     assert "seed-llama2" not in out
+
+
+@pytest.mark.parametrize(
+    ("precision", "gpu", "peak", "warned"),
+    [
+        (None, "A100 80GB", 312e12, False),  # undisclosed: 16-bit mixed precision, assumed
+        ("bf16", "A100 80GB", 312e12, False),
+        ("fp16", "H100 SXM", 989e12, False),
+        ("tf32", "A100 40GB", 156e12, False),
+        ("fp32", "A100 40GB", 19.5e12, False),
+        ("tf32", "V100", 15.7e12, False),  # Volta has no TF32: FP32 matrix products
+        ("fp8", "H100 SXM", 1979e12, False),
+        ("fp8", "A100 80GB", 312e12, True),  # no FP8 on the A100: 16-bit peak, warned
+        ("tf32", "T4", 65e12, True),  # no row: 16-bit peak, warned
+    ],
+)
+def test_the_peak_is_the_gpus_peak_at_the_runs_precision(
+    precision: str | None, gpu: str, peak: float, warned: bool
+) -> None:
+    values: dict[str, Any] = {
+        "gpu_model": gpu, "gpu_count": 1, "base_model_params": 1.0e9,
+        "fine_tuning_method": "full", "training_tokens": 1.0e9,
+    }  # fmt: skip
+    if precision is not None:
+        values["training_precision"] = precision
+    e = est(V24, "gpu_peak_flops", "training_precision", **values)
+    assert value(e, "gpu_peak_flops") == pytest.approx(peak)
+    assert (e.fields["gpu_peak_flops"].warning is not None) is warned
+    assert (e.fields["training_precision"].rule is not None) is (precision is None)
+
+
+SMALL = {
+    "base_model_params": 4.7e8,
+    "fine_tuning_method": "full",
+    "gpu_model": "A100 40GB",
+    "gpu_count": 1,
+    "training_tokens": 1.0e9,
+    "padding": "packed",
+    "max_sequence_tokens": 2048,
+}
+
+
+def hours(**values: Any) -> float:
+    return float(value(est(V24, "compute_hours", **{**SMALL, **values}), "compute_hours"))
+
+
+def test_small_dense_models_pay_a_fitted_time_per_step() -> None:
+    """Inside the step fit's domain, compute hours = operations at the fitted MFU + steps x
+    the fitted seconds per step, so a smaller batch (more steps) takes longer."""
+    row = next(
+        r.values for r in V24.tables["mfu_small_dense"].rows
+        if r.key == ("full", "nvidia-a100-sxm4-40gb")
+    )  # fmt: skip
+    e = est(V24, "compute_hours", "mfu", "training_steps", **{**SMALL, "batch_size": 4})
+    assert e.fields["compute_hours"].rule.id == "compute_hours.with_step_overhead"
+    assert e.fields["mfu"].rule.id == "mfu.small_dense"
+    steps = 1.0e9 / (4 * 2048)
+    assert value(e, "training_steps") == pytest.approx(steps)
+    expected = 6 * 4.7e8 * 1.0e9 / (312e12 * row["mfu"]) + steps * row["step_overhead_s"]
+    assert value(e, "compute_hours") == pytest.approx(expected / 3600)
+    assert hours(batch_size=4) > hours(batch_size=64) > hours(batch_size=1024)
+    # TF32 halves the peak of the operations and warns that the fit's runs were bf16
+    tf32 = est(V24, "mfu", **{**SMALL, "batch_size": 4, "training_precision": "tf32"})
+    assert "bf16" in (tf32.fields["mfu"].warning or "")
+    assert hours(batch_size=4, training_precision="tf32") > hours(batch_size=4)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"base_model_params": 7.0e9},  # the MFU table's domain
+        {"base_model_params": 1.0e8},  # below the fit's smallest run (124M)
+        {"gpu_model": "H100 SXM"},  # no run of the fit on this GPU
+        {"padding": "dynamic"},  # no mean sequence length: the steps are unknown
+    ],
+)
+def test_no_time_per_step_outside_the_step_fit(values: dict[str, Any]) -> None:
+    e = est(V24, "compute_hours", "mfu", **{**SMALL, "batch_size": 4, **values})
+    assert e.fields["compute_hours"].rule.id == "compute_hours.from_flops"
+    assert e.fields["mfu"].rule.id != "mfu.small_dense"
