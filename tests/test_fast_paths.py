@@ -140,3 +140,27 @@ def test_the_series_kept_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
         with contextlib.suppress(tables.NotApplicable):
             tables.lookup_year(table, (f"no such {i}", 2020), column, [])
     assert len(table.series) <= tables.MAX_SERIES + 1
+
+
+@pytest.mark.parametrize("reference", [False, True])
+def test_an_estimate_leaves_no_cyclic_garbage(reference: bool) -> None:
+    """A skipped rule keeps the exception that says why, not its traceback, whose frames
+    would tie the estimate's state in cycles only the garbage collector frees."""
+    import gc
+
+    from tuneprint.core.resolve import estimate
+
+    from tests.conftest import FIXTURES
+
+    rs = ruleset(VERSIONS[-1])
+    for path in sorted(FIXTURES.glob("case_*.yaml")):
+        disclosure = tuneprint.read_disclosure(path, rs)
+        estimate(rs, disclosure, reference=reference)
+        gc.collect()
+        gc.disable()
+        try:
+            for _ in range(5):
+                estimate(rs, disclosure, reference=reference)
+            assert gc.collect() == 0, path.name
+        finally:
+            gc.enable()

@@ -104,7 +104,10 @@ class _Module:
         emit(indent, "try:")
         emit(indent + 1, f"{target} = {body}")
         emit(indent, "except _NotApplicable as exc:")
-        emit(indent + 1, f"tried.append(_tnew(_Skip, ({rule.id!r}, 'no-row', (), exc)))")
+        # the skip keeps the exception, not its traceback: frames would hold the estimate's
+        # state in a cycle the garbage collector must find
+        skip = f"({rule.id!r}, 'no-row', (), exc.with_traceback(None))"
+        emit(indent + 1, f"tried.append(_tnew(_Skip, {skip}))")
         emit(indent + 1, "break")
         emit(indent, "except _ERRORS as exc:")
         emit(indent + 1, f"raise st.rule_error({r}, _cannot({text}, exc)) from None")

@@ -178,7 +178,7 @@ class Resolution:
             try:
                 holds = self.run(rule, when, trace)
             except NotApplicable as exc:
-                return Skip(rule.id, "no-row", (), exc)
+                return Skip(rule.id, "no-row", (), exc.with_traceback(None))
             if not holds:
                 return Skip(rule.id, "condition-false", (), " ".join(when.text.split()))
         skip = self.gather(rule, rule.value.inputs)
@@ -187,7 +187,7 @@ class Resolution:
         try:
             value = self.run(rule, rule.value, trace)
         except NotApplicable as exc:
-            return Skip(rule.id, "no-row", (), exc)
+            return Skip(rule.id, "no-row", (), exc.with_traceback(None))  # no frames kept
         try:
             value = coerce(spec, value, self.ruleset.tables)
         except ValueProblem as exc:
