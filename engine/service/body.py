@@ -4,9 +4,12 @@ lines, for YAML) over HTTP as on the command line."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
+from urllib.parse import parse_qsl
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect
+from starlette.types import Receive, Scope
 
 from ..core.problems import InputError, Problem, TuneprintError
 from ..load.files import decode
@@ -17,6 +20,35 @@ JSON, YAML = "json", "yaml"
 JSON_TYPES = frozenset({"application/json", "text/json"})
 YAML_TYPES = frozenset({"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"})
 BODY = "request"  # how problems name the body (a list's items are request[0], request[1]...)
+CACHED_QUERY_BYTES = 256  # query strings this long or shorter are parsed once and remembered
+CACHED_QUERIES = 256  # distinct query strings remembered
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    """The first value of a header (``name`` in lower case, as ASGI servers give names)."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def query_items(scope: Scope) -> tuple[tuple[str, str], ...]:
+    """The query string's (name, value) pairs in order, repeats kept, as Starlette's
+    ``QueryParams.multi_items`` gives them. Clients send the same few query strings again
+    and again, so short ones are parsed once."""
+    raw: bytes = scope["query_string"]
+    if not raw:
+        return ()
+    if len(raw) <= CACHED_QUERY_BYTES:
+        return _parsed_query(raw)
+    return _parse_query(raw)
+
+
+def _parse_query(raw: bytes) -> tuple[tuple[str, str], ...]:
+    return tuple(parse_qsl(raw.decode("latin-1"), keep_blank_values=True))
+
+
+_parsed_query = functools.lru_cache(maxsize=CACHED_QUERIES)(_parse_query)
 
 
 def body_format(content_type: str | None) -> str:
@@ -63,20 +95,30 @@ def too_large(size: int | str, limit: int) -> HTTPProblem:
     )
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body's bytes; 413 as soon as it is known to be over ``limit`` (from its
-    Content-Length, or while it arrives)."""
-    declared = request.headers.get("content-length")
+async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    """The body's bytes, read from the ASGI messages; 413 as soon as it is known to be over
+    ``limit`` (from its Content-Length, or while it arrives)."""
+    declared = header(scope, b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise too_large(declared, limit)
-    chunks = []
+    chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        if message["type"] != "http.request":
+            continue
+        chunk: bytes = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise too_large(f"more than {limit}", limit)
+        if not message.get("more_body", False):
+            if not chunks:
+                return chunk  # the whole body came in one message, as it mostly does
+            chunks.append(chunk)
+            return b"".join(chunks)
         chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def parse_body(data: bytes, form: str) -> Any:

@@ -34,7 +34,7 @@ from ..versions.whatif import moved_fields
 from ..views.json import PROVENANCE_LEVELS, ruleset_record
 from ..views.text import explain_text
 from ..views.tree import explain_tree
-from .body import BODY, body_format, parse_body, read_body
+from .body import BODY, body_format, header, parse_body, query_items, read_body
 from .catalog import (
     Catalog,
     fields_info,
@@ -51,6 +51,7 @@ from .settings import Settings
 
 INLINE_ITEMS = 16  # lists longer than this are estimated on a thread
 JSON_MEDIA_TYPE = "application/json"
+JSON_CONTENT_TYPE = JSON_MEDIA_TYPE.encode()
 
 RULESET = Option("ruleset", "Version of a loaded ruleset (default: the service's default).")
 PROVENANCE = Option(
@@ -125,9 +126,25 @@ else:  # pragma: no cover - Python 3.10
         return await asyncio.wait_for(step, seconds)
 
 
+class JSONBytes(Response):
+    """A response of JSON bytes, its two headers made directly (Starlette's generic header
+    set-up costs as much again)."""
+
+    media_type = JSON_MEDIA_TYPE
+
+    def __init__(self, body: bytes, status: int = HTTPStatus.OK) -> None:
+        self.status_code = status
+        self.background = None
+        self.body = body
+        self.raw_headers = [
+            (b"content-length", str(len(body)).encode()),
+            (b"content-type", JSON_CONTENT_TYPE),
+        ]
+
+
 def json_response(document: Any, status: int = HTTPStatus.OK) -> Response:
     """A JSON response (orjson)."""
-    return Response(dumps(document), status, media_type=JSON_MEDIA_TYPE)
+    return JSONBytes(dumps(document), status)
 
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -145,10 +162,11 @@ class Service:
 
     async def document(self, request: Request, deadline: Deadline) -> Any:
         """The request body, parsed (JSON, or YAML by its Content-Type)."""
-        form = body_format(request.headers.get("content-type"))
+        form = body_format(header(request.scope, b"content-type"))
         try:
             data = await within(
-                read_body(request, self.settings.max_body_bytes), deadline.remaining()
+                read_body(request.scope, request.receive, self.settings.max_body_bytes),
+                deadline.remaining(),
             )
         except TimeoutError:
             raise HTTPProblem(
@@ -205,7 +223,7 @@ class Service:
         payload, body_options, key = split_envelope(
             document, ("disclosure", "disclosures"), ESTIMATE_OPTIONS, False
         )
-        options = read_options(request.query_params.multi_items(), body_options, ESTIMATE_OPTIONS)
+        options = read_options(query_items(request.scope), body_options, ESTIMATE_OPTIONS)
         rs = self.catalog.get(options["ruleset"])
         provenance = options["provenance"]
         if key == "disclosures" or (key is None and isinstance(payload, list)):
@@ -264,7 +282,7 @@ class Service:
         payload, body_options, _ = split_envelope(
             document, ("disclosure",), EXPLAIN_OPTIONS, False
         )
-        options = read_options(request.query_params.multi_items(), body_options, EXPLAIN_OPTIONS)
+        options = read_options(query_items(request.scope), body_options, EXPLAIN_OPTIONS)
         rs = self.catalog.get(options["ruleset"])
         field = options["field"]
         if field is not None and field not in rs.fields:
@@ -294,7 +312,7 @@ class Service:
             document, ("disclosure",), (*WHAT_IF_OPTIONS, SET), True
         )
         changes = body_options.pop("set", None)
-        options = read_options(request.query_params.multi_items(), body_options, WHAT_IF_OPTIONS)
+        options = read_options(query_items(request.scope), body_options, WHAT_IF_OPTIONS)
         rs = self.catalog.get(options["ruleset"])
         if not isinstance(changes, dict):
             raise HTTPProblem(
@@ -350,7 +368,7 @@ class Service:
         payload, body_options, key = split_envelope(
             document, ("disclosure", "disclosures"), DIFF_OPTIONS, True
         )
-        options = read_options(request.query_params.multi_items(), body_options, DIFF_OPTIONS)
+        options = read_options(query_items(request.scope), body_options, DIFF_OPTIONS)
         if options["old"] is None:
             raise parameter_problem("old", "give old: the version to compare from")
         old = self.catalog.get(options["old"], "old")
@@ -387,24 +405,24 @@ class Service:
 
     async def rulesets(self, request: Request) -> Response:
         """The loaded rulesets with their versions and hashes."""
-        read_options(request.query_params.multi_items(), {}, NO_OPTIONS)
+        read_options(query_items(request.scope), {}, NO_OPTIONS)
         return json_response(self.catalog.records())
 
     async def fields(self, request: Request) -> Response:
         """What a disclosure may hold: every field with its type, unit and meaning."""
-        read_options(request.query_params.multi_items(), {}, NO_OPTIONS)
+        read_options(query_items(request.scope), {}, NO_OPTIONS)
         rs = self.catalog.in_path(request.path_params["version"])
         return json_response(fields_info(rs))
 
     async def rule(self, request: Request) -> Response:
         """One rule."""
-        read_options(request.query_params.multi_items(), {}, NO_OPTIONS)
+        read_options(query_items(request.scope), {}, NO_OPTIONS)
         rs = self.catalog.in_path(request.path_params["version"])
         return json_response(rule_info(rs, find_rule(rs, request.path_params["rule_id"])))
 
     async def row(self, request: Request) -> Response:
         """One table row with its sources."""
-        read_options(request.query_params.multi_items(), {}, NO_OPTIONS)
+        read_options(query_items(request.scope), {}, NO_OPTIONS)
         rs = self.catalog.in_path(request.path_params["version"])
         table = find_table(rs, request.path_params["table"])
         return json_response(
@@ -417,7 +435,7 @@ class Service:
 
     async def version(self, request: Request) -> Response:
         """The tuneprint version and the loaded rulesets."""
-        read_options(request.query_params.multi_items(), {}, NO_OPTIONS)
+        read_options(query_items(request.scope), {}, NO_OPTIONS)
         return json_response(
             {
                 "tuneprint_version": __version__,
