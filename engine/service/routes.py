@@ -17,6 +17,7 @@ from http import HTTPStatus
 from time import monotonic
 from typing import Any
 
+import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -31,7 +32,7 @@ from ..core.values import DEFAULT_REL_TOL
 from ..load.disclosures import disclosure_from_document, read_values, unknown_field
 from ..versions.diff import DisclosureDiff, ResultDiff, relative_change, result_diff, ruleset_diff
 from ..versions.whatif import moved_fields
-from ..views.json import PROVENANCE_LEVELS, ruleset_record
+from ..views.json import COMPACT, PROVENANCE_LEVELS, ruleset_record
 from ..views.text import explain_text
 from ..views.tree import explain_tree
 from .body import BODY, body_format, header, parse_body, query_items, read_body
@@ -44,6 +45,7 @@ from .catalog import (
     row_info,
     rule_info,
 )
+from .compact import CompactWriter
 from .encoding import dumps
 from .options import Option, read_options, split_envelope
 from .problem import HTTPProblem, error_record, from_error, parameter_problem
@@ -157,6 +159,7 @@ class Service:
     def __init__(self, catalog: Catalog, settings: Settings) -> None:
         self.catalog = catalog
         self.settings = settings
+        self.compact = {id(rs): CompactWriter(rs) for rs in catalog.rulesets.values()}
 
     # -- reading requests -----------------------------------------------------------------
 
@@ -232,6 +235,8 @@ class Service:
                 return await run_in_threadpool(self.estimate_list, items, rs, provenance, deadline)
             return self.estimate_list(items, rs, provenance, deadline)
         result = self.result(self.disclosure(payload, BODY, rs), rs)
+        if provenance == COMPACT:
+            return JSONBytes(self.compact[id(rs)].write(result))
         return json_response(result.to_json(provenance))
 
     def result(self, disclosure: Disclosure, rs: Ruleset, extra: tuple[str, ...] = ()) -> Result:
@@ -247,7 +252,7 @@ class Service:
         """Each disclosure on its own, in order: 200 with the results when every one was
         estimated, else 422 with every problem and ``results`` holding each result or the
         errors of each disclosure (none is dropped)."""
-        results: list[dict[str, Any]] = []
+        results: list[Result | dict[str, Any]] = []  # each result, or a disclosure's errors
         problems: list[Problem] = []
         for i, item in enumerate(items):
             deadline.check()
@@ -264,14 +269,38 @@ class Service:
                     }
                 )
                 continue
-            results.append(result.to_json(provenance))
+            results.append(result)
+        if provenance == COMPACT and not problems:
+            written = self.compact_list(results, rs, deadline)
+            if written is not None:
+                return JSONBytes(written)
+        documents = []
+        for r in results:
+            deadline.check()
+            documents.append(r if isinstance(r, dict) else r.to_json(provenance))
         if problems:
             raise HTTPProblem(
                 "some-items-failed",
                 problems,
-                extra={"ruleset": ruleset_record(rs), "results": results},
+                extra={"ruleset": ruleset_record(rs), "results": documents},
             )
-        return json_response(results)
+        return json_response(documents)
+
+    def compact_list(
+        self, results: list[Result | dict[str, Any]], rs: Ruleset, deadline: Deadline
+    ) -> bytes | None:
+        """The JSON list of compact results, as ``dumps`` writes it; None when a value
+        needs the standard library (which then writes the whole list)."""
+        writer = self.compact[id(rs)]
+        written = []
+        try:
+            for r in results:
+                deadline.check()
+                assert not isinstance(r, dict)
+                written.append(writer.write_orjson(r))
+        except orjson.JSONEncodeError:
+            return None
+        return b"[" + b",".join(written) + b"]"
 
     # -- POST /v1/explain -------------------------------------------------------------------
 
