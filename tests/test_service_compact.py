@@ -167,3 +167,26 @@ def post(app: Any, document: Any) -> tuple[int, bytes]:
 
     asyncio.run(app(scope, receive, send))
     return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
+
+
+def test_a_list_some_result_of_which_orjson_cannot_write(monkeypatch: pytest.MonkeyPatch) -> None:
+    catalog = Catalog.load(())
+    rs = catalog.rulesets[catalog.default]
+    app = create_app(catalog, Settings())
+    bodies = [{"id": c.stem, "values": values_of(c)} for c in CASES] * 5
+    written = 0
+    write = CompactWriter.write_orjson
+
+    def fails_third(self: CompactWriter, est: Any) -> bytes:
+        nonlocal written
+        written += 1
+        if written == 3:
+            raise orjson.JSONEncodeError("a value only the standard library writes")
+        return write(self, est)
+
+    monkeypatch.setattr(CompactWriter, "write_orjson", fails_third)
+    expected = dumps(
+        [result_of_doc(b, rs, f"request[{i}]").to_json("compact") for i, b in enumerate(bodies)]
+    )
+    assert post(app, bodies) == (200, expected)
+    assert written == 3  # the rest written as documents

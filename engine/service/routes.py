@@ -15,7 +15,7 @@ import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from http import HTTPStatus
 from time import monotonic
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from starlette.concurrency import run_in_threadpool
@@ -251,8 +251,10 @@ class Service:
     ) -> Response:
         """Each disclosure on its own, in order: 200 with the results when every one was
         estimated, else 422 with every problem and ``results`` holding each result or the
-        errors of each disclosure (none is dropped)."""
-        results: list[Result | dict[str, Any]] = []  # each result, or a disclosure's errors
+        errors of each disclosure (none is dropped). Compact results are written to JSON
+        as they come (bytes are no work for the garbage collector, a result is)."""
+        writer = self.compact[id(rs)] if provenance == COMPACT else None
+        results: list[bytes | dict[str, Any]] = []  # each result, or a disclosure's errors
         problems: list[Problem] = []
         for i, item in enumerate(items):
             deadline.check()
@@ -269,38 +271,22 @@ class Service:
                     }
                 )
                 continue
-            results.append(result)
-        if provenance == COMPACT and not problems:
-            written = self.compact_list(results, rs, deadline)
-            if written is not None:
-                return JSONBytes(written)
-        documents = []
-        for r in results:
-            deadline.check()
-            documents.append(r if isinstance(r, dict) else r.to_json(provenance))
+            if writer is not None:
+                try:
+                    results.append(writer.write_orjson(result))
+                    continue
+                except orjson.JSONEncodeError:  # the standard library writes this list
+                    writer, results = None, documents(results)
+            results.append(result.to_json(provenance))
         if problems:
             raise HTTPProblem(
                 "some-items-failed",
                 problems,
-                extra={"ruleset": ruleset_record(rs), "results": documents},
+                extra={"ruleset": ruleset_record(rs), "results": documents(results)},
             )
-        return json_response(documents)
-
-    def compact_list(
-        self, results: list[Result | dict[str, Any]], rs: Ruleset, deadline: Deadline
-    ) -> bytes | None:
-        """The JSON list of compact results, as ``dumps`` writes it; None when a value
-        needs the standard library (which then writes the whole list)."""
-        writer = self.compact[id(rs)]
-        written = []
-        try:
-            for r in results:
-                deadline.check()
-                assert not isinstance(r, dict)
-                written.append(writer.write_orjson(r))
-        except orjson.JSONEncodeError:
-            return None
-        return b"[" + b",".join(written) + b"]"
+        if writer is not None:
+            return JSONBytes(b"[" + b",".join(cast(list[bytes], results)) + b"]")
+        return json_response(results)
 
     # -- POST /v1/explain -------------------------------------------------------------------
 
@@ -473,6 +459,12 @@ class Service:
                 "rulesets": [ruleset_record(rs) for rs in self.catalog.rulesets.values()],
             }
         )
+
+
+def documents(results: list[bytes | dict[str, Any]]) -> list[Any]:
+    """The documents of results some of which are written already (orjson reads back
+    exactly what it wrote)."""
+    return [orjson.loads(r) if isinstance(r, bytes) else r for r in results]
 
 
 def moved_record(rs: Ruleset, before: Estimate, after: Estimate) -> list[dict[str, Any]]:
