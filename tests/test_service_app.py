@@ -4,8 +4,6 @@ ways give the same problem documents, headers and log lines."""
 
 from __future__ import annotations
 
-import asyncio
-import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -13,11 +11,12 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.asgi import call
 from tests.conftest import FIXTURES
 from tests.liveserver import service_extra
 
 service_extra()
-from tuneprint.service.app import ROUTES, Gate, create_app  # noqa: E402
+from tuneprint.service.app import ROUTES, create_app  # noqa: E402
 from tuneprint.service.catalog import Catalog  # noqa: E402
 from tuneprint.service.routes import Service  # noqa: E402
 from tuneprint.service.settings import Settings  # noqa: E402
@@ -33,52 +32,6 @@ def catalog() -> Catalog:
 def body_of(path: Path) -> bytes:
     doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     return json.dumps({"id": doc["id"], "values": doc["values"]}).encode()
-
-
-def call(
-    app: Gate,
-    method: str,
-    path: str,
-    query: bytes = b"",
-    body: bytes = b"",
-    headers: tuple[tuple[bytes, bytes], ...] = (),
-    parts: int = 1,
-) -> tuple[int, dict[bytes, bytes], bytes]:
-    """Status, headers and body of one request, its body sent in ``parts`` messages."""
-    cuts = [len(body) * i // parts for i in range(parts + 1)]
-    messages = [
-        {"type": "http.request", "body": body[a:b], "more_body": i < parts - 1}
-        for i, (a, b) in enumerate(itertools.pairwise(cuts))
-    ]
-    sent: list[dict[str, Any]] = []
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1",
-        "server": ("127.0.0.1", 8000),
-        "client": ("127.0.0.1", 50000),
-        "scheme": "http",
-        "method": method,
-        "root_path": "",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": query,
-        "headers": [(b"host", b"127.0.0.1"), *headers],
-    }
-
-    async def receive() -> dict[str, Any]:
-        if messages:
-            return messages.pop(0)
-        return {"type": "http.disconnect"}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    asyncio.run(app(scope, receive, send))
-    start = sent[0]
-    assert start["type"] == "http.response.start"
-    content = b"".join(m.get("body", b"") for m in sent[1:])
-    return start["status"], dict(start["headers"]), content
 
 
 def test_the_fixed_paths_are_called_directly_and_the_others_routed(catalog: Catalog) -> None:

@@ -4,7 +4,6 @@ fields that cannot be resolved, and values only the standard library writes."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from tests.asgi import call
 from tests.conftest import FIXTURES, RELEASED, RULES
 from tests.liveserver import service_extra
 
@@ -147,26 +147,15 @@ def result_of_doc(doc: dict[str, Any], rs: Ruleset, name: str = "request") -> Re
 
 
 def post(app: Any, document: Any) -> tuple[int, bytes]:
-    body = json.dumps(document).encode()
-    sent: list[dict[str, Any]] = []
-    messages = [{"type": "http.request", "body": body, "more_body": False}]
-    scope = {
-        "type": "http",
-        "method": "POST",
-        "path": "/v1/estimate",
-        "root_path": "",
-        "query_string": b"provenance=compact",
-        "headers": [(b"content-type", b"application/json")],
-    }
-
-    async def receive() -> dict[str, Any]:
-        return messages.pop(0) if messages else {"type": "http.disconnect"}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    asyncio.run(app(scope, receive, send))
-    return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
+    status, _, content = call(
+        app,
+        "POST",
+        "/v1/estimate",
+        b"provenance=compact",
+        json.dumps(document).encode(),
+        ((b"content-type", b"application/json"),),
+    )
+    return status, content
 
 
 def test_a_list_some_result_of_which_orjson_cannot_write(monkeypatch: pytest.MonkeyPatch) -> None:
