@@ -159,7 +159,7 @@ class Service:
     def __init__(self, catalog: Catalog, settings: Settings) -> None:
         self.catalog = catalog
         self.settings = settings
-        self.compact = {id(rs): CompactWriter(rs) for rs in catalog.rulesets.values()}
+        self.compact = {v: CompactWriter(rs) for v, rs in catalog.rulesets.items()}
 
     # -- reading requests -----------------------------------------------------------------
 
@@ -236,7 +236,7 @@ class Service:
             return self.estimate_list(items, rs, provenance, deadline)
         result = self.result(self.disclosure(payload, BODY, rs), rs)
         if provenance == COMPACT:
-            return JSONBytes(self.compact[id(rs)].write(result))
+            return JSONBytes(self.compact[rs.version].write(result))
         return json_response(result.to_json(provenance))
 
     def result(self, disclosure: Disclosure, rs: Ruleset, extra: tuple[str, ...] = ()) -> Result:
@@ -253,7 +253,7 @@ class Service:
         estimated, else 422 with every problem and ``results`` holding each result or the
         errors of each disclosure (none is dropped). Compact results are written to JSON
         as they come (bytes are no work for the garbage collector, a result is)."""
-        writer = self.compact[id(rs)] if provenance == COMPACT else None
+        writer = self.compact[rs.version] if provenance == COMPACT else None
         results: list[bytes | dict[str, Any]] = []  # each result, or a disclosure's errors
         problems: list[Problem] = []
         for i, item in enumerate(items):
