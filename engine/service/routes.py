@@ -15,8 +15,9 @@ import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from http import HTTPStatus
 from time import monotonic
-from typing import Any
+from typing import Any, cast
 
+import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -31,10 +32,10 @@ from ..core.values import DEFAULT_REL_TOL
 from ..load.disclosures import disclosure_from_document, read_values, unknown_field
 from ..versions.diff import DisclosureDiff, ResultDiff, relative_change, result_diff, ruleset_diff
 from ..versions.whatif import moved_fields
-from ..views.json import PROVENANCE_LEVELS, ruleset_record
+from ..views.json import COMPACT, PROVENANCE_LEVELS, ruleset_record
 from ..views.text import explain_text
 from ..views.tree import explain_tree
-from .body import BODY, body_format, parse_body, read_body
+from .body import BODY, body_format, header, parse_body, query_items, read_body
 from .catalog import (
     Catalog,
     fields_info,
@@ -44,6 +45,7 @@ from .catalog import (
     row_info,
     rule_info,
 )
+from .compact import CompactWriter
 from .encoding import dumps
 from .options import Option, read_options, split_envelope
 from .problem import HTTPProblem, error_record, from_error, parameter_problem
@@ -51,6 +53,7 @@ from .settings import Settings
 
 INLINE_ITEMS = 16  # lists longer than this are estimated on a thread
 JSON_MEDIA_TYPE = "application/json"
+JSON_CONTENT_TYPE = JSON_MEDIA_TYPE.encode()
 
 RULESET = Option("ruleset", "Version of a loaded ruleset (default: the service's default).")
 PROVENANCE = Option(
@@ -125,9 +128,25 @@ else:  # pragma: no cover - Python 3.10
         return await asyncio.wait_for(step, seconds)
 
 
+class JSONBytes(Response):
+    """A response of JSON bytes, its two headers made directly (Starlette's generic header
+    set-up costs as much again)."""
+
+    media_type = JSON_MEDIA_TYPE
+
+    def __init__(self, body: bytes, status: int = HTTPStatus.OK) -> None:
+        self.status_code = status
+        self.background = None
+        self.body = body
+        self.raw_headers = [
+            (b"content-length", str(len(body)).encode()),
+            (b"content-type", JSON_CONTENT_TYPE),
+        ]
+
+
 def json_response(document: Any, status: int = HTTPStatus.OK) -> Response:
     """A JSON response (orjson)."""
-    return Response(dumps(document), status, media_type=JSON_MEDIA_TYPE)
+    return JSONBytes(dumps(document), status)
 
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -140,15 +159,17 @@ class Service:
     def __init__(self, catalog: Catalog, settings: Settings) -> None:
         self.catalog = catalog
         self.settings = settings
+        self.compact = {v: CompactWriter(rs) for v, rs in catalog.rulesets.items()}
 
     # -- reading requests -----------------------------------------------------------------
 
     async def document(self, request: Request, deadline: Deadline) -> Any:
         """The request body, parsed (JSON, or YAML by its Content-Type)."""
-        form = body_format(request.headers.get("content-type"))
+        form = body_format(header(request.scope, b"content-type"))
         try:
             data = await within(
-                read_body(request, self.settings.max_body_bytes), deadline.remaining()
+                read_body(request.scope, request.receive, self.settings.max_body_bytes),
+                deadline.remaining(),
             )
         except TimeoutError:
             raise HTTPProblem(
@@ -205,7 +226,7 @@ class Service:
         payload, body_options, key = split_envelope(
             document, ("disclosure", "disclosures"), ESTIMATE_OPTIONS, False
         )
-        options = read_options(request.query_params.multi_items(), body_options, ESTIMATE_OPTIONS)
+        options = read_options(query_items(request.scope), body_options, ESTIMATE_OPTIONS)
         rs = self.catalog.get(options["ruleset"])
         provenance = options["provenance"]
         if key == "disclosures" or (key is None and isinstance(payload, list)):
@@ -214,6 +235,8 @@ class Service:
                 return await run_in_threadpool(self.estimate_list, items, rs, provenance, deadline)
             return self.estimate_list(items, rs, provenance, deadline)
         result = self.result(self.disclosure(payload, BODY, rs), rs)
+        if provenance == COMPACT:
+            return JSONBytes(self.compact[rs.version].write(result))
         return json_response(result.to_json(provenance))
 
     def result(self, disclosure: Disclosure, rs: Ruleset, extra: tuple[str, ...] = ()) -> Result:
@@ -228,8 +251,10 @@ class Service:
     ) -> Response:
         """Each disclosure on its own, in order: 200 with the results when every one was
         estimated, else 422 with every problem and ``results`` holding each result or the
-        errors of each disclosure (none is dropped)."""
-        results: list[dict[str, Any]] = []
+        errors of each disclosure (none is dropped). Compact results are written to JSON
+        as they come (bytes are no work for the garbage collector, a result is)."""
+        writer = self.compact[rs.version] if provenance == COMPACT else None
+        results: list[bytes | dict[str, Any]] = []  # each result, or a disclosure's errors
         problems: list[Problem] = []
         for i, item in enumerate(items):
             deadline.check()
@@ -246,13 +271,21 @@ class Service:
                     }
                 )
                 continue
+            if writer is not None:
+                try:
+                    results.append(writer.write_orjson(result))
+                    continue
+                except orjson.JSONEncodeError:  # the standard library writes this list
+                    writer, results = None, documents(results)
             results.append(result.to_json(provenance))
         if problems:
             raise HTTPProblem(
                 "some-items-failed",
                 problems,
-                extra={"ruleset": ruleset_record(rs), "results": results},
+                extra={"ruleset": ruleset_record(rs), "results": documents(results)},
             )
+        if writer is not None:
+            return JSONBytes(b"[" + b",".join(cast(list[bytes], results)) + b"]")
         return json_response(results)
 
     # -- POST /v1/explain -------------------------------------------------------------------
@@ -264,7 +297,7 @@ class Service:
         payload, body_options, _ = split_envelope(
             document, ("disclosure",), EXPLAIN_OPTIONS, False
         )
-        options = read_options(request.query_params.multi_items(), body_options, EXPLAIN_OPTIONS)
+        options = read_options(query_items(request.scope), body_options, EXPLAIN_OPTIONS)
         rs = self.catalog.get(options["ruleset"])
         field = options["field"]
         if field is not None and field not in rs.fields:
@@ -294,7 +327,7 @@ class Service:
             document, ("disclosure",), (*WHAT_IF_OPTIONS, SET), True
         )
         changes = body_options.pop("set", None)
-        options = read_options(request.query_params.multi_items(), body_options, WHAT_IF_OPTIONS)
+        options = read_options(query_items(request.scope), body_options, WHAT_IF_OPTIONS)
         rs = self.catalog.get(options["ruleset"])
         if not isinstance(changes, dict):
             raise HTTPProblem(
@@ -350,7 +383,7 @@ class Service:
         payload, body_options, key = split_envelope(
             document, ("disclosure", "disclosures"), DIFF_OPTIONS, True
         )
-        options = read_options(request.query_params.multi_items(), body_options, DIFF_OPTIONS)
+        options = read_options(query_items(request.scope), body_options, DIFF_OPTIONS)
         if options["old"] is None:
             raise parameter_problem("old", "give old: the version to compare from")
         old = self.catalog.get(options["old"], "old")
@@ -387,24 +420,24 @@ class Service:
 
     async def rulesets(self, request: Request) -> Response:
         """The loaded rulesets with their versions and hashes."""
-        read_options(request.query_params.multi_items(), {}, NO_OPTIONS)
+        read_options(query_items(request.scope), {}, NO_OPTIONS)
         return json_response(self.catalog.records())
 
     async def fields(self, request: Request) -> Response:
         """What a disclosure may hold: every field with its type, unit and meaning."""
-        read_options(request.query_params.multi_items(), {}, NO_OPTIONS)
+        read_options(query_items(request.scope), {}, NO_OPTIONS)
         rs = self.catalog.in_path(request.path_params["version"])
         return json_response(fields_info(rs))
 
     async def rule(self, request: Request) -> Response:
         """One rule."""
-        read_options(request.query_params.multi_items(), {}, NO_OPTIONS)
+        read_options(query_items(request.scope), {}, NO_OPTIONS)
         rs = self.catalog.in_path(request.path_params["version"])
         return json_response(rule_info(rs, find_rule(rs, request.path_params["rule_id"])))
 
     async def row(self, request: Request) -> Response:
         """One table row with its sources."""
-        read_options(request.query_params.multi_items(), {}, NO_OPTIONS)
+        read_options(query_items(request.scope), {}, NO_OPTIONS)
         rs = self.catalog.in_path(request.path_params["version"])
         table = find_table(rs, request.path_params["table"])
         return json_response(
@@ -417,7 +450,7 @@ class Service:
 
     async def version(self, request: Request) -> Response:
         """The tuneprint version and the loaded rulesets."""
-        read_options(request.query_params.multi_items(), {}, NO_OPTIONS)
+        read_options(query_items(request.scope), {}, NO_OPTIONS)
         return json_response(
             {
                 "tuneprint_version": __version__,
@@ -426,6 +459,12 @@ class Service:
                 "rulesets": [ruleset_record(rs) for rs in self.catalog.rulesets.values()],
             }
         )
+
+
+def documents(results: list[bytes | dict[str, Any]]) -> list[Any]:
+    """The documents of results some of which are written already (orjson reads back
+    exactly what it wrote)."""
+    return [orjson.loads(r) if isinstance(r, bytes) else r for r in results]
 
 
 def moved_record(rs: Ruleset, before: Estimate, after: Estimate) -> list[dict[str, Any]]:
