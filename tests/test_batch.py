@@ -751,3 +751,21 @@ def test_rows_failing_alike_each_name_their_own_line(tmp_path: Path, newest: Rul
     expected = [e["errors"] for e in json.loads(alone.stdout)]
     assert [r["error"] for r in rows] == expected
     assert [{p["line"] for p in r["error"]} for r in rows] == [{2}, {3}, {4}, {5}]
+
+
+def test_a_batch_run_imports_neither_pandas_nor_rich(sample: Path, tmp_path: Path) -> None:
+    """Start-up counts in a batch's time: pyarrow's ``array`` imports pandas when it is
+    installed (as it is here), and rich is for the progress bar alone. A quiet run from a
+    CSV file to Parquet (and a Parquet file in) imports neither."""
+    parquet_in = to_parquet(sample, tmp_path / "in.parquet")
+    code = (
+        "import sys\n"
+        "from tuneprint.cli import run\n"
+        f"run(['batch', {str(sample)!r}, {str(tmp_path / 'a.parquet')!r}, '-q'])\n"
+        f"run(['batch', {str(parquet_in)!r}, {str(tmp_path / 'b.parquet')!r}, '-q'])\n"
+        "print(sorted(m for m in ('pandas', 'rich') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+    assert pq.read_table(tmp_path / "a.parquet").num_rows == len(SAMPLE_ROWS)

@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 from ..core.model import FieldSpec, Ruleset
 from ..core.values import MAX_DIGITS, ValueProblem, coerce
 from ..load.disclosures import MAX_CELL_CHARS, cell
+from . import arrays
 from .vector import BOOL, DATE, NUM, Chunk, Interner, Vec, fits_number, kind_of, to_micros
 
 # The plain decimal form, which Arrow's cast reads exactly as Python's float() does (both
@@ -36,7 +37,7 @@ class Columns:
     def __init__(self, n: int, interner: Interner) -> None:
         self.chunk = Chunk(n, interner)
         self.bad = np.zeros(n, dtype=bool)
-        self.ids: list[str | None] = [None] * n
+        self.ids: list[str | None] | pa.Array = [None] * n  # text, or an Arrow string column
         self.filled = np.zeros(n, dtype=bool)  # rows with a cell that is not blank
 
 
@@ -48,22 +49,22 @@ def text_column(columns: Columns, spec: FieldSpec, array: pa.Array, ruleset: Rul
     array = array.cast(pa.string())
     kind = kind_of(spec)
     if kind == NUM:
-        short = pc.less_equal(pc.binary_length(array), MAX_DIGITS)
-        plain = pc.and_(short, pc.match_substring_regex(array, PLAIN_NUMBER))
-        plain_rows = plain.to_numpy(zero_copy_only=False)
+        lengths = arrays.numpy(pc.binary_length(array))
+        plain_rows = (lengths <= MAX_DIGITS) & arrays.numpy(
+            pc.match_substring_regex(array, PLAIN_NUMBER)
+        )
+        plain = arrays.booleans(plain_rows)
         data = np.zeros(n, dtype=np.float64)
         if plain_rows.any():
-            data[plain_rows] = pc.cast(array.filter(plain), pa.float64()).to_numpy(
-                zero_copy_only=False
-            )
-        rest = ~plain_rows & (pc.binary_length(array).to_numpy(zero_copy_only=False) > 0)
+            data[plain_rows] = arrays.numpy(pc.cast(array.filter(plain), pa.float64()))
+        rest = ~plain_rows & (lengths > 0)
         present = plain_rows.copy()
         unfit = np.zeros(n, dtype=bool)
         if rest.any():  # other forms, once per distinct cell
             where = np.flatnonzero(rest)
-            encoded = pc.dictionary_encode(array.take(pa.array(where)))
+            encoded = pc.dictionary_encode(array.take(arrays.numbers(where, pa.int64())))
             read = _cells(encoded.dictionary.to_pylist(), spec, ruleset)
-            index = encoded.indices.to_numpy(zero_copy_only=False)
+            index = arrays.numpy(encoded.indices)
             state = np.array([v[0] for v in read], dtype=np.int8)[index]
             number = np.array([v[1] for v in read], dtype=np.float64)[index]
             data[where] = number
@@ -77,7 +78,7 @@ def text_column(columns: Columns, spec: FieldSpec, array: pa.Array, ruleset: Rul
     encoded = pc.dictionary_encode(array)
     if isinstance(encoded, pa.ChunkedArray):
         encoded = encoded.combine_chunks()
-    indices = encoded.indices.to_numpy(zero_copy_only=False)
+    indices = arrays.numpy(encoded.indices)
     distinct = encoded.dictionary.to_pylist()
     blank = np.array([not v.strip() for v in distinct], dtype=bool)
     long = np.array([len(v) > MAX_CELL_CHARS for v in distinct], dtype=bool)
@@ -91,23 +92,31 @@ def text_column(columns: Columns, spec: FieldSpec, array: pa.Array, ruleset: Rul
 BLANK, FIT, UNFIT = 0, 1, 2
 
 
-def id_column(columns: Columns, array: pa.Array, default: list[str | None]) -> None:
+def id_column(columns: Columns, array: pa.Array, default: pa.Array) -> None:
     """Row ids from the ``id`` column, as the per-disclosure reader makes them: the cell
     without its spaces, or ``default`` (the file and line) where it is blank. Cells that
     are not printable ASCII are left to that reader (it checks them for control
     characters)."""
     array = array.cast(pa.string())
-    plain = pc.match_substring_regex(array, PRINTABLE).to_numpy(zero_copy_only=False)
+    plain = arrays.numpy(pc.match_substring_regex(array, PRINTABLE))
     columns.bad |= ~plain
     trimmed = pc.utf8_trim(array, " ")
-    blank = (pc.binary_length(trimmed).to_numpy(zero_copy_only=False) == 0) & plain
-    ids: list[str | None] = trimmed.to_pylist()
+    blank = (arrays.numpy(pc.binary_length(trimmed)) == 0) & plain
     for i in np.flatnonzero(~plain):  # blank as Python's strip() sees it
-        blank[i] = not str(ids[i]).strip()
+        blank[i] = not str(trimmed[int(i)].as_py()).strip()
     columns.filled |= ~blank
-    for i in np.flatnonzero(blank | ~plain):
-        ids[i] = default[i]
-    columns.ids = ids
+    replace = blank | ~plain
+    if replace.any():
+        trimmed = pc.if_else(arrays.booleans(replace), default, trimmed)
+    columns.ids = trimmed
+
+
+def default_ids(stem: str, lines: np.ndarray) -> pa.Array:
+    """``STEM:LINE`` for each line, the id of a row without one."""
+    text = arrays.texts([stem, ":"])
+    numbers = pc.cast(arrays.numbers(lines, pa.int64()), pa.string())
+    joined: pa.Array = pc.binary_join_element_wise(text[0], numbers, text[1])
+    return joined
 
 
 def _cells(distinct: list[str], spec: FieldSpec, ruleset: Ruleset) -> list[tuple[int, float]]:
@@ -176,13 +185,13 @@ def _coded(
 def typed_column(columns: Columns, spec: FieldSpec, array: pa.Array, ruleset: Ruleset) -> None:
     """A typed column (Parquet, Arrow, a data frame): numbers as they are, text as cells."""
     if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
-        filled = pc.fill_null(array, "")
+        filled = pc.fill_null(array, arrays.texts([""])[0])
         return text_column(columns, spec, filled, ruleset)
     n = columns.chunk.n
-    present = array.is_valid().to_numpy(zero_copy_only=False)
+    present = arrays.numpy(array.is_valid())
     kind = kind_of(spec)
     if kind == NUM and (pa.types.is_integer(array.type) or pa.types.is_floating(array.type)):
-        data = pc.fill_null(array.cast(pa.float64()), 0.0).to_numpy(zero_copy_only=False)
+        data = arrays.numpy(array.cast(pa.float64()))  # zero where null
         good = present & fits_number(spec, data)
         columns.bad |= present & ~good
         columns.chunk.disclose(spec.name, Vec(NUM, np.array(data, dtype=np.float64)), good)

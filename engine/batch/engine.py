@@ -33,6 +33,7 @@ from ..api import Result, estimate
 from ..core.model import Disclosure, Ruleset
 from ..core.problems import Problem, TuneprintError, UnresolvedError
 from ..core.provenance import plain
+from . import arrays
 from .columns import Columns
 from .vector import DATE, DISCLOSED, NUM, TEXT, Interner, Resolver, to_micros
 
@@ -95,6 +96,10 @@ class Layout:
 
     def schema(self) -> pa.Schema:
         """The output schema, each value column's unit in its metadata."""
+        return self._schema
+
+    @cached_property
+    def _schema(self) -> pa.Schema:
         rs = self.ruleset
         cols = [pa.field(ROW, pa.int64()), pa.field(ID, pa.string())]
         for name in self.values:
@@ -166,8 +171,7 @@ def _coded(number: np.ndarray, texts: Sequence[str | None], hidden: np.ndarray) 
         if text is not None:
             index[j] = unique.setdefault(text, len(unique))
     row = index[number] if len(texts) else np.zeros(len(number), dtype=np.int32)
-    shown = pa.array(np.maximum(row, 0), mask=(row < 0) | hidden)
-    return pa.DictionaryArray.from_arrays(shown, pa.array(list(unique), pa.string()))
+    return arrays.coded(np.maximum(row, 0), list(unique), (row < 0) | hidden)
 
 
 def _arrow_type(kind: str) -> pa.DataType:
@@ -295,7 +299,8 @@ class _Builder:
         most = max((len(rs.rules.get(f, ())) for f in layout.provenance), default=0)
         small = 2 * (most + 1) + 1 <= np.iinfo(np.int8).max
         self.codes = np.full((len(layout.provenance), n), -2, dtype=np.int8 if small else np.int16)
-        self.ids: list[str | None] = [None] * n
+        self.ids: list[str | None] | pa.Array = [None] * n
+        self.named: dict[int, str | None] = {}  # ids of rows read again one by one
         self.errors: list[str | None] = [None] * n
         self.failed = np.zeros(n, dtype=bool)
 
@@ -306,7 +311,7 @@ class _Builder:
         exact: np.ndarray,
         columns: Columns,
     ) -> None:
-        self.ids[:] = columns.ids
+        self.ids = columns.ids
         chunk = columns.chunk
         for name in self.layout.values:
             out = resolver.outcomes.get(name)
@@ -330,7 +335,7 @@ class _Builder:
             self.codes[k][rows] = code[rows]
 
     def result(self, i: int, result: Result) -> None:
-        self.ids[i] = result.disclosure.id
+        self.named[i] = result.disclosure.id
         for name in self.layout.values:
             r = result.fields.get(name)
             value = r.value if r is not None else result.disclosure.values.get(name)
@@ -382,34 +387,46 @@ class _Builder:
             return bool(value)
         return self.interner.code(str(plain(value)))
 
+    def id_column(self) -> pa.Array:
+        """The rows' ids: those read with the columns, and those of rows read again."""
+        ids = self.ids
+        if isinstance(ids, pa.Array):
+            if not any(ids[i].as_py() != v for i, v in self.named.items()):
+                return ids
+            ids = ids.to_pylist()
+        else:
+            ids = list(ids)
+        for i, value in self.named.items():
+            ids[i] = value
+        return arrays.texts(ids)
+
     def batch(self, rows: np.ndarray) -> pa.RecordBatch:
         rs = self.layout.ruleset
-        arrays: list[pa.Array] = [pa.array(rows, pa.int64()), pa.array(self.ids, pa.string())]
-        texts = pa.array(self.interner.texts, pa.string())
+        columns: list[pa.Array] = [arrays.numbers(rows, pa.int64()), self.id_column()]
+        texts = arrays.texts(self.interner.texts)
         for name in self.layout.values:
             kind, data, valid = self.kinds[name], self.data[name], self.valid[name]
             mask = ~valid
             if kind == "integer":
-                arrays.append(pa.array(np.where(valid, data, 0).astype(np.int64), mask=mask))
+                columns.append(arrays.numbers(np.where(valid, data, 0), pa.int64(), mask))
             elif kind == "number":
-                arrays.append(pa.array(data, mask=mask))
+                columns.append(arrays.numbers(data, pa.float64(), mask))
             elif kind in ("date", "datetime"):
-                arrays.append(pa.array(data, type=pa.timestamp("us"), mask=mask))
+                columns.append(arrays.numbers(data, pa.timestamp("us"), mask))
             elif kind == "boolean":
-                arrays.append(pa.array(data, mask=mask))
+                columns.append(arrays.booleans(data, mask))
             else:
-                indices = pa.array(np.where(valid, data, 0).astype(np.int32), mask=mask)
-                arrays.append(pa.DictionaryArray.from_arrays(indices, texts))
+                indices = arrays.numbers(np.where(valid, data, 0), pa.int32(), mask)
+                columns.append(pa.DictionaryArray.from_arrays(indices, texts))
         number, provenance, warnings = self.patterns()
         failed = self.failed
-        arrays.append(_coded(number, provenance, failed))
-        arrays.append(_coded(number, warnings, failed))
-        zeros = pa.array(np.zeros(self.n, dtype=np.int32))
-        label = f"{rs.id}@{rs.version}"
-        arrays.append(pa.DictionaryArray.from_arrays(zeros, pa.array([label])))
-        arrays.append(pa.DictionaryArray.from_arrays(zeros, pa.array([rs.content_hash])))
-        arrays.append(pa.array(self.errors, pa.string()))
-        return pa.RecordBatch.from_arrays(arrays, schema=self.layout.schema())
+        columns.append(_coded(number, provenance, failed))
+        columns.append(_coded(number, warnings, failed))
+        zeros = np.zeros(self.n, dtype=np.int32)
+        columns.append(arrays.coded(zeros, [f"{rs.id}@{rs.version}"]))
+        columns.append(arrays.coded(zeros, [rs.content_hash]))
+        columns.append(arrays.texts(self.errors))
+        return pa.RecordBatch.from_arrays(columns, schema=self.layout.schema())
 
 
 __all__ = ["DATE", "NUM", "TEXT", "Layout", "estimate_chunk", "reachable"]

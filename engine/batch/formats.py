@@ -37,7 +37,15 @@ from ..load.disclosures import (
     values_row,
 )
 from ..load.files import BOM, MAX_FILE_BYTES
-from .columns import Columns, disclosure_columns, id_column, text_column, typed_column
+from . import arrays
+from .columns import (
+    Columns,
+    default_ids,
+    disclosure_columns,
+    id_column,
+    text_column,
+    typed_column,
+)
 from .vector import Interner
 
 SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}
@@ -282,20 +290,16 @@ def _arrow_chunk(
             columns, ruleset.fields[column], table.column(column).combine_chunks(), ruleset
         )
     lines = np.arange(done + 2, done + 2 + n, dtype=np.int64)
-    stem = _stem(name)
-    default: list[str | None] = [f"{stem}:{line}" for line in lines.tolist()]
+    default = default_ids(_stem(name), lines)
     if "id" in header:
         id_column(columns, table.column("id").combine_chunks(), default)
     else:
         columns.ids = default
     blank = ~columns.filled  # rows of blank cells only: the reader skips them
-
-    cached: list[list[str]] = []
+    cells_of = [table.column(h) for h in header]
 
     def fallback(i: int) -> Disclosure | TuneprintError:
-        if not cached:  # the chunk's cells as Python text, once, for every row read again
-            cached.extend(table.column(h).to_pylist() for h in header)
-        cells = [str(column[i]) for column in cached]
+        cells = [str(column[i].as_py()) for column in cells_of]
         try:
             return csv_row(name, int(lines[i]), header, cells, ruleset)
         except InputError as exc:
@@ -317,7 +321,12 @@ def _without(chunk: Chunk, keep: np.ndarray) -> Chunk:
 
         new.chunk.disclose(field, Vec(vec.kind, vec.data[where]), old.chunk.present[field][where])
     new.bad = old.bad[where]
-    new.ids = [old.ids[i] for i in where]
+    ids = old.ids
+    new.ids = (
+        ids.take(arrays.numbers(where, pa.int64()))
+        if isinstance(ids, pa.Array)
+        else [ids[i] for i in where]
+    )
     back = chunk.fallback
     return Chunk(new, chunk.rows[where], lambda i: back(int(where[i])))
 
