@@ -527,6 +527,36 @@ def test_estimate_table_takes_an_arrow_table(newest: Ruleset) -> None:
     ).value("total_emissions_kgco2e"))  # fmt: skip
 
 
+def test_rows_grouped_for_the_resolution_come_back_in_their_order(
+    newest: Ruleset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The vectorised engine resolves a chunk's rows grouped by what they disclose and
+    puts them back: the output is the one of the rows resolved in their own order."""
+    import random
+
+    from tuneprint.batch import engine
+
+    rng = random.Random(7)
+    rows = [rng.choice(SAMPLE_ROWS) for _ in range(300)]
+    rows = [[f"r{i}", *row[1:]] if i % 3 else ["", *row[1:]] for i, row in enumerate(rows)]
+    table = pa.table({name: [row[i] for row in rows] for i, name in enumerate(SAMPLE_HEADER)})
+    order = engine.grouping(_columns(table, newest))
+    assert order is not None and list(order) != sorted(order)  # the grouping moves rows
+    grouped = estimate_table(table, newest, chunk_rows=128)
+    monkeypatch.setattr(engine, "grouping", lambda columns: None)
+    in_order = estimate_table(table, newest, chunk_rows=128)
+    assert grouped.equals(in_order)
+    assert grouped.column("id").to_pylist()[:3] == ["table:1", "r1", "r2"]
+
+
+def _columns(table: pa.Table, rs: Ruleset) -> Any:
+    from tuneprint.batch.formats import _parquet_chunk
+
+    header = table.column_names
+    batch = table.combine_chunks().to_batches()[0]
+    return _parquet_chunk(batch, "table", header, header[1:], [], rs, 0).columns
+
+
 @pytest.mark.parametrize("library", ["pandas", "polars"])
 def test_estimate_table_takes_a_data_frame(library: str, newest: Ruleset) -> None:
     frames = pytest.importorskip(library)

@@ -40,6 +40,23 @@ class Columns:
         self.ids: list[str | None] | pa.Array = [None] * n  # text, or an Arrow string column
         self.filled = np.zeros(n, dtype=bool)  # rows with a cell that is not blank
 
+    def taken(self, where: np.ndarray) -> Columns:
+        """These columns with only the rows ``where`` lists, in its order."""
+        new = Columns(len(where), self.chunk.interner)
+        for name, vec in self.chunk.values.items():
+            new.chunk.disclose(
+                name, Vec(vec.kind, vec.data[where]), self.chunk.present[name][where]
+            )
+        new.bad = self.bad[where]
+        new.filled = self.filled[where]
+        ids = self.ids
+        new.ids = (
+            ids.take(arrays.numbers(where, pa.int64()))
+            if isinstance(ids, pa.Array)
+            else [ids[i] for i in where]
+        )
+        return new
+
 
 def text_column(columns: Columns, spec: FieldSpec, array: pa.Array, ruleset: Ruleset) -> None:
     """A column of cells written as text (CSV), read as ``cell`` and ``coerce`` read them:

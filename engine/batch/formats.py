@@ -37,7 +37,6 @@ from ..load.disclosures import (
     values_row,
 )
 from ..load.files import BOM, MAX_FILE_BYTES
-from . import arrays
 from .columns import (
     Columns,
     default_ids,
@@ -314,21 +313,8 @@ def _arrow_chunk(
 def _without(chunk: Chunk, keep: np.ndarray) -> Chunk:
     """A chunk with only the rows of ``keep``."""
     where = np.flatnonzero(keep)
-    old = chunk.columns
-    new = Columns(len(where), old.chunk.interner)
-    for field, vec in old.chunk.values.items():
-        from .vector import Vec
-
-        new.chunk.disclose(field, Vec(vec.kind, vec.data[where]), old.chunk.present[field][where])
-    new.bad = old.bad[where]
-    ids = old.ids
-    new.ids = (
-        ids.take(arrays.numbers(where, pa.int64()))
-        if isinstance(ids, pa.Array)
-        else [ids[i] for i in where]
-    )
     back = chunk.fallback
-    return Chunk(new, chunk.rows[where], lambda i: back(int(where[i])))
+    return Chunk(chunk.columns.taken(where), chunk.rows[where], lambda i: back(int(where[i])))
 
 
 def _csv_items(path: Path, name: str, ruleset: Ruleset) -> Iterator[tuple[int, Any]]:
