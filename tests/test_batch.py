@@ -799,3 +799,38 @@ def test_a_batch_run_imports_neither_pandas_nor_rich(sample: Path, tmp_path: Pat
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
     assert pq.read_table(tmp_path / "a.parquet").num_rows == len(SAMPLE_ROWS)
+
+
+def test_rows_refused_for_the_same_cells_each_name_their_own_line(
+    tmp_path: Path, newest: Ruleset
+) -> None:
+    """Rows refused for the same cells (a count of "four", an unknown GPU, a long id)
+    share the reader's problems: each names its own line, with the problems the
+    per-disclosure reader gives that row, other cells of the row notwithstanding."""
+    header = ["id", "gpu_model", "gpu_count", "reserved_hours", "cloud_region"]
+    rows = [
+        ["a", "A100 80GB", "four", "10", "us-west-2"],
+        ["b", "GPX 9000", "four", "12.5", ""],
+        ["c", "H100", "four", "-3", "us-west-2"],
+        ["d", "GPX 9000", "2", "7", "us-west-2"],
+        ["e", "GPX 9000", "four", "1", "europe-west4"],
+        ["x" * 1200, "H100", "four", "2", ""],
+        ["g", "A100 80GB", "four", "3", "no such region"],
+        ["h", "A100 80GB", "8", "3", "us-west-2"],
+    ] * 3
+    source = write_csv(tmp_path / "refused.csv", header, rows)
+    alone = tuneprint_cli("estimate", source, "--format", "json")
+    want = [e.get("errors") for e in json.loads(alone.stdout)]
+    assert all(want[i] for i, row in enumerate(rows) if row[0] != "h")
+    run_batch(source, tmp_path / "out.jsonl", newest, chunk_rows=64)
+    got = [json.loads(x) for x in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [r["error"] for r in got] == want
+    # a Parquet file: the same problems, each at its row's position (its line less one)
+    parquet = to_parquet(source, tmp_path / "refused.parquet")
+    run_batch(parquet, tmp_path / "out.jsonl", newest, chunk_rows=64)
+    got = [json.loads(x) for x in (tmp_path / "out.jsonl").read_text().splitlines()]
+    for row, expected in zip(got, want, strict=True):
+        if len(row["id"]) > 1000:  # a Parquet cell's length is not a problem
+            continue
+        shifted = [{**p, "file": str(parquet), "line": p["line"] - 1} for p in expected or []]
+        assert (row["error"] or []) == shifted, row["row"]

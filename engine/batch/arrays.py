@@ -48,16 +48,24 @@ def booleans(data: np.ndarray, null: np.ndarray | None = None) -> pa.Array:
 
 def texts(values: Sequence[str | None]) -> pa.Array:
     """A string column from Python texts (None: null)."""
-    n = len(values)
-    encoded = [b"" if v is None else v.encode("utf-8") for v in values]
-    lengths = np.fromiter((len(b) for b in encoded), dtype=np.int64, count=n)
+    return sparse_texts(len(values), {i: v for i, v in enumerate(values) if v is not None})
+
+
+def sparse_texts(n: int, values: dict[int, str]) -> pa.Array:
+    """A string column of n rows, null but where ``values`` gives row -> text."""
+    where = np.fromiter(values, dtype=np.int64, count=len(values))
+    encoded = [v.encode("utf-8") for v in values.values()]
+    lengths = np.zeros(n, dtype=np.int64)
+    lengths[where] = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
     if n and int(lengths.sum()) >= 2**31:
         raise OverflowError("texts over 2 GiB in one column")
     offsets = np.zeros(n + 1, dtype=np.int32)
     np.cumsum(lengths, out=offsets[1:])
-    null = np.fromiter((v is None for v in values), dtype=bool, count=n)
+    null = np.ones(n, dtype=bool)
+    null[where] = False
+    order = np.argsort(where, kind="stable")
+    data = pa.py_buffer(b"".join([encoded[j] for j in order.tolist()]))
     bitmap, count = _validity(null)
-    data = pa.py_buffer(b"".join(encoded))
     return pa.Array.from_buffers(pa.string(), n, [bitmap, pa.py_buffer(offsets), data], count)
 
 
@@ -70,7 +78,7 @@ def coded(
     )
 
 
-__all__ = ["booleans", "coded", "numbers", "texts"]
+__all__ = ["booleans", "coded", "numbers", "numpy", "sparse_texts", "texts"]
 
 
 def _bits(buffer: pa.Buffer, offset: int, n: int) -> np.ndarray:

@@ -39,9 +39,17 @@ class Columns:
         self.bad = np.zeros(n, dtype=bool)
         self.ids: list[str | None] | pa.Array = [None] * n  # text, or an Arrow string column
         self.filled = np.zeros(n, dtype=bool)  # rows with a cell that is not blank
+        self.flagged: dict[str, np.ndarray] = {}  # per column: rows whose cell is why
 
-    def taken(self, where: np.ndarray) -> Columns:
-        """These columns with only the rows ``where`` lists, in its order."""
+    def flag(self, column: str, rows: np.ndarray) -> None:
+        """Mark rows for the per-disclosure reader because of their cell in a column."""
+        self.bad |= rows
+        found = self.flagged.get(column)
+        self.flagged[column] = rows.copy() if found is None else found | rows
+
+    def taken(self, where: np.ndarray, ids: bool = True) -> Columns:
+        """These columns with only the rows ``where`` lists, in its order (without the
+        ids when ``ids`` is False)."""
         new = Columns(len(where), self.chunk.interner)
         for name, vec in self.chunk.values.items():
             new.chunk.disclose(
@@ -49,6 +57,9 @@ class Columns:
             )
         new.bad = self.bad[where]
         new.filled = self.filled[where]
+        new.flagged = {name: rows[where] for name, rows in self.flagged.items()}
+        if not ids:
+            return new
         ids = self.ids
         new.ids = (
             ids.take(arrays.numbers(where, pa.int64()))
@@ -89,7 +100,7 @@ def text_column(columns: Columns, spec: FieldSpec, array: pa.Array, ruleset: Rul
             unfit[where] = state == UNFIT
         columns.filled |= present
         good = present & ~unfit & fits_number(spec, data)
-        columns.bad |= present & ~good
+        columns.flag(spec.name, present & ~good)
         columns.chunk.disclose(spec.name, Vec(NUM, data), good)
         return
     encoded = pc.dictionary_encode(array)
@@ -99,7 +110,8 @@ def text_column(columns: Columns, spec: FieldSpec, array: pa.Array, ruleset: Rul
     distinct = encoded.dictionary.to_pylist()
     blank = np.array([not v.strip() for v in distinct], dtype=bool)
     long = np.array([len(v) > MAX_CELL_CHARS for v in distinct], dtype=bool)
-    columns.bad |= long[indices] if len(distinct) else False
+    if len(distinct):
+        columns.flag(spec.name, long[indices])
     present = ~blank[indices] & ~long[indices] if len(distinct) else np.zeros(n, dtype=bool)
     columns.filled |= ~blank[indices] if len(distinct) else False
     values = [None if b or t else v for v, b, t in zip(distinct, blank, long, strict=True)]
@@ -116,7 +128,8 @@ def id_column(columns: Columns, array: pa.Array, default: pa.Array) -> None:
     characters)."""
     array = array.cast(pa.string())
     plain = arrays.numpy(pc.match_substring_regex(array, PRINTABLE))
-    columns.bad |= ~plain
+    long = arrays.numpy(pc.binary_length(array)) > MAX_CELL_CHARS  # (bytes: chars if plain)
+    columns.flag("id", ~plain | long)
     trimmed = pc.utf8_trim(array, " ")
     blank = (arrays.numpy(pc.binary_length(trimmed)) == 0) & plain
     for i in np.flatnonzero(~plain):  # blank as Python's strip() sees it
@@ -193,7 +206,7 @@ def _coded(
             codes[j] = interner.code(str(fitted))
         fits[j] = True
     ok = fits[indices] if len(distinct) else np.zeros(len(indices), dtype=bool)
-    columns.bad |= present & ~ok
+    columns.flag(spec.name, present & ~ok)
     data = codes[indices] if len(distinct) else np.zeros(len(indices), dtype=np.int64)
     vec = Vec(kind, data.astype(np.bool_) if kind == BOOL else data)
     columns.chunk.disclose(spec.name, vec, present & ok)
@@ -210,7 +223,7 @@ def typed_column(columns: Columns, spec: FieldSpec, array: pa.Array, ruleset: Ru
     if kind == NUM and (pa.types.is_integer(array.type) or pa.types.is_floating(array.type)):
         data = arrays.numpy(array.cast(pa.float64()))  # zero where null
         good = present & fits_number(spec, data)
-        columns.bad |= present & ~good
+        columns.flag(spec.name, present & ~good)
         columns.chunk.disclose(spec.name, Vec(NUM, np.array(data, dtype=np.float64)), good)
         return
     # Booleans, dates and other types: each distinct value as the per-disclosure path reads it.

@@ -204,16 +204,43 @@ def estimate_chunk(
     mask of the resolution is made of long runs, and put back in their order at the end:
     NumPy selects by a mask of random bits many times slower than by one of runs, and
     each row's resolution depends on that row alone."""
+    rs = layout.ruleset
     order = grouping(columns) if vectorised else None
-    if order is None:
-        return _estimate_rows(layout, columns, rows, fallback, vectorised)
-    back = fallback
-    grouped = _estimate_rows(
-        layout, columns.taken(order), rows[order], lambda i: back(int(order[i])), vectorised
-    )
-    inverse = np.empty_like(order)
-    inverse[order] = np.arange(len(order), dtype=order.dtype)
-    return grouped.take(arrays.numbers(inverse, pa.int64()))
+    grouped = columns if order is None else columns.taken(order, ids=False)
+    n = grouped.chunk.n
+    exact = ~grouped.bad
+    resolver = Resolver(rs, grouped.chunk)
+    if vectorised and exact.any():
+        for name in rs.outputs:
+            out = resolver.outcome(name)
+            exact &= out.ok & ~out.err
+        asked = resolver.demand(rs.outputs)
+        for name, rows_asked in asked.items():
+            exact &= ~(rows_asked & resolver.outcomes[name].err)
+    else:
+        exact[:] = False
+        asked = {}
+    builder = _Builder(layout, n, grouped.chunk.interner, order)
+    builder.vector(resolver, asked, exact, grouped)
+    builder.ids = columns.ids
+    unresolved: dict[tuple[Any, ...], list[Problem]] = {}
+    for i in np.flatnonzero(~exact):
+        item = fallback(int(i) if order is None else int(order[i]))
+        if isinstance(item, TuneprintError):
+            builder.error(int(i), item)
+            continue
+        same = _unresolved_as(unresolved, item)
+        if same is not None:
+            builder.error(int(i), UnresolvedError(same))
+            continue
+        try:
+            builder.result(int(i), estimate(item, rs))
+        except UnresolvedError as exc:
+            builder.error(int(i), exc)
+            _remember(unresolved, item, exc)
+        except TuneprintError as exc:
+            builder.error(int(i), exc)
+    return builder.batch(rows)
 
 
 GROUPED_ROWS = 2  # a chunk of one row keeps its order
@@ -242,49 +269,6 @@ def grouping(columns: Columns) -> np.ndarray | None:
     key = (high >> shift << shift) | (low >> np.uint64(PRESENCE_BITS))
     order: np.ndarray = np.argsort(key)
     return order
-
-
-def _estimate_rows(
-    layout: Layout,
-    columns: Columns,
-    rows: np.ndarray,
-    fallback: Fallback,
-    vectorised: bool,
-) -> pa.RecordBatch:
-    rs = layout.ruleset
-    n = columns.chunk.n
-    exact = ~columns.bad
-    resolver = Resolver(rs, columns.chunk)
-    if vectorised and exact.any():
-        for name in rs.outputs:
-            out = resolver.outcome(name)
-            exact &= out.ok & ~out.err
-        asked = resolver.demand(rs.outputs)
-        for name, rows_asked in asked.items():
-            exact &= ~(rows_asked & resolver.outcomes[name].err)
-    else:
-        exact[:] = False
-        asked = {}
-    builder = _Builder(layout, n, columns.chunk.interner)
-    builder.vector(resolver, asked, exact, columns)
-    unresolved: dict[tuple[Any, ...], list[Problem]] = {}
-    for i in np.flatnonzero(~exact):
-        item = fallback(int(i))
-        if isinstance(item, TuneprintError):
-            builder.error(int(i), item)
-            continue
-        same = _unresolved_as(unresolved, item)
-        if same is not None:
-            builder.error(int(i), UnresolvedError(same))
-            continue
-        try:
-            builder.result(int(i), estimate(item, rs))
-        except UnresolvedError as exc:
-            builder.error(int(i), exc)
-            _remember(unresolved, item, exc)
-        except TuneprintError as exc:
-            builder.error(int(i), exc)
-    return builder.batch(rows)
 
 
 def _values_key(disclosure: Disclosure) -> tuple[Any, ...] | None:
@@ -329,9 +313,12 @@ def _unresolved_as(
 class _Builder:
     """Output columns as arrays, filled by the vectorised rows, then row by row."""
 
-    def __init__(self, layout: Layout, n: int, interner: Interner) -> None:
+    def __init__(
+        self, layout: Layout, n: int, interner: Interner, order: np.ndarray | None = None
+    ) -> None:
         self.layout = layout
         self.n = n
+        self.order = order  # row i of the arrays is row order[i] of the chunk
         self.interner = interner
         rs = layout.ruleset
         self.kinds: dict[str, str] = {}
@@ -353,7 +340,7 @@ class _Builder:
         self.codes = np.full((len(layout.provenance), n), -2, dtype=np.int8 if small else np.int16)
         self.ids: list[str | None] | pa.Array = [None] * n
         self.named: dict[int, str | None] = {}  # ids of rows read again one by one
-        self.errors: list[str | None] = [None] * n
+        self.errors: dict[int, str] = {}  # by row of the chunk
         self.failed = np.zeros(n, dtype=bool)
 
     def vector(
@@ -363,7 +350,6 @@ class _Builder:
         exact: np.ndarray,
         columns: Columns,
     ) -> None:
-        self.ids = columns.ids
         chunk = columns.chunk
         for name in self.layout.values:
             out = resolver.outcomes.get(name)
@@ -387,7 +373,7 @@ class _Builder:
             self.codes[k][rows] = code[rows]
 
     def result(self, i: int, result: Result) -> None:
-        self.named[i] = result.disclosure.id
+        self.named[self.row(i)] = result.disclosure.id
         for name in self.layout.values:
             r = result.fields.get(name)
             value = r.value if r is not None else result.disclosure.values.get(name)
@@ -406,8 +392,13 @@ class _Builder:
                 code = 1 + next(j for j, rule in enumerate(rules) if rule is r.rule)
             self.codes[k][i] = code * 2 + (1 if r.warning else 0)
 
+    def row(self, i: int) -> int:
+        """The chunk's row that row i of the arrays holds."""
+        return i if self.order is None else int(self.order[i])
+
     def error(self, i: int, exc: TuneprintError) -> None:
-        self.errors[i] = json.dumps([p.as_dict() for p in exc.problems], ensure_ascii=False)
+        text = json.dumps([p.as_dict() for p in exc.problems], ensure_ascii=False)
+        self.errors[self.row(i)] = text
         self.failed[i] = True
 
     def patterns(self) -> tuple[np.ndarray, list[str], list[str | None]]:
@@ -453,11 +444,20 @@ class _Builder:
         return arrays.texts(ids)
 
     def batch(self, rows: np.ndarray) -> pa.RecordBatch:
+        """The output rows, in the chunk's order (``rows``: their numbers)."""
         rs = self.layout.ruleset
+        inverse: Any = slice(None)  # each array's rows in the chunk's order
+        if self.order is not None:
+            inverse = np.empty_like(self.order)
+            inverse[self.order] = np.arange(self.n, dtype=self.order.dtype)
+
+        def back(array: np.ndarray) -> np.ndarray:
+            return array[inverse]
+
         columns: list[pa.Array] = [arrays.numbers(rows, pa.int64()), self.id_column()]
         texts = arrays.texts(self.interner.texts)
         for name in self.layout.values:
-            kind, data, valid = self.kinds[name], self.data[name], self.valid[name]
+            kind, data, valid = self.kinds[name], back(self.data[name]), back(self.valid[name])
             mask = ~valid
             if kind == "integer":
                 columns.append(arrays.numbers(np.where(valid, data, 0), pa.int64(), mask))
@@ -471,13 +471,13 @@ class _Builder:
                 indices = arrays.numbers(np.where(valid, data, 0), pa.int32(), mask)
                 columns.append(pa.DictionaryArray.from_arrays(indices, texts))
         number, provenance, warnings = self.patterns()
-        failed = self.failed
+        number, failed = back(number), back(self.failed)
         columns.append(_coded(number, provenance, failed))
         columns.append(_coded(number, warnings, failed))
         zeros = np.zeros(self.n, dtype=np.int32)
         columns.append(arrays.coded(zeros, [f"{rs.id}@{rs.version}"]))
         columns.append(arrays.coded(zeros, [rs.content_hash]))
-        columns.append(arrays.texts(self.errors))
+        columns.append(arrays.sparse_texts(self.n, self.errors))
         return pa.RecordBatch.from_arrays(columns, schema=self.layout.schema())
 
 

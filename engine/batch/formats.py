@@ -17,6 +17,7 @@ gives their exact disclosure or error.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 from collections.abc import Callable, Iterator
@@ -304,10 +305,63 @@ def _arrow_chunk(
         except InputError as exc:
             return exc.with_traceback(None)  # no cycle through this frame
 
-    chunk = Chunk(columns, lines, fallback)
+    chunk = Chunk(
+        columns, lines, _remembering(fallback, _flagged_cells(columns, header, table), lines)
+    )
     if blank.any():
         chunk = _without(chunk, ~blank)
     return chunk
+
+
+ERRORS_KEPT = 4096  # distinct refused cells of a chunk whose problems are kept
+
+
+def _flagged_cells(
+    columns: Columns, header: list[str], table: pa.Table | pa.RecordBatch
+) -> Callable[[int], tuple[Any, ...]]:
+    """Row i's cells that the columns refused or left to the per-disclosure reader, with
+    their columns: all that the reader's problems with the row depend on."""
+    flagged = [
+        (k, table.column(h), columns.flagged[h])
+        for k, h in enumerate(header)
+        if h in columns.flagged and columns.flagged[h].any()
+    ]
+
+    def key_of(i: int) -> tuple[Any, ...]:
+        return tuple((k, cells[i].as_py()) for k, cells, rows in flagged if rows[i])
+
+    return key_of
+
+
+def _remembering(
+    read: Callable[[int], Disclosure | TuneprintError],
+    key_of: Callable[[int], tuple[Any, ...]],
+    lines: np.ndarray,
+) -> Callable[[int], Disclosure | TuneprintError]:
+    """The per-disclosure reader, remembering the problems of the rows it refuses: a row
+    refused for the same cells as an earlier one (a value of the same column that does
+    not fit, a name in no table row) has the same problems at its own line. Each problem
+    is a cell's (the reader checks each cell alone, in the header's order), so the
+    refused cells say them all; the first such row is read in full."""
+    seen: dict[tuple[Any, ...], list[Problem]] = {}
+
+    def fallback(i: int) -> Disclosure | TuneprintError:
+        key = key_of(i)
+        line = int(lines[i])
+        problems = seen.get(key) if key else None
+        if problems is not None:
+            return InputError([dataclasses.replace(p, line=line) for p in problems])
+        item = read(i)
+        if (
+            key
+            and isinstance(item, InputError)
+            and len(seen) < ERRORS_KEPT
+            and all(p.line == line for p in item.problems)
+        ):
+            seen[key] = item.problems
+        return item
+
+    return fallback
 
 
 def _without(chunk: Chunk, keep: np.ndarray) -> Chunk:
@@ -460,7 +514,9 @@ def _parquet_chunk(
         except InputError as exc:
             return exc.with_traceback(None)  # no cycle through this frame
 
-    return Chunk(columns, rows, fallback)
+    return Chunk(
+        columns, rows, _remembering(fallback, _flagged_cells(columns, header, batch), rows)
+    )
 
 
 def _parquet_value(value: Any) -> Any:
