@@ -35,7 +35,7 @@ from ..core.problems import Problem, TuneprintError, UnresolvedError
 from ..core.provenance import plain
 from . import arrays
 from .columns import Columns
-from .vector import DATE, DISCLOSED, NUM, TEXT, Interner, Resolver, to_micros
+from .vector import DATE, NUM, TEXT, Interner, Resolver, to_micros
 
 ROW, ID, PROVENANCE, WARNINGS, ERROR, RULESET, HASH = (
     "row", "id", "provenance", "warnings", "error", "ruleset", "ruleset_hash",
@@ -356,21 +356,21 @@ class _Builder:
             resolved = np.zeros(self.n, dtype=bool)
             if out is not None and name in asked:
                 resolved = exact & asked[name] & out.ok
-                self.data[name][resolved] = out.vec.data[resolved]
+                np.copyto(self.data[name], out.vec.data, casting="unsafe", where=resolved)
             if name in chunk.values:  # disclosed, even where nothing asked for it
                 shown = exact & chunk.disclosed(name) & ~resolved
-                self.data[name][shown] = chunk.values[name].data[shown]
+                np.copyto(self.data[name], chunk.values[name].data, casting="unsafe", where=shown)
                 resolved |= shown
             self.valid[name] |= resolved
         for name, k in self.index.items():
             out = resolver.outcomes.get(name)
             if out is None or name not in asked:
                 continue
-            rows = exact & asked[name] & out.ok
-            code = np.where(out.rule == DISCLOSED, 0, out.rule.astype(np.int32) + 1) * 2
+            rows = exact & asked[name] & out.ok  # (a rule applied, or disclosed)
+            code = np.maximum(out.rule + 1, 0) * 2  # DISCLOSED (-2): 0, rule j: 2 (j + 1)
             if out.warned is not None:
-                code = code + out.warned
-            self.codes[k][rows] = code[rows]
+                code += out.warned
+            np.copyto(self.codes[k], code, casting="unsafe", where=rows)
 
     def result(self, i: int, result: Result) -> None:
         self.named[self.row(i)] = result.disclosure.id
@@ -406,7 +406,15 @@ class _Builder:
         codes = self.codes  # fields x rows
         if self.n == 0:
             return np.zeros(0, dtype=np.int32), [], []
-        first, number = _distinct_columns(codes)
+        # rows come grouped: the distinct patterns are found among the first row of each
+        # run of rows sharing one
+        change = np.ones(self.n, dtype=bool)
+        if self.n > 1 and len(codes):
+            np.any(codes[:, 1:] != codes[:, :-1], axis=0, out=change[1:])
+        heads = np.flatnonzero(change)
+        first, number = _distinct_columns(codes[:, heads])
+        first = heads[first]
+        number = number[np.cumsum(change) - 1]
         fragments, notes = self.layout.fragments
         provenance: list[str] = []
         warnings: list[str | None] = []
