@@ -18,6 +18,7 @@ by row, that both give the same values and the same provenance.
 from __future__ import annotations
 
 import ast
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -485,15 +486,15 @@ class Resolver:
 
     def distinct(self, combined: np.ndarray, live: np.ndarray) -> np.ndarray:
         """The distinct keys among the live rows, sorted."""
-        values = combined[live]
-        if values.size == 0:
+        if not live.any():
             return np.zeros(0, dtype=np.int64)
-        top = int(values.max())
+        top = int(combined.max())  # rows not live hold 0
         if top < DENSE_KEYS:
             seen = np.zeros(top + 1, dtype=bool)
-            seen[values] = True
+            seen[combined] = True
+            seen[0] = bool((live & (combined == 0)).any())
             return np.flatnonzero(seen).astype(np.int64)
-        return np.unique(values)
+        return np.unique(combined[live])
 
     # -- fields -----------------------------------------------------------------------
 
@@ -599,19 +600,41 @@ class Resolver:
             return Vec(NUM, data), rows & ~fits_number(spec, data)
         if kind != TEXT:
             return value, np.zeros(self.n, dtype=bool)
-        data = value.data.copy()
-        bad = np.zeros(self.n, dtype=bool)
-        codes = np.unique(data[rows]) if rows.any() else np.zeros(0, dtype=np.int64)
-        for code in codes:
-            text = self.interner.texts[int(code)]
+        if not rows.any():
+            return value, np.zeros(self.n, dtype=bool)
+        size = len(self.interner.texts)
+        codes = np.where(rows, value.data, 0)  # (other rows may hold anything)
+        seen = np.zeros(size, dtype=bool)
+        seen[codes] = True
+        seen[0] = bool((rows & (value.data == 0)).any())
+        refused = np.zeros(size, dtype=bool)  # per text code
+        fitted_code = np.arange(size, dtype=np.int64)
+        for code in np.flatnonzero(seen).tolist():
+            text = self.interner.texts[code]
+            fitted = self.fitted(spec, text)
+            if fitted is None:
+                refused[code] = True
+            elif fitted != text:
+                fitted_code[code] = self.interner.code(fitted)
+        bad = rows & refused[codes]
+        if (fitted_code == np.arange(size)).all():
+            return value, bad
+        return Vec(TEXT, np.where(rows, fitted_code[codes], value.data)), bad
+
+    def fitted(self, spec: FieldSpec, text: str) -> str | None:
+        """``coerce`` of a text for a field, as text, or None where it does not fit; kept
+        for the ruleset (every chunk of a run asks for the same few)."""
+        cache = _FITTED.get(id(self.rs))
+        if cache is None:
+            cache = _FITTED[id(self.rs)] = {}
+            weakref.finalize(self.rs, _FITTED.pop, id(self.rs), None)
+        key = (spec.name, text)
+        if key not in cache:
             try:
-                fitted = coerce(spec, text, self.rs.tables)
+                cache[key] = str(coerce(spec, text, self.rs.tables))
             except ValueProblem:
-                bad |= rows & (data == code)
-                continue
-            if fitted != text:
-                data[rows & (value.data == code)] = self.interner.code(str(fitted))
-        return Vec(TEXT, data), bad
+                cache[key] = None
+        return cache[key]
 
     # -- what each row asks for ----------------------------------------------------------
 
@@ -632,6 +655,11 @@ class Resolver:
                 for dep, reached in reach:
                     asked[dep] |= here & reached
         return asked
+
+
+# per ruleset (by id, for as long as it lives): the texts of each field as ``coerce``
+# gives them, or None where they do not fit
+_FITTED: dict[int, dict[tuple[str, str], str | None]] = {}
 
 
 def _f64(data: np.ndarray) -> np.ndarray:
