@@ -507,11 +507,12 @@ class Resolver:
         kind = kind_of(spec)
         n = self.n
         disclosed = self.chunk.disclosed(name)
-        vec = self.chunk.values[name] if name in self.chunk.values else empty(kind, n)
-        vec = Vec(vec.kind, vec.data.copy())
+        given = self.chunk.values.get(name)
+        vec = empty(kind, n) if given is None else Vec(given.kind, given.data.copy())
         ok = disclosed.copy()
         err = np.zeros(n, dtype=bool)
-        rule_of = np.where(disclosed, DISCLOSED, FAILED).astype(np.int16)
+        rule_of = np.full(n, FAILED, dtype=np.int16)
+        np.copyto(rule_of, DISCLOSED, where=disclosed)
         warned = np.zeros(n, dtype=bool)
         remaining = ~disclosed
         result = Outcome(vec, ok, err, rule_of, warned)
@@ -523,9 +524,9 @@ class Resolver:
             if not tried.any():
                 continue
             applies, value, warns = self.rule(rule, spec, tried, err, reach)
-            vec.data[applies] = value.data[applies]
+            np.copyto(vec.data, value.data, casting="unsafe", where=applies)
             ok |= applies
-            rule_of[applies] = k
+            np.copyto(rule_of, k, where=applies)
             warned |= applies & warns
             remaining = remaining & ~applies & ~err
         self.outcomes[name] = result
