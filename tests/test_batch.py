@@ -19,6 +19,7 @@ import pytest
 
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
+pc = pytest.importorskip("pyarrow.compute")
 
 import tuneprint  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
@@ -834,3 +835,17 @@ def test_rows_refused_for_the_same_cells_each_name_their_own_line(
             continue
         shifted = [{**p, "file": str(parquet), "line": p["line"] - 1} for p in expected or []]
         assert (row["error"] or []) == shifted, row["row"]
+
+
+@settings(deadline=None, max_examples=200)
+@given(st.lists(st.text(alphabet="0123456789.-+e _\n\t\x7f\u00e9", max_size=7), max_size=40))
+def test_cell_forms_read_byte_by_byte_are_the_patterns(texts: list[str]) -> None:
+    """The plain number form and the printable cells, read byte by byte with NumPy, are
+    what Arrow's regular expressions match, at any offset of a column."""
+    from tuneprint.batch import arrays
+    from tuneprint.batch.columns import PLAIN_NUMBER, PRINTABLE
+
+    column = pa.array(["12.5", "x", *texts], pa.string()).slice(1)
+    for pattern, by_bytes in ((PLAIN_NUMBER, arrays.plain_numbers), (PRINTABLE, arrays.printable)):
+        expected = pc.match_substring_regex(column, pattern).to_pylist()
+        assert by_bytes(column).tolist() == expected, pattern

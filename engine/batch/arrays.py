@@ -112,3 +112,70 @@ def numpy(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
 
 
 _CODES = {8: "i1", 16: "i2", 32: "i4", 64: "i8"}
+
+
+def cells(array: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A string column's bytes and each cell's start and end in them (no copy)."""
+    offsets_type = np.int64 if pa.types.is_large_string(array.type) else np.int32
+    n = len(array)
+    _, offsets_buffer, data_buffer = array.buffers()
+    offsets = np.frombuffer(offsets_buffer, dtype=offsets_type)[
+        array.offset : array.offset + n + 1
+    ]
+    data = (
+        np.frombuffer(data_buffer, dtype=np.uint8)
+        if data_buffer is not None
+        else np.zeros(0, dtype=np.uint8)
+    )
+    return data, offsets[:-1].astype(np.int64), offsets[1:].astype(np.int64)
+
+
+def _counts(flags: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Per cell, how many of its bytes are flagged."""
+    total = np.zeros(len(flags) + 1, dtype=np.int64)
+    np.cumsum(flags, out=total[1:])
+    counts: np.ndarray = total[ends] - total[starts]
+    return counts
+
+
+def printable(array: pa.Array) -> np.ndarray:
+    """Cells of printable ASCII only (``^[ -~]*$``), of a string column without nulls."""
+    data, starts, ends = cells(array)
+    return _counts((data < 0x20) | (data > 0x7E), starts, ends) == 0
+
+
+DIGIT_0, DIGIT_9, DOT, MINUS = ord("0"), ord("9"), ord("."), ord("-")
+
+
+def plain_numbers(array: pa.Array) -> np.ndarray:
+    """Cells in the plain decimal form ``^-?(?:0|[1-9][0-9]*)(?:\\.[0-9]+)?$``, of a
+    string column without nulls: an optional minus, whole digits without a leading zero
+    (or a zero alone), and maybe a point and one digit or more."""
+    data, starts, ends = cells(array)
+    if not len(data):
+        return np.zeros(len(starts), dtype=bool)
+    digit = (data >= DIGIT_0) & (data <= DIGIT_9)
+    dot = data == DOT
+    minus = data == MINUS
+    last = len(data) - 1
+    first = np.minimum(starts, last)  # (an empty cell points anywhere: it is refused)
+    signed = (ends > starts) & (data[first] == MINUS)
+    begin = starts + signed  # the first digit
+    good = (_counts(~(digit | dot | minus), starts, ends) == 0) & (begin < ends)
+    good &= _counts(minus, starts, ends) == signed
+    dots = _counts(dot, starts, ends)
+    good &= dots <= 1
+    # where the whole part ends: at the point, or at the cell's end
+    point = np.where(dots == 1, ends, 0)
+    at = np.flatnonzero(dot)
+    owner = np.searchsorted(ends, at, side="right")  # the cell of each point
+    inside = owner < len(ends)
+    single = np.zeros(len(ends), dtype=bool)
+    single[owner[inside]] = True
+    point[owner[inside]] = at[inside]
+    whole_end = np.where(single & (dots == 1), point, ends)
+    good &= whole_end > begin  # a digit before the point
+    good &= ~((dots == 1) & (whole_end >= ends - 1))  # and one after it
+    lead = np.minimum(begin, last)
+    good &= ~((data[lead] == DIGIT_0) & (whole_end - begin > 1))  # no leading zero
+    return good

@@ -290,11 +290,11 @@ def _arrow_chunk(
             columns, ruleset.fields[column], table.column(column).combine_chunks(), ruleset
         )
     lines = np.arange(done + 2, done + 2 + n, dtype=np.int64)
-    default = default_ids(_stem(name), lines)
+    stem = _stem(name)
     if "id" in header:
-        id_column(columns, table.column("id").combine_chunks(), default)
+        id_column(columns, table.column("id").combine_chunks(), lambda: default_ids(stem, lines))
     else:
-        columns.ids = default
+        columns.ids = default_ids(stem, lines)
     blank = ~columns.filled  # rows of blank cells only: the reader skips them
     cells_of = [table.column(h) for h in header]
 
