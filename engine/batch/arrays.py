@@ -141,7 +141,8 @@ def _counts(flags: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarr
 def printable(array: pa.Array) -> np.ndarray:
     """Cells of printable ASCII only (``^[ -~]*$``), of a string column without nulls."""
     data, starts, ends = cells(array)
-    return _counts((data < 0x20) | (data > 0x7E), starts, ends) == 0
+    good: np.ndarray = _counts((data < 0x20) | (data > 0x7E), starts, ends) == 0
+    return good
 
 
 DIGIT_0, DIGIT_9, DOT, MINUS = ord("0"), ord("9"), ord("."), ord("-")
@@ -161,7 +162,7 @@ def plain_numbers(array: pa.Array) -> np.ndarray:
     first = np.minimum(starts, last)  # (an empty cell points anywhere: it is refused)
     signed = (ends > starts) & (data[first] == MINUS)
     begin = starts + signed  # the first digit
-    good = (_counts(~(digit | dot | minus), starts, ends) == 0) & (begin < ends)
+    good: np.ndarray = (_counts(~(digit | dot | minus), starts, ends) == 0) & (begin < ends)
     good &= _counts(minus, starts, ends) == signed
     dots = _counts(dot, starts, ends)
     good &= dots <= 1

@@ -61,11 +61,11 @@ class Columns:
         new.flagged = {name: rows[where] for name, rows in self.flagged.items()}
         if not ids:
             return new
-        ids = self.ids
+        given = self.ids
         new.ids = (
-            ids.take(arrays.numbers(where, pa.int64()))
-            if isinstance(ids, pa.Array)
-            else [ids[i] for i in where]
+            given.take(arrays.numbers(where, pa.int64()))
+            if isinstance(given, pa.Array)
+            else [given[i] for i in where]
         )
         return new
 

@@ -460,7 +460,8 @@ class _Builder:
             inverse[self.order] = np.arange(self.n, dtype=self.order.dtype)
 
         def back(array: np.ndarray) -> np.ndarray:
-            return array[inverse]
+            put: np.ndarray = array[inverse]
+            return put
 
         columns: list[pa.Array] = [arrays.numbers(rows, pa.int64()), self.id_column()]
         texts = arrays.texts(self.interner.texts)
