@@ -94,6 +94,23 @@ class Layout:
             notes.append(warns)
         return fragments, notes
 
+    @cached_property
+    def texts(self) -> dict[bytes, tuple[str, str | None]]:
+        """The provenance and warnings of the patterns met so far (by their codes): rows
+        of every chunk share them."""
+        return {}
+
+    def pattern_texts(self, codes: list[int]) -> tuple[str, str | None]:
+        """A pattern's provenance and warnings as JSON, from its code for each field."""
+        fragments, notes = self.fragments
+        parts, warned = [], []
+        for k, code in enumerate(codes):
+            if code >= 0:
+                parts.append(fragments[k][code >> 1])
+                if code & 1 and notes[k][code >> 1]:
+                    warned.append(notes[k][code >> 1])
+        return "{" + ", ".join(parts) + "}", "{" + ", ".join(warned) + "}" if warned else None
+
     def schema(self) -> pa.Schema:
         """The output schema, each value column's unit in its metadata."""
         return self._schema
@@ -187,6 +204,7 @@ def _arrow_type(kind: str) -> pa.DataType:
 
 
 Fallback = Callable[[int], Disclosure | TuneprintError]
+PATTERNS_KEPT = 1 << 16  # provenance patterns of a run whose texts are kept
 UNRESOLVED_KEPT = 4096  # distinct unresolved disclosures of a chunk whose problems are kept
 
 
@@ -415,18 +433,18 @@ class _Builder:
         first, number = _distinct_columns(codes[:, heads])
         first = heads[first]
         number = number[np.cumsum(change) - 1]
-        fragments, notes = self.layout.fragments
+        known = self.layout.texts
         provenance: list[str] = []
         warnings: list[str | None] = []
-        for column in codes[:, first].T.tolist():  # one pattern's codes, field by field
-            parts, warned = [], []
-            for k, code in enumerate(column):
-                if code >= 0:
-                    parts.append(fragments[k][code >> 1])
-                    if code & 1 and notes[k][code >> 1]:
-                        warned.append(notes[k][code >> 1])
-            provenance.append("{" + ", ".join(parts) + "}")
-            warnings.append("{" + ", ".join(warned) + "}" if warned else None)
+        for pattern in np.ascontiguousarray(codes[:, first].T):  # one pattern's codes
+            key = pattern.tobytes()
+            texts = known.get(key)
+            if texts is None:
+                texts = self.layout.pattern_texts(pattern.tolist())
+                if len(known) < PATTERNS_KEPT:
+                    known[key] = texts
+            provenance.append(texts[0])
+            warnings.append(texts[1])
         return number.astype(np.int32), provenance, warnings
 
     def _encode(self, kind: str, value: Any) -> Any:
