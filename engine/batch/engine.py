@@ -478,7 +478,7 @@ class _Builder:
             inverse[self.order] = np.arange(self.n, dtype=self.order.dtype)
 
         def back(array: np.ndarray) -> np.ndarray:
-            put: np.ndarray = array[inverse]
+            put: np.ndarray = array[inverse] if self.order is None else np.take(array, inverse)
             return put
 
         columns: list[pa.Array] = [arrays.numbers(rows, pa.int64()), self.id_column()]

@@ -169,10 +169,22 @@ class Resolver:
         self.interner = chunk.interner
         self.outcomes: dict[str, Outcome] = {}
         self.order: list[str] = []
+        self.nothing = np.zeros(self.n, dtype=bool)  # no row (shared: never written)
+        self.nothing.flags.writeable = False
+        self.constants: dict[tuple[type, Any], Vec] = {}
 
     # -- expressions ------------------------------------------------------------------
 
     def constant(self, value: Any) -> Vec:
+        """A constant as a column (made once per chunk; its data is never written)."""
+        key = (type(value), value)
+        found = self.constants.get(key)
+        if found is None:
+            found = self.constants[key] = self._constant(value)
+            found.data.flags.writeable = False
+        return found
+
+    def _constant(self, value: Any) -> Vec:
         if isinstance(value, bool):
             return Vec(BOOL, np.full(self.n, value, dtype=np.bool_))
         if isinstance(value, str):
@@ -183,7 +195,7 @@ class Resolver:
         """Values of an expression in the rows of ``active``, the rows where a table row it
         needs is missing, and the rows where it fails. Short-circuits as Python does: the
         parts Python would not evaluate for a row are not counted for it."""
-        none = np.zeros(self.n, dtype=bool)
+        none = self.nothing
         if isinstance(node, ast.Constant):
             return self.constant(node.value), none, none
         if isinstance(node, ast.Name):
@@ -271,7 +283,7 @@ class Resolver:
     def call(self, node: ast.Call, active: np.ndarray, env: Callable[[str], Vec]) -> Evaluated:
         assert isinstance(node.func, ast.Name)
         name = node.func.id
-        none = np.zeros(self.n, dtype=bool)
+        none = self.nothing
         if name == "disclosed":
             arg = node.args[0]
             assert isinstance(arg, ast.Name)
@@ -404,7 +416,7 @@ class Resolver:
             dense[found] = results
             gone = np.ones(top + 1, dtype=bool)
             gone[found] = missing
-            return dense[combined], gone[combined]  # rows not live hold key 0
+            return np.take(dense, combined), np.take(gone, combined)  # not live: key 0
         position = np.searchsorted(found, combined)
         position = np.clip(position, 0, len(found) - 1)
         return results[position], missing[position]
@@ -424,8 +436,8 @@ class Resolver:
         parts = []
         for vec in keys:
             if vec.kind == NUM:
-                values = vec.data[live]
-                whole = values.size == 0 or bool(np.all(values == np.floor(values)))
+                with np.errstate(invalid="ignore"):
+                    whole = bool(np.all((vec.data == np.floor(vec.data)) | ~live))
                 parts.append(("int" if whole else "float", vec))
             else:
                 parts.append((vec.kind, vec))
@@ -437,10 +449,11 @@ class Resolver:
                 low, high = 0, max(len(self.interner.texts) - 1, 0)
             elif kind == BOOL:
                 low, high = 0, 1
+            elif live.any():
+                low = int(np.min(vec.data, where=live, initial=np.inf))
+                high = int(np.max(vec.data, where=live, initial=-np.inf))
             else:
-                values = vec.data[live]
-                low = int(values.min()) if values.size else 0
-                high = int(values.max()) if values.size else 0
+                low = high = 0
             offsets.append(low)
             strides.append(total)
             total *= high - low + 1
@@ -453,7 +466,7 @@ class Resolver:
             for (_, vec), low, stride in zip(parts, offsets, strides, strict=True):
                 part = vec.data if vec.data.dtype == np.int64 else vec.data.astype(np.int64)
                 combined += (part - low) * stride if low or stride != 1 else part
-            combined[~live] = 0
+            combined *= live
 
         def decode(code: int) -> tuple[Any, ...]:
             out: list[Any] = []
