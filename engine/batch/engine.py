@@ -103,12 +103,14 @@ class Layout:
     def pattern_texts(self, codes: list[int]) -> tuple[str, str | None]:
         """A pattern's provenance and warnings as JSON, from its code for each field."""
         fragments, notes = self.fragments
-        parts, warned = [], []
+        parts: list[str] = []
+        warned: list[str] = []
         for k, code in enumerate(codes):
             if code >= 0:
                 parts.append(fragments[k][code >> 1])
-                if code & 1 and notes[k][code >> 1]:
-                    warned.append(notes[k][code >> 1])
+                note = notes[k][code >> 1]
+                if code & 1 and note:
+                    warned.append(note)
         return "{" + ", ".join(parts) + "}", "{" + ", ".join(warned) + "}" if warned else None
 
     def schema(self) -> pa.Schema:
