@@ -13,6 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 import pyarrow as pa
 
+MAX_TEXT_BYTES = 2**31 - 1  # of a string column: its offsets are 32-bit
+SPACE, TILDE = ord(" "), ord("~")  # the printable ASCII characters, from and to
 _NUMPY = {
     pa.int32(): np.int32,
     pa.int64(): np.int64,
@@ -57,7 +59,7 @@ def sparse_texts(n: int, values: dict[int, str]) -> pa.Array:
     encoded = [v.encode("utf-8") for v in values.values()]
     lengths = np.zeros(n, dtype=np.int64)
     lengths[where] = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
-    if n and int(lengths.sum()) >= 2**31:
+    if n and int(lengths.sum()) > MAX_TEXT_BYTES:
         raise OverflowError("texts over 2 GiB in one column")
     offsets = np.zeros(n + 1, dtype=np.int32)
     np.cumsum(lengths, out=offsets[1:])
@@ -141,7 +143,7 @@ def _counts(flags: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarr
 def printable(array: pa.Array) -> np.ndarray:
     """Cells of printable ASCII only (``^[ -~]*$``), of a string column without nulls."""
     data, starts, ends = cells(array)
-    good: np.ndarray = _counts((data < 0x20) | (data > 0x7E), starts, ends) == 0
+    good: np.ndarray = _counts((data < SPACE) | (data > TILDE), starts, ends) == 0
     return good
 
 

@@ -264,7 +264,8 @@ def estimate_chunk(
 
 
 GROUPED_ROWS = 2  # a chunk of one row keeps its order
-PRESENCE_BITS = 32  # of a row's grouping key; the rest tell its names and dates apart
+KEY_BITS = 64  # of a row's grouping key (uint64)
+PRESENCE_BITS = 32  # of those, for what the row discloses; the rest tell its names apart
 
 
 def grouping(columns: Columns) -> np.ndarray | None:
@@ -285,7 +286,7 @@ def grouping(columns: Columns) -> np.ndarray | None:
             if vec.kind != NUM:
                 code = np.where(present, vec.data.astype(np.int64), -1).view(np.uint64)
                 low = (low ^ code) * np.uint64(next(weights))
-    shift = np.uint64(64 - PRESENCE_BITS)
+    shift = np.uint64(KEY_BITS - PRESENCE_BITS)
     key = (high >> shift << shift) | (low >> np.uint64(PRESENCE_BITS))
     order: np.ndarray = np.argsort(key)
     return order
