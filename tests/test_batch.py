@@ -254,6 +254,41 @@ def test_vector_engine_equals_the_per_disclosure_engine(version: str, tmp_path: 
     check()
 
 
+@pytest.mark.parametrize("version", VERSIONS)
+def test_resolution_by_runs_equals_the_per_disclosure_engine(
+    version: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows disclosing the same fields and names but other numbers (each generated row
+    four times, numbers written anew): the engine resolves what no number reaches once
+    per run of such rows, and still gives, row by row, what ``estimate`` gives."""
+    from tuneprint.batch import vector
+
+    monkeypatch.setattr(vector, "RUN_SHARE", 1)  # by runs, however many runs there are
+    rs = ruleset(version)
+    numbers = {n for n in columns_of(rs) if rs.fields[n].type in ("number", "integer")}
+
+    @settings(
+        deadline=None,
+        max_examples=int(os.environ.get("TUNEPRINT_BATCH_EXAMPLES", "25")),
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    )
+    @given(batches(rs), st.randoms(use_true_random=False))
+    def check(batch: tuple[list[str], list[list[str]]], rng: Any) -> None:
+        header, rows = batch
+        repeated = []
+        for row in rows:
+            for copy in range(4):
+                cells = list(row)
+                for k, name in enumerate(header):
+                    if copy and name in numbers and cells[k].strip() and rng.random() < 0.7:
+                        cells[k] = rng.choice(["1", "2.5", "8", "48.5", "0.25", "-1", "four"])
+                repeated.append(cells)
+        source = write_csv(tmp_path / "in.csv", header, repeated)
+        run_both(tmp_path, source, rs)
+
+    check()
+
+
 def test_the_seed_cases_as_one_batch(tmp_path: Path) -> None:
     """The methodology's cases, every field given, in one batch: each row as alone."""
     rs = ruleset(NEWEST.name)

@@ -35,7 +35,7 @@ from ..core.problems import Problem, TuneprintError, UnresolvedError
 from ..core.provenance import plain
 from . import arrays
 from .columns import Columns
-from .vector import DATE, NUM, TEXT, Interner, Resolver, to_micros
+from .vector import DATE, NUM, TEXT, Interner, Resolver, resolver_of, to_micros
 
 ROW, ID, PROVENANCE, WARNINGS, ERROR, RULESET, HASH = (
     "row", "id", "provenance", "warnings", "error", "ruleset", "ruleset_hash",
@@ -229,7 +229,7 @@ def estimate_chunk(
     grouped = columns if order is None else columns.taken(order, ids=False)
     n = grouped.chunk.n
     exact = ~grouped.bad
-    resolver = Resolver(rs, grouped.chunk)
+    resolver = resolver_of(rs, grouped.chunk) if order is not None else Resolver(rs, grouped.chunk)
     if vectorised and exact.any():
         for name in rs.outputs:
             out = resolver.outcome(name)

@@ -676,6 +676,134 @@ class Resolver:
 _FITTED: dict[int, dict[tuple[str, str], str | None]] = {}
 
 
+RUN_SHARE = 4  # resolve by runs when a chunk has at most a quarter as many runs as rows
+
+
+def runs_of(chunk: Chunk) -> np.ndarray:
+    """The first row of each run of rows disclosing the same fields, and the same value
+    of every field that is not a number (rows grouped for resolution come in such runs)."""
+    change = np.zeros(chunk.n, dtype=bool)
+    change[:1] = True
+    for name, vec in chunk.values.items():
+        present = chunk.present[name]
+        change[1:] |= present[1:] != present[:-1]
+        if vec.kind != NUM:
+            change[1:] |= present[1:] & (vec.data[1:] != vec.data[:-1])
+    heads: np.ndarray = np.flatnonzero(change)
+    return heads
+
+
+def varying(rs: Ruleset, chunk: Chunk) -> set[str]:
+    """The fields whose resolution may differ between rows of one run: the disclosed
+    numbers, and every field a rule that can run computes from one of them. A rule runs
+    no further than its first input that no row can have (not disclosed by any row, and
+    no rule able to give it), so what it would read beyond that does not count."""
+    disclosed = {name for name, rows in chunk.present.items() if rows.any()}
+    possible = set(disclosed)
+    grown = True
+    while grown:  # the fields some row may have: disclosed, or given by a rule that can
+        grown = False
+        for name, rules in rs.rules.items():
+            if name in possible:
+                continue
+            for rule in rules:
+                if set(rule.disclosed_inputs) <= disclosed and _gathered(rule) <= possible:
+                    possible.add(name)
+                    grown = True
+                    break
+    moving = {name for name, vec in chunk.values.items() if vec.kind == NUM}
+    grown = True
+    while grown:
+        grown = False
+        for name, rules in rs.rules.items():
+            if name in moving:
+                continue
+            if any(_reads(rule, disclosed, possible) & moving for rule in rules):
+                moving.add(name)
+                grown = True
+    return moving
+
+
+def _gathered(rule: Rule) -> set[str]:
+    """The inputs a rule needs to apply (its warning's are not)."""
+    found = set(rule.value.inputs)
+    if rule.when is not None:
+        found.update(rule.when.inputs)
+    return found
+
+
+def _reads(rule: Rule, disclosed: set[str], possible: set[str]) -> set[str]:
+    """The fields a rule's resolution reads in a chunk (see ``Resolver.rule``)."""
+    if not set(rule.disclosed_inputs) <= disclosed:
+        return set()  # tried in no row
+    order: list[str] = []
+    for expression in (rule.when, rule.value):
+        if expression is not None:
+            order += [name for name in expression.inputs if name not in order]
+    read: set[str] = set()
+    for name in order:  # gathered in this order, up to the first no row can have
+        read.add(name)
+        if name not in possible:
+            break
+    for expression in (rule.when, rule.value, rule.warn_when):
+        if expression is not None:
+            read.update(expression.disclosed_inputs)  # disclosed(x) reads x's values
+    if rule.warn_when is not None and set(order) <= possible:
+        read.update(rule.warn_when.inputs)
+    return read
+
+
+class RunResolver(Resolver):
+    """The resolution of a chunk whose rows come in runs (``runs_of``): a field that no
+    disclosed number reaches is the same for every row of a run, so it is resolved for
+    the first row of each run alone and spread to the others; the rest row by row."""
+
+    def __init__(self, ruleset: Ruleset, chunk: Chunk, heads: np.ndarray) -> None:
+        super().__init__(ruleset, chunk)
+        self.lengths = np.diff(np.append(heads, chunk.n))
+        firsts = Chunk(len(heads), chunk.interner)
+        for name, vec in chunk.values.items():
+            firsts.disclose(name, Vec(vec.kind, vec.data[heads]), chunk.present[name][heads])
+        self.runs = Resolver(ruleset, firsts)
+        self.moving = varying(ruleset, chunk)
+
+    def spread_runs(self, data: np.ndarray) -> np.ndarray:
+        """A column of the first rows of runs, for every row."""
+        return np.repeat(data, self.lengths)
+
+    def outcome(self, name: str) -> Outcome:
+        found = self.outcomes.get(name)
+        if found is not None:
+            return found
+        if name in self.moving:
+            return super().outcome(name)
+        first = self.runs.outcome(name)
+        for reach in first.reach:  # what it read first, as the row by row resolution does
+            for dep, _ in reach:
+                self.outcome(dep)
+        spread = self.spread_runs
+        result = Outcome(
+            Vec(first.vec.kind, spread(first.vec.data)),
+            spread(first.ok),
+            spread(first.err),
+            spread(first.rule),
+            None if first.warned is None else spread(first.warned),
+            [spread(tried) for tried in first.tried],
+            [[(dep, spread(rows)) for dep, rows in reach] for reach in first.reach],
+        )
+        self.outcomes[name] = result
+        self.order.append(name)
+        return result
+
+
+def resolver_of(ruleset: Ruleset, chunk: Chunk) -> Resolver:
+    """The resolver for a chunk: by runs when its rows come in few runs."""
+    heads = runs_of(chunk)
+    if len(heads) * RUN_SHARE <= chunk.n:
+        return RunResolver(ruleset, chunk, heads)
+    return Resolver(ruleset, chunk)
+
+
 def _f64(data: np.ndarray) -> np.ndarray:
     """Numbers as float64, without a copy when they already are."""
     return data if data.dtype == np.float64 else data.astype(np.float64)
@@ -706,4 +834,13 @@ def expression_kinds(expr: Expression) -> None:  # pragma: no cover - documentat
     """Expressions reach this module already checked for kinds and units at load."""
 
 
-__all__ = ["Chunk", "Interner", "Outcome", "Resolver", "Table", "Vec"]
+__all__ = [
+    "Chunk",
+    "Interner",
+    "Outcome",
+    "Resolver",
+    "RunResolver",
+    "Table",
+    "Vec",
+    "resolver_of",
+]
