@@ -661,14 +661,19 @@ class Resolver:
             rows = asked[name]
             if not rows.any():
                 continue
-            result = self.outcomes[name]
+            result, widen = self.tries(name)
             for tried, reach in zip(result.tried, result.reach, strict=True):
-                here = rows & tried
+                here = rows & widen(tried)
                 if not here.any():
                     continue
                 for dep, reached in reach:
-                    asked[dep] |= here & reached
+                    asked[dep] |= here & widen(reached)
         return asked
+
+    def tries(self, name: str) -> tuple[Outcome, Callable[[np.ndarray], np.ndarray]]:
+        """The outcome whose per rule masks (tried, reached) say a field's rules, and how
+        they become masks of this chunk's rows."""
+        return self.outcomes[name], _same
 
 
 # per ruleset (by id, for as long as it lives): the texts of each field as ``coerce``
@@ -788,12 +793,15 @@ class RunResolver(Resolver):
             spread(first.err),
             spread(first.rule),
             None if first.warned is None else spread(first.warned),
-            [spread(tried) for tried in first.tried],
-            [[(dep, spread(rows)) for dep, rows in reach] for reach in first.reach],
-        )
+        )  # its rules' masks: spread when asked for (``tries``)
         self.outcomes[name] = result
         self.order.append(name)
         return result
+
+    def tries(self, name: str) -> tuple[Outcome, Callable[[np.ndarray], np.ndarray]]:
+        if name in self.moving:
+            return self.outcomes[name], _same
+        return self.runs.outcomes[name], self.spread_runs
 
 
 def resolver_of(ruleset: Ruleset, chunk: Chunk) -> Resolver:
@@ -802,6 +810,10 @@ def resolver_of(ruleset: Ruleset, chunk: Chunk) -> Resolver:
     if len(heads) * RUN_SHARE <= chunk.n:
         return RunResolver(ruleset, chunk, heads)
     return Resolver(ruleset, chunk)
+
+
+def _same(rows: np.ndarray) -> np.ndarray:
+    return rows
 
 
 def _f64(data: np.ndarray) -> np.ndarray:
