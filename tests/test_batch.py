@@ -19,6 +19,7 @@ import pytest
 
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
+pc = pytest.importorskip("pyarrow.compute")
 
 import tuneprint  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
@@ -248,6 +249,41 @@ def test_vector_engine_equals_the_per_disclosure_engine(version: str, tmp_path: 
     def check(batch: tuple[list[str], list[list[str]]]) -> None:
         header, rows = batch
         source = write_csv(tmp_path / "in.csv", header, rows)
+        run_both(tmp_path, source, rs)
+
+    check()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_resolution_by_runs_equals_the_per_disclosure_engine(
+    version: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows disclosing the same fields and names but other numbers (each generated row
+    four times, numbers written anew): the engine resolves what no number reaches once
+    per run of such rows, and still gives, row by row, what ``estimate`` gives."""
+    from tuneprint.batch import vector
+
+    monkeypatch.setattr(vector, "RUN_SHARE", 1)  # by runs, however many runs there are
+    rs = ruleset(version)
+    numbers = {n for n in columns_of(rs) if rs.fields[n].type in ("number", "integer")}
+
+    @settings(
+        deadline=None,
+        max_examples=int(os.environ.get("TUNEPRINT_BATCH_EXAMPLES", "25")),
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    )
+    @given(batches(rs), st.randoms(use_true_random=False))
+    def check(batch: tuple[list[str], list[list[str]]], rng: Any) -> None:
+        header, rows = batch
+        repeated = []
+        for row in rows:
+            for copy in range(4):
+                cells = list(row)
+                for k, name in enumerate(header):
+                    if copy and name in numbers and cells[k].strip() and rng.random() < 0.7:
+                        cells[k] = rng.choice(["1", "2.5", "8", "48.5", "0.25", "-1", "four"])
+                repeated.append(cells)
+        source = write_csv(tmp_path / "in.csv", header, repeated)
         run_both(tmp_path, source, rs)
 
     check()
@@ -527,6 +563,36 @@ def test_estimate_table_takes_an_arrow_table(newest: Ruleset) -> None:
     ).value("total_emissions_kgco2e"))  # fmt: skip
 
 
+def test_rows_grouped_for_the_resolution_come_back_in_their_order(
+    newest: Ruleset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The vectorised engine resolves a chunk's rows grouped by what they disclose and
+    puts them back: the output is the one of the rows resolved in their own order."""
+    import random
+
+    from tuneprint.batch import engine
+
+    rng = random.Random(7)
+    rows = [rng.choice(SAMPLE_ROWS) for _ in range(300)]
+    rows = [[f"r{i}", *row[1:]] if i % 3 else ["", *row[1:]] for i, row in enumerate(rows)]
+    table = pa.table({name: [row[i] for row in rows] for i, name in enumerate(SAMPLE_HEADER)})
+    order = engine.grouping(_columns(table, newest))
+    assert order is not None and list(order) != sorted(order)  # the grouping moves rows
+    grouped = estimate_table(table, newest, chunk_rows=128)
+    monkeypatch.setattr(engine, "grouping", lambda columns: None)
+    in_order = estimate_table(table, newest, chunk_rows=128)
+    assert grouped.equals(in_order)
+    assert grouped.column("id").to_pylist()[:3] == ["table:1", "r1", "r2"]
+
+
+def _columns(table: pa.Table, rs: Ruleset) -> Any:
+    from tuneprint.batch.formats import _parquet_chunk
+
+    header = table.column_names
+    batch = table.combine_chunks().to_batches()[0]
+    return _parquet_chunk(batch, "table", header, header[1:], [], rs, 0).columns
+
+
 @pytest.mark.parametrize("library", ["pandas", "polars"])
 def test_estimate_table_takes_a_data_frame(library: str, newest: Ruleset) -> None:
     frames = pytest.importorskip(library)
@@ -751,3 +817,70 @@ def test_rows_failing_alike_each_name_their_own_line(tmp_path: Path, newest: Rul
     expected = [e["errors"] for e in json.loads(alone.stdout)]
     assert [r["error"] for r in rows] == expected
     assert [{p["line"] for p in r["error"]} for r in rows] == [{2}, {3}, {4}, {5}]
+
+
+def test_a_batch_run_imports_neither_pandas_nor_rich(sample: Path, tmp_path: Path) -> None:
+    """Start-up counts in a batch's time: pyarrow's ``array`` imports pandas when it is
+    installed (as it is here), and rich is for the progress bar alone. A quiet run from a
+    CSV file to Parquet (and a Parquet file in) imports neither."""
+    parquet_in = to_parquet(sample, tmp_path / "in.parquet")
+    code = (
+        "import sys\n"
+        "from tuneprint.cli import run\n"
+        f"run(['batch', {str(sample)!r}, {str(tmp_path / 'a.parquet')!r}, '-q'])\n"
+        f"run(['batch', {str(parquet_in)!r}, {str(tmp_path / 'b.parquet')!r}, '-q'])\n"
+        "print(sorted(m for m in ('pandas', 'rich') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+    assert pq.read_table(tmp_path / "a.parquet").num_rows == len(SAMPLE_ROWS)
+
+
+def test_rows_refused_for_the_same_cells_each_name_their_own_line(
+    tmp_path: Path, newest: Ruleset
+) -> None:
+    """Rows refused for the same cells (a count of "four", an unknown GPU, a long id)
+    share the reader's problems: each names its own line, with the problems the
+    per-disclosure reader gives that row, other cells of the row notwithstanding."""
+    header = ["id", "gpu_model", "gpu_count", "reserved_hours", "cloud_region"]
+    rows = [
+        ["a", "A100 80GB", "four", "10", "us-west-2"],
+        ["b", "GPX 9000", "four", "12.5", ""],
+        ["c", "H100", "four", "-3", "us-west-2"],
+        ["d", "GPX 9000", "2", "7", "us-west-2"],
+        ["e", "GPX 9000", "four", "1", "europe-west4"],
+        ["x" * 1200, "H100", "four", "2", ""],
+        ["g", "A100 80GB", "four", "3", "no such region"],
+        ["h", "A100 80GB", "8", "3", "us-west-2"],
+    ] * 3
+    source = write_csv(tmp_path / "refused.csv", header, rows)
+    alone = tuneprint_cli("estimate", source, "--format", "json")
+    want = [e.get("errors") for e in json.loads(alone.stdout)]
+    assert all(want[i] for i, row in enumerate(rows) if row[0] != "h")
+    run_batch(source, tmp_path / "out.jsonl", newest, chunk_rows=64)
+    got = [json.loads(x) for x in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [r["error"] for r in got] == want
+    # a Parquet file: the same problems, each at its row's position (its line less one)
+    parquet = to_parquet(source, tmp_path / "refused.parquet")
+    run_batch(parquet, tmp_path / "out.jsonl", newest, chunk_rows=64)
+    got = [json.loads(x) for x in (tmp_path / "out.jsonl").read_text().splitlines()]
+    for row, expected in zip(got, want, strict=True):
+        if len(row["id"]) > 1000:  # a Parquet cell's length is not a problem
+            continue
+        shifted = [{**p, "file": str(parquet), "line": p["line"] - 1} for p in expected or []]
+        assert (row["error"] or []) == shifted, row["row"]
+
+
+@settings(deadline=None, max_examples=200)
+@given(st.lists(st.text(alphabet="0123456789.-+e _\n\t\x7f\u00e9", max_size=7), max_size=40))
+def test_cell_forms_read_byte_by_byte_are_the_patterns(texts: list[str]) -> None:
+    """The plain number form and the printable cells, read byte by byte with NumPy, are
+    what Arrow's regular expressions match, at any offset of a column."""
+    from tuneprint.batch import arrays
+    from tuneprint.batch.columns import PLAIN_NUMBER, PRINTABLE
+
+    column = pa.array(["12.5", "x", *texts], pa.string()).slice(1)
+    for pattern, by_bytes in ((PLAIN_NUMBER, arrays.plain_numbers), (PRINTABLE, arrays.printable)):
+        expected = pc.match_substring_regex(column, pattern).to_pylist()
+        assert by_bytes(column).tolist() == expected, pattern

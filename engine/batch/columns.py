@@ -10,6 +10,7 @@ and column.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ import pyarrow.compute as pc
 from ..core.model import FieldSpec, Ruleset
 from ..core.values import MAX_DIGITS, ValueProblem, coerce
 from ..load.disclosures import MAX_CELL_CHARS, cell
+from . import arrays
 from .vector import BOOL, DATE, NUM, Chunk, Interner, Vec, fits_number, kind_of, to_micros
 
 # The plain decimal form, which Arrow's cast reads exactly as Python's float() does (both
@@ -36,8 +38,36 @@ class Columns:
     def __init__(self, n: int, interner: Interner) -> None:
         self.chunk = Chunk(n, interner)
         self.bad = np.zeros(n, dtype=bool)
-        self.ids: list[str | None] = [None] * n
+        self.ids: list[str | None] | pa.Array = [None] * n  # text, or an Arrow string column
         self.filled = np.zeros(n, dtype=bool)  # rows with a cell that is not blank
+        self.flagged: dict[str, np.ndarray] = {}  # per column: rows whose cell is why
+
+    def flag(self, column: str, rows: np.ndarray) -> None:
+        """Mark rows for the per-disclosure reader because of their cell in a column."""
+        self.bad |= rows
+        found = self.flagged.get(column)
+        self.flagged[column] = rows.copy() if found is None else found | rows
+
+    def taken(self, where: np.ndarray, ids: bool = True) -> Columns:
+        """These columns with only the rows ``where`` lists, in its order (without the
+        ids when ``ids`` is False)."""
+        new = Columns(len(where), self.chunk.interner)
+        for name, vec in self.chunk.values.items():
+            new.chunk.disclose(
+                name, Vec(vec.kind, vec.data[where]), self.chunk.present[name][where]
+            )
+        new.bad = self.bad[where]
+        new.filled = self.filled[where]
+        new.flagged = {name: rows[where] for name, rows in self.flagged.items()}
+        if not ids:
+            return new
+        given = self.ids
+        new.ids = (
+            given.take(arrays.numbers(where, pa.int64()))
+            if isinstance(given, pa.Array)
+            else [given[i] for i in where]
+        )
+        return new
 
 
 def text_column(columns: Columns, spec: FieldSpec, array: pa.Array, ruleset: Ruleset) -> None:
@@ -48,22 +78,20 @@ def text_column(columns: Columns, spec: FieldSpec, array: pa.Array, ruleset: Rul
     array = array.cast(pa.string())
     kind = kind_of(spec)
     if kind == NUM:
-        short = pc.less_equal(pc.binary_length(array), MAX_DIGITS)
-        plain = pc.and_(short, pc.match_substring_regex(array, PLAIN_NUMBER))
-        plain_rows = plain.to_numpy(zero_copy_only=False)
+        lengths = arrays.numpy(pc.binary_length(array))
+        plain_rows = (lengths <= MAX_DIGITS) & _matches(array, PLAIN_NUMBER)
+        plain = arrays.booleans(plain_rows)
         data = np.zeros(n, dtype=np.float64)
         if plain_rows.any():
-            data[plain_rows] = pc.cast(array.filter(plain), pa.float64()).to_numpy(
-                zero_copy_only=False
-            )
-        rest = ~plain_rows & (pc.binary_length(array).to_numpy(zero_copy_only=False) > 0)
+            data[plain_rows] = arrays.numpy(pc.cast(array.filter(plain), pa.float64()))
+        rest = ~plain_rows & (lengths > 0)
         present = plain_rows.copy()
         unfit = np.zeros(n, dtype=bool)
         if rest.any():  # other forms, once per distinct cell
             where = np.flatnonzero(rest)
-            encoded = pc.dictionary_encode(array.take(pa.array(where)))
+            encoded = pc.dictionary_encode(array.take(arrays.numbers(where, pa.int64())))
             read = _cells(encoded.dictionary.to_pylist(), spec, ruleset)
-            index = encoded.indices.to_numpy(zero_copy_only=False)
+            index = arrays.numpy(encoded.indices)
             state = np.array([v[0] for v in read], dtype=np.int8)[index]
             number = np.array([v[1] for v in read], dtype=np.float64)[index]
             data[where] = number
@@ -71,17 +99,18 @@ def text_column(columns: Columns, spec: FieldSpec, array: pa.Array, ruleset: Rul
             unfit[where] = state == UNFIT
         columns.filled |= present
         good = present & ~unfit & fits_number(spec, data)
-        columns.bad |= present & ~good
+        columns.flag(spec.name, present & ~good)
         columns.chunk.disclose(spec.name, Vec(NUM, data), good)
         return
     encoded = pc.dictionary_encode(array)
     if isinstance(encoded, pa.ChunkedArray):
         encoded = encoded.combine_chunks()
-    indices = encoded.indices.to_numpy(zero_copy_only=False)
+    indices = arrays.numpy(encoded.indices)
     distinct = encoded.dictionary.to_pylist()
     blank = np.array([not v.strip() for v in distinct], dtype=bool)
     long = np.array([len(v) > MAX_CELL_CHARS for v in distinct], dtype=bool)
-    columns.bad |= long[indices] if len(distinct) else False
+    if len(distinct):
+        columns.flag(spec.name, long[indices])
     present = ~blank[indices] & ~long[indices] if len(distinct) else np.zeros(n, dtype=bool)
     columns.filled |= ~blank[indices] if len(distinct) else False
     values = [None if b or t else v for v, b, t in zip(distinct, blank, long, strict=True)]
@@ -89,25 +118,43 @@ def text_column(columns: Columns, spec: FieldSpec, array: pa.Array, ruleset: Rul
 
 
 BLANK, FIT, UNFIT = 0, 1, 2
+_BYTES = {PLAIN_NUMBER: arrays.plain_numbers, PRINTABLE: arrays.printable}
 
 
-def id_column(columns: Columns, array: pa.Array, default: list[str | None]) -> None:
+def _matches(array: pa.Array, pattern: str) -> np.ndarray:
+    """The cells a pattern matches: read byte by byte with NumPy (several times faster
+    than Arrow's regular expressions), or by Arrow where a cell is null."""
+    if array.null_count or isinstance(array, pa.ChunkedArray):
+        return arrays.numpy(pc.match_substring_regex(array, pattern))
+    return _BYTES[pattern](array)
+
+
+def id_column(columns: Columns, array: pa.Array, default: Callable[[], pa.Array]) -> None:
     """Row ids from the ``id`` column, as the per-disclosure reader makes them: the cell
-    without its spaces, or ``default`` (the file and line) where it is blank. Cells that
+    without its spaces, or ``default()``'s (the file and line) where it is blank. Cells that
     are not printable ASCII are left to that reader (it checks them for control
     characters)."""
     array = array.cast(pa.string())
-    plain = pc.match_substring_regex(array, PRINTABLE).to_numpy(zero_copy_only=False)
-    columns.bad |= ~plain
+    plain = _matches(array, PRINTABLE)
+    long = arrays.numpy(pc.binary_length(array)) > MAX_CELL_CHARS  # (bytes: chars if plain)
+    columns.flag("id", ~plain | long)
     trimmed = pc.utf8_trim(array, " ")
-    blank = (pc.binary_length(trimmed).to_numpy(zero_copy_only=False) == 0) & plain
-    ids: list[str | None] = trimmed.to_pylist()
+    blank = (arrays.numpy(pc.binary_length(trimmed)) == 0) & plain
     for i in np.flatnonzero(~plain):  # blank as Python's strip() sees it
-        blank[i] = not str(ids[i]).strip()
+        blank[i] = not str(trimmed[int(i)].as_py()).strip()
     columns.filled |= ~blank
-    for i in np.flatnonzero(blank | ~plain):
-        ids[i] = default[i]
-    columns.ids = ids
+    replace = blank | ~plain
+    if replace.any():
+        trimmed = pc.if_else(arrays.booleans(replace), default(), trimmed)
+    columns.ids = trimmed
+
+
+def default_ids(stem: str, lines: np.ndarray) -> pa.Array:
+    """``STEM:LINE`` for each line, the id of a row without one."""
+    text = arrays.texts([stem, ":"])
+    numbers = pc.cast(arrays.numbers(lines, pa.int64()), pa.string())
+    joined: pa.Array = pc.binary_join_element_wise(text[0], numbers, text[1])
+    return joined
 
 
 def _cells(distinct: list[str], spec: FieldSpec, ruleset: Ruleset) -> list[tuple[int, float]]:
@@ -167,7 +214,7 @@ def _coded(
             codes[j] = interner.code(str(fitted))
         fits[j] = True
     ok = fits[indices] if len(distinct) else np.zeros(len(indices), dtype=bool)
-    columns.bad |= present & ~ok
+    columns.flag(spec.name, present & ~ok)
     data = codes[indices] if len(distinct) else np.zeros(len(indices), dtype=np.int64)
     vec = Vec(kind, data.astype(np.bool_) if kind == BOOL else data)
     columns.chunk.disclose(spec.name, vec, present & ok)
@@ -176,15 +223,15 @@ def _coded(
 def typed_column(columns: Columns, spec: FieldSpec, array: pa.Array, ruleset: Ruleset) -> None:
     """A typed column (Parquet, Arrow, a data frame): numbers as they are, text as cells."""
     if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
-        filled = pc.fill_null(array, "")
+        filled = pc.fill_null(array, arrays.texts([""])[0])
         return text_column(columns, spec, filled, ruleset)
     n = columns.chunk.n
-    present = array.is_valid().to_numpy(zero_copy_only=False)
+    present = arrays.numpy(array.is_valid())
     kind = kind_of(spec)
     if kind == NUM and (pa.types.is_integer(array.type) or pa.types.is_floating(array.type)):
-        data = pc.fill_null(array.cast(pa.float64()), 0.0).to_numpy(zero_copy_only=False)
+        data = arrays.numpy(array.cast(pa.float64()))  # zero where null
         good = present & fits_number(spec, data)
-        columns.bad |= present & ~good
+        columns.flag(spec.name, present & ~good)
         columns.chunk.disclose(spec.name, Vec(NUM, np.array(data, dtype=np.float64)), good)
         return
     # Booleans, dates and other types: each distinct value as the per-disclosure path reads it.

@@ -33,8 +33,9 @@ from ..api import Result, estimate
 from ..core.model import Disclosure, Ruleset
 from ..core.problems import Problem, TuneprintError, UnresolvedError
 from ..core.provenance import plain
+from . import arrays
 from .columns import Columns
-from .vector import DATE, DISCLOSED, NUM, TEXT, Interner, Resolver, to_micros
+from .vector import DATE, NUM, TEXT, Interner, Resolver, resolver_of, to_micros
 
 ROW, ID, PROVENANCE, WARNINGS, ERROR, RULESET, HASH = (
     "row", "id", "provenance", "warnings", "error", "ruleset", "ruleset_hash",
@@ -93,8 +94,31 @@ class Layout:
             notes.append(warns)
         return fragments, notes
 
+    @cached_property
+    def texts(self) -> dict[bytes, tuple[str, str | None]]:
+        """The provenance and warnings of the patterns met so far (by their codes): rows
+        of every chunk share them."""
+        return {}
+
+    def pattern_texts(self, codes: list[int]) -> tuple[str, str | None]:
+        """A pattern's provenance and warnings as JSON, from its code for each field."""
+        fragments, notes = self.fragments
+        parts: list[str] = []
+        warned: list[str] = []
+        for k, code in enumerate(codes):
+            if code >= 0:
+                parts.append(fragments[k][code >> 1])
+                note = notes[k][code >> 1]
+                if code & 1 and note:
+                    warned.append(note)
+        return "{" + ", ".join(parts) + "}", "{" + ", ".join(warned) + "}" if warned else None
+
     def schema(self) -> pa.Schema:
         """The output schema, each value column's unit in its metadata."""
+        return self._schema
+
+    @cached_property
+    def _schema(self) -> pa.Schema:
         rs = self.ruleset
         cols = [pa.field(ROW, pa.int64()), pa.field(ID, pa.string())]
         for name in self.values:
@@ -166,8 +190,7 @@ def _coded(number: np.ndarray, texts: Sequence[str | None], hidden: np.ndarray) 
         if text is not None:
             index[j] = unique.setdefault(text, len(unique))
     row = index[number] if len(texts) else np.zeros(len(number), dtype=np.int32)
-    shown = pa.array(np.maximum(row, 0), mask=(row < 0) | hidden)
-    return pa.DictionaryArray.from_arrays(shown, pa.array(list(unique), pa.string()))
+    return arrays.coded(np.maximum(row, 0), list(unique), (row < 0) | hidden)
 
 
 def _arrow_type(kind: str) -> pa.DataType:
@@ -183,6 +206,7 @@ def _arrow_type(kind: str) -> pa.DataType:
 
 
 Fallback = Callable[[int], Disclosure | TuneprintError]
+PATTERNS_KEPT = 1 << 16  # provenance patterns of a run whose texts are kept
 UNRESOLVED_KEPT = 4096  # distinct unresolved disclosures of a chunk whose problems are kept
 
 
@@ -194,11 +218,18 @@ def estimate_chunk(
     vectorised: bool = True,
 ) -> pa.RecordBatch:
     """The output rows of a chunk. ``rows`` are the input's row numbers; ``fallback(i)``
-    reads row i again one by one, for the per-disclosure resolver."""
+    reads row i again one by one, for the per-disclosure resolver.
+
+    The rows are resolved grouped by what they disclose (``grouping``), so that every
+    mask of the resolution is made of long runs, and put back in their order at the end:
+    NumPy selects by a mask of random bits many times slower than by one of runs, and
+    each row's resolution depends on that row alone."""
     rs = layout.ruleset
-    n = columns.chunk.n
-    exact = ~columns.bad
-    resolver = Resolver(rs, columns.chunk)
+    order = grouping(columns) if vectorised else None
+    grouped = columns if order is None else columns.taken(order, ids=False)
+    n = grouped.chunk.n
+    exact = ~grouped.bad
+    resolver = resolver_of(rs, grouped.chunk) if order is not None else Resolver(rs, grouped.chunk)
     if vectorised and exact.any():
         for name in rs.outputs:
             out = resolver.outcome(name)
@@ -209,11 +240,12 @@ def estimate_chunk(
     else:
         exact[:] = False
         asked = {}
-    builder = _Builder(layout, n, columns.chunk.interner)
-    builder.vector(resolver, asked, exact, columns)
+    builder = _Builder(layout, n, grouped.chunk.interner, order)
+    builder.vector(resolver, asked, exact, grouped)
+    builder.ids = columns.ids
     unresolved: dict[tuple[Any, ...], list[Problem]] = {}
     for i in np.flatnonzero(~exact):
-        item = fallback(int(i))
+        item = fallback(int(i) if order is None else int(order[i]))
         if isinstance(item, TuneprintError):
             builder.error(int(i), item)
             continue
@@ -229,6 +261,35 @@ def estimate_chunk(
         except TuneprintError as exc:
             builder.error(int(i), exc)
     return builder.batch(rows)
+
+
+GROUPED_ROWS = 2  # a chunk of one row keeps its order
+KEY_BITS = 64  # of a row's grouping key (uint64)
+PRESENCE_BITS = 32  # of those, for what the row discloses; the rest tell its names apart
+
+
+def grouping(columns: Columns) -> np.ndarray | None:
+    """An order of the rows that puts together the rows disclosing the same fields (and,
+    among those, the same names, dates and flags), or None for a chunk of one row. Any order
+    gives the same rows: this one makes the resolution's masks long runs."""
+    chunk = columns.chunk
+    if chunk.n < GROUPED_ROWS:
+        return None
+    high = np.zeros(chunk.n, dtype=np.uint64)
+    low = np.zeros(chunk.n, dtype=np.uint64)
+    weights = iter(_odd_constants(2 * len(chunk.values) + 1).tolist())
+    with np.errstate(over="ignore"):
+        high = (high ^ columns.bad.view(np.uint8)) * np.uint64(next(weights))
+        for name, vec in chunk.values.items():
+            present = chunk.present[name]
+            high = (high ^ present.view(np.uint8)) * np.uint64(next(weights))
+            if vec.kind != NUM:
+                code = np.where(present, vec.data.astype(np.int64), -1).view(np.uint64)
+                low = (low ^ code) * np.uint64(next(weights))
+    shift = np.uint64(KEY_BITS - PRESENCE_BITS)
+    key = (high >> shift << shift) | (low >> np.uint64(PRESENCE_BITS))
+    order: np.ndarray = np.argsort(key)
+    return order
 
 
 def _values_key(disclosure: Disclosure) -> tuple[Any, ...] | None:
@@ -273,9 +334,12 @@ def _unresolved_as(
 class _Builder:
     """Output columns as arrays, filled by the vectorised rows, then row by row."""
 
-    def __init__(self, layout: Layout, n: int, interner: Interner) -> None:
+    def __init__(
+        self, layout: Layout, n: int, interner: Interner, order: np.ndarray | None = None
+    ) -> None:
         self.layout = layout
         self.n = n
+        self.order = order  # row i of the arrays is row order[i] of the chunk
         self.interner = interner
         rs = layout.ruleset
         self.kinds: dict[str, str] = {}
@@ -295,8 +359,9 @@ class _Builder:
         most = max((len(rs.rules.get(f, ())) for f in layout.provenance), default=0)
         small = 2 * (most + 1) + 1 <= np.iinfo(np.int8).max
         self.codes = np.full((len(layout.provenance), n), -2, dtype=np.int8 if small else np.int16)
-        self.ids: list[str | None] = [None] * n
-        self.errors: list[str | None] = [None] * n
+        self.ids: list[str | None] | pa.Array = [None] * n
+        self.named: dict[int, str | None] = {}  # ids of rows read again one by one
+        self.errors: dict[int, str] = {}  # by row of the chunk
         self.failed = np.zeros(n, dtype=bool)
 
     def vector(
@@ -306,31 +371,30 @@ class _Builder:
         exact: np.ndarray,
         columns: Columns,
     ) -> None:
-        self.ids[:] = columns.ids
         chunk = columns.chunk
         for name in self.layout.values:
             out = resolver.outcomes.get(name)
             resolved = np.zeros(self.n, dtype=bool)
             if out is not None and name in asked:
                 resolved = exact & asked[name] & out.ok
-                self.data[name][resolved] = out.vec.data[resolved]
+                np.copyto(self.data[name], out.vec.data, casting="unsafe", where=resolved)
             if name in chunk.values:  # disclosed, even where nothing asked for it
                 shown = exact & chunk.disclosed(name) & ~resolved
-                self.data[name][shown] = chunk.values[name].data[shown]
+                np.copyto(self.data[name], chunk.values[name].data, casting="unsafe", where=shown)
                 resolved |= shown
             self.valid[name] |= resolved
         for name, k in self.index.items():
             out = resolver.outcomes.get(name)
             if out is None or name not in asked:
                 continue
-            rows = exact & asked[name] & out.ok
-            code = np.where(out.rule == DISCLOSED, 0, out.rule.astype(np.int32) + 1) * 2
+            rows = exact & asked[name] & out.ok  # (a rule applied, or disclosed)
+            code = np.maximum(out.rule + 1, 0) * 2  # DISCLOSED (-2): 0, rule j: 2 (j + 1)
             if out.warned is not None:
-                code = code + out.warned
-            self.codes[k][rows] = code[rows]
+                code += out.warned
+            np.copyto(self.codes[k], code, casting="unsafe", where=rows)
 
     def result(self, i: int, result: Result) -> None:
-        self.ids[i] = result.disclosure.id
+        self.named[self.row(i)] = result.disclosure.id
         for name in self.layout.values:
             r = result.fields.get(name)
             value = r.value if r is not None else result.disclosure.values.get(name)
@@ -349,8 +413,13 @@ class _Builder:
                 code = 1 + next(j for j, rule in enumerate(rules) if rule is r.rule)
             self.codes[k][i] = code * 2 + (1 if r.warning else 0)
 
+    def row(self, i: int) -> int:
+        """The chunk's row that row i of the arrays holds."""
+        return i if self.order is None else int(self.order[i])
+
     def error(self, i: int, exc: TuneprintError) -> None:
-        self.errors[i] = json.dumps([p.as_dict() for p in exc.problems], ensure_ascii=False)
+        text = json.dumps([p.as_dict() for p in exc.problems], ensure_ascii=False)
+        self.errors[self.row(i)] = text
         self.failed[i] = True
 
     def patterns(self) -> tuple[np.ndarray, list[str], list[str | None]]:
@@ -358,19 +427,27 @@ class _Builder:
         codes = self.codes  # fields x rows
         if self.n == 0:
             return np.zeros(0, dtype=np.int32), [], []
-        first, number = _distinct_columns(codes)
-        fragments, notes = self.layout.fragments
+        # rows come grouped: the distinct patterns are found among the first row of each
+        # run of rows sharing one
+        change = np.ones(self.n, dtype=bool)
+        if self.n > 1 and len(codes):
+            np.any(codes[:, 1:] != codes[:, :-1], axis=0, out=change[1:])
+        heads = np.flatnonzero(change)
+        first, number = _distinct_columns(codes[:, heads])
+        first = heads[first]
+        number = number[np.cumsum(change) - 1]
+        known = self.layout.texts
         provenance: list[str] = []
         warnings: list[str | None] = []
-        for column in codes[:, first].T.tolist():  # one pattern's codes, field by field
-            parts, warned = [], []
-            for k, code in enumerate(column):
-                if code >= 0:
-                    parts.append(fragments[k][code >> 1])
-                    if code & 1 and notes[k][code >> 1]:
-                        warned.append(notes[k][code >> 1])
-            provenance.append("{" + ", ".join(parts) + "}")
-            warnings.append("{" + ", ".join(warned) + "}" if warned else None)
+        for pattern in np.ascontiguousarray(codes[:, first].T):  # one pattern's codes
+            key = pattern.tobytes()
+            texts = known.get(key)
+            if texts is None:
+                texts = self.layout.pattern_texts(pattern.tolist())
+                if len(known) < PATTERNS_KEPT:
+                    known[key] = texts
+            provenance.append(texts[0])
+            warnings.append(texts[1])
         return number.astype(np.int32), provenance, warnings
 
     def _encode(self, kind: str, value: Any) -> Any:
@@ -382,34 +459,56 @@ class _Builder:
             return bool(value)
         return self.interner.code(str(plain(value)))
 
+    def id_column(self) -> pa.Array:
+        """The rows' ids: those read with the columns, and those of rows read again."""
+        ids = self.ids
+        if isinstance(ids, pa.Array):
+            if not any(ids[i].as_py() != v for i, v in self.named.items()):
+                return ids
+            ids = ids.to_pylist()
+        else:
+            ids = list(ids)
+        for i, value in self.named.items():
+            ids[i] = value
+        return arrays.texts(ids)
+
     def batch(self, rows: np.ndarray) -> pa.RecordBatch:
+        """The output rows, in the chunk's order (``rows``: their numbers)."""
         rs = self.layout.ruleset
-        arrays: list[pa.Array] = [pa.array(rows, pa.int64()), pa.array(self.ids, pa.string())]
-        texts = pa.array(self.interner.texts, pa.string())
+        inverse: Any = slice(None)  # each array's rows in the chunk's order
+        if self.order is not None:
+            inverse = np.empty_like(self.order)
+            inverse[self.order] = np.arange(self.n, dtype=self.order.dtype)
+
+        def back(array: np.ndarray) -> np.ndarray:
+            put: np.ndarray = array[inverse] if self.order is None else np.take(array, inverse)
+            return put
+
+        columns: list[pa.Array] = [arrays.numbers(rows, pa.int64()), self.id_column()]
+        texts = arrays.texts(self.interner.texts)
         for name in self.layout.values:
-            kind, data, valid = self.kinds[name], self.data[name], self.valid[name]
+            kind, data, valid = self.kinds[name], back(self.data[name]), back(self.valid[name])
             mask = ~valid
             if kind == "integer":
-                arrays.append(pa.array(np.where(valid, data, 0).astype(np.int64), mask=mask))
+                columns.append(arrays.numbers(np.where(valid, data, 0), pa.int64(), mask))
             elif kind == "number":
-                arrays.append(pa.array(data, mask=mask))
+                columns.append(arrays.numbers(data, pa.float64(), mask))
             elif kind in ("date", "datetime"):
-                arrays.append(pa.array(data, type=pa.timestamp("us"), mask=mask))
+                columns.append(arrays.numbers(data, pa.timestamp("us"), mask))
             elif kind == "boolean":
-                arrays.append(pa.array(data, mask=mask))
+                columns.append(arrays.booleans(data, mask))
             else:
-                indices = pa.array(np.where(valid, data, 0).astype(np.int32), mask=mask)
-                arrays.append(pa.DictionaryArray.from_arrays(indices, texts))
+                indices = arrays.numbers(np.where(valid, data, 0), pa.int32(), mask)
+                columns.append(pa.DictionaryArray.from_arrays(indices, texts))
         number, provenance, warnings = self.patterns()
-        failed = self.failed
-        arrays.append(_coded(number, provenance, failed))
-        arrays.append(_coded(number, warnings, failed))
-        zeros = pa.array(np.zeros(self.n, dtype=np.int32))
-        label = f"{rs.id}@{rs.version}"
-        arrays.append(pa.DictionaryArray.from_arrays(zeros, pa.array([label])))
-        arrays.append(pa.DictionaryArray.from_arrays(zeros, pa.array([rs.content_hash])))
-        arrays.append(pa.array(self.errors, pa.string()))
-        return pa.RecordBatch.from_arrays(arrays, schema=self.layout.schema())
+        number, failed = back(number), back(self.failed)
+        columns.append(_coded(number, provenance, failed))
+        columns.append(_coded(number, warnings, failed))
+        zeros = np.zeros(self.n, dtype=np.int32)
+        columns.append(arrays.coded(zeros, [f"{rs.id}@{rs.version}"]))
+        columns.append(arrays.coded(zeros, [rs.content_hash]))
+        columns.append(arrays.sparse_texts(self.n, self.errors))
+        return pa.RecordBatch.from_arrays(columns, schema=self.layout.schema())
 
 
 __all__ = ["DATE", "NUM", "TEXT", "Layout", "estimate_chunk", "reachable"]

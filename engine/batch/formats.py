@@ -17,6 +17,7 @@ gives their exact disclosure or error.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 from collections.abc import Callable, Iterator
@@ -37,7 +38,14 @@ from ..load.disclosures import (
     values_row,
 )
 from ..load.files import BOM, MAX_FILE_BYTES
-from .columns import Columns, disclosure_columns, id_column, text_column, typed_column
+from .columns import (
+    Columns,
+    default_ids,
+    disclosure_columns,
+    id_column,
+    text_column,
+    typed_column,
+)
 from .vector import Interner
 
 SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}
@@ -47,7 +55,7 @@ PATTERNS = ("provenance", "warnings")  # JSON columns, a dictionary of a chunk's
 READ_BLOCK = 1 << 22  # bytes Arrow's CSV reader parses at a time
 JSONL_LINES = 4096  # JSON Lines read at a time by the per-row reader
 PATTERN_BYTES = 1 << 28  # a Parquet dictionary page holds them all (or rows repeat them)
-COMMA, NEWLINE, QUOTE, CR = ord(","), ord("\n"), ord('"'), ord("\r")
+COMMA, NEWLINE = ord(","), ord("\n")
 
 
 def format_of(path: Path | str) -> str:
@@ -211,9 +219,9 @@ def plain_csv(path: Path, columns: int) -> bool:
                 block.decode("utf-8")
             except UnicodeDecodeError:
                 return False  # (a character cut at the block's end is read by Python)
-            data = np.frombuffer(block, dtype=np.uint8)
-            if (data == QUOTE).any() or (data == CR).any():
+            if block.find(b'"') >= 0 or block.find(b"\r") >= 0:
                 return False
+            data = np.frombuffer(block, dtype=np.uint8)
             newlines = np.flatnonzero(data == NEWLINE)
             comma_at = np.flatnonzero(data == COMMA)
             counts = np.diff(np.searchsorted(comma_at, newlines), prepend=0)
@@ -283,43 +291,84 @@ def _arrow_chunk(
         )
     lines = np.arange(done + 2, done + 2 + n, dtype=np.int64)
     stem = _stem(name)
-    default: list[str | None] = [f"{stem}:{line}" for line in lines.tolist()]
     if "id" in header:
-        id_column(columns, table.column("id").combine_chunks(), default)
+        id_column(columns, table.column("id").combine_chunks(), lambda: default_ids(stem, lines))
     else:
-        columns.ids = default
+        columns.ids = default_ids(stem, lines)
     blank = ~columns.filled  # rows of blank cells only: the reader skips them
-
-    cached: list[list[str]] = []
+    cells_of = [table.column(h) for h in header]
 
     def fallback(i: int) -> Disclosure | TuneprintError:
-        if not cached:  # the chunk's cells as Python text, once, for every row read again
-            cached.extend(table.column(h).to_pylist() for h in header)
-        cells = [str(column[i]) for column in cached]
+        cells = [str(column[i].as_py()) for column in cells_of]
         try:
             return csv_row(name, int(lines[i]), header, cells, ruleset)
         except InputError as exc:
             return exc.with_traceback(None)  # no cycle through this frame
 
-    chunk = Chunk(columns, lines, fallback)
+    chunk = Chunk(
+        columns, lines, _remembering(fallback, _flagged_cells(columns, header, table), lines)
+    )
     if blank.any():
         chunk = _without(chunk, ~blank)
     return chunk
 
 
+ERRORS_KEPT = 4096  # distinct refused cells of a chunk whose problems are kept
+
+
+def _flagged_cells(
+    columns: Columns, header: list[str], table: pa.Table | pa.RecordBatch
+) -> Callable[[int], tuple[Any, ...]]:
+    """Row i's cells that the columns refused or left to the per-disclosure reader, with
+    their columns: all that the reader's problems with the row depend on."""
+    flagged = [
+        (k, table.column(h), columns.flagged[h])
+        for k, h in enumerate(header)
+        if h in columns.flagged and columns.flagged[h].any()
+    ]
+
+    def key_of(i: int) -> tuple[Any, ...]:
+        return tuple((k, cells[i].as_py()) for k, cells, rows in flagged if rows[i])
+
+    return key_of
+
+
+def _remembering(
+    read: Callable[[int], Disclosure | TuneprintError],
+    key_of: Callable[[int], tuple[Any, ...]],
+    lines: np.ndarray,
+) -> Callable[[int], Disclosure | TuneprintError]:
+    """The per-disclosure reader, remembering the problems of the rows it refuses: a row
+    refused for the same cells as an earlier one (a value of the same column that does
+    not fit, a name in no table row) has the same problems at its own line. Each problem
+    is a cell's (the reader checks each cell alone, in the header's order), so the
+    refused cells say them all; the first such row is read in full."""
+    seen: dict[tuple[Any, ...], list[Problem]] = {}
+
+    def fallback(i: int) -> Disclosure | TuneprintError:
+        key = key_of(i)
+        line = int(lines[i])
+        problems = seen.get(key) if key else None
+        if problems is not None:
+            return InputError([dataclasses.replace(p, line=line) for p in problems])
+        item = read(i)
+        if (
+            key
+            and isinstance(item, InputError)
+            and len(seen) < ERRORS_KEPT
+            and all(p.line == line for p in item.problems)
+        ):
+            seen[key] = item.problems
+        return item
+
+    return fallback
+
+
 def _without(chunk: Chunk, keep: np.ndarray) -> Chunk:
     """A chunk with only the rows of ``keep``."""
     where = np.flatnonzero(keep)
-    old = chunk.columns
-    new = Columns(len(where), old.chunk.interner)
-    for field, vec in old.chunk.values.items():
-        from .vector import Vec
-
-        new.chunk.disclose(field, Vec(vec.kind, vec.data[where]), old.chunk.present[field][where])
-    new.bad = old.bad[where]
-    new.ids = [old.ids[i] for i in where]
     back = chunk.fallback
-    return Chunk(new, chunk.rows[where], lambda i: back(int(where[i])))
+    return Chunk(chunk.columns.taken(where), chunk.rows[where], lambda i: back(int(where[i])))
 
 
 def _csv_items(path: Path, name: str, ruleset: Ruleset) -> Iterator[tuple[int, Any]]:
@@ -465,7 +514,9 @@ def _parquet_chunk(
         except InputError as exc:
             return exc.with_traceback(None)  # no cycle through this frame
 
-    return Chunk(columns, rows, fallback)
+    return Chunk(
+        columns, rows, _remembering(fallback, _flagged_cells(columns, header, batch), rows)
+    )
 
 
 def _parquet_value(value: Any) -> Any:

@@ -18,6 +18,7 @@ by row, that both give the same values and the same provenance.
 from __future__ import annotations
 
 import ast
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -168,10 +169,22 @@ class Resolver:
         self.interner = chunk.interner
         self.outcomes: dict[str, Outcome] = {}
         self.order: list[str] = []
+        self.nothing = np.zeros(self.n, dtype=bool)  # no row (shared: never written)
+        self.nothing.flags.writeable = False
+        self.constants: dict[tuple[type, Any], Vec] = {}
 
     # -- expressions ------------------------------------------------------------------
 
     def constant(self, value: Any) -> Vec:
+        """A constant as a column (made once per chunk; its data is never written)."""
+        key = (type(value), value)
+        found = self.constants.get(key)
+        if found is None:
+            found = self.constants[key] = self._constant(value)
+            found.data.flags.writeable = False
+        return found
+
+    def _constant(self, value: Any) -> Vec:
         if isinstance(value, bool):
             return Vec(BOOL, np.full(self.n, value, dtype=np.bool_))
         if isinstance(value, str):
@@ -182,7 +195,7 @@ class Resolver:
         """Values of an expression in the rows of ``active``, the rows where a table row it
         needs is missing, and the rows where it fails. Short-circuits as Python does: the
         parts Python would not evaluate for a row are not counted for it."""
-        none = np.zeros(self.n, dtype=bool)
+        none = self.nothing
         if isinstance(node, ast.Constant):
             return self.constant(node.value), none, none
         if isinstance(node, ast.Name):
@@ -270,7 +283,7 @@ class Resolver:
     def call(self, node: ast.Call, active: np.ndarray, env: Callable[[str], Vec]) -> Evaluated:
         assert isinstance(node.func, ast.Name)
         name = node.func.id
-        none = np.zeros(self.n, dtype=bool)
+        none = self.nothing
         if name == "disclosed":
             arg = node.args[0]
             assert isinstance(arg, ast.Name)
@@ -403,7 +416,7 @@ class Resolver:
             dense[found] = results
             gone = np.ones(top + 1, dtype=bool)
             gone[found] = missing
-            return dense[combined], gone[combined]  # rows not live hold key 0
+            return np.take(dense, combined), np.take(gone, combined)  # not live: key 0
         position = np.searchsorted(found, combined)
         position = np.clip(position, 0, len(found) - 1)
         return results[position], missing[position]
@@ -423,8 +436,8 @@ class Resolver:
         parts = []
         for vec in keys:
             if vec.kind == NUM:
-                values = vec.data[live]
-                whole = values.size == 0 or bool(np.all(values == np.floor(values)))
+                with np.errstate(invalid="ignore"):
+                    whole = bool(np.all((vec.data == np.floor(vec.data)) | ~live))
                 parts.append(("int" if whole else "float", vec))
             else:
                 parts.append((vec.kind, vec))
@@ -436,10 +449,11 @@ class Resolver:
                 low, high = 0, max(len(self.interner.texts) - 1, 0)
             elif kind == BOOL:
                 low, high = 0, 1
+            elif live.any():
+                low = int(np.min(vec.data, where=live, initial=np.inf))
+                high = int(np.max(vec.data, where=live, initial=-np.inf))
             else:
-                values = vec.data[live]
-                low = int(values.min()) if values.size else 0
-                high = int(values.max()) if values.size else 0
+                low = high = 0
             offsets.append(low)
             strides.append(total)
             total *= high - low + 1
@@ -452,7 +466,7 @@ class Resolver:
             for (_, vec), low, stride in zip(parts, offsets, strides, strict=True):
                 part = vec.data if vec.data.dtype == np.int64 else vec.data.astype(np.int64)
                 combined += (part - low) * stride if low or stride != 1 else part
-            combined[~live] = 0
+            combined *= live
 
         def decode(code: int) -> tuple[Any, ...]:
             out: list[Any] = []
@@ -485,15 +499,15 @@ class Resolver:
 
     def distinct(self, combined: np.ndarray, live: np.ndarray) -> np.ndarray:
         """The distinct keys among the live rows, sorted."""
-        values = combined[live]
-        if values.size == 0:
+        if not live.any():
             return np.zeros(0, dtype=np.int64)
-        top = int(values.max())
+        top = int(combined.max())  # rows not live hold 0
         if top < DENSE_KEYS:
             seen = np.zeros(top + 1, dtype=bool)
-            seen[values] = True
+            seen[combined] = True
+            seen[0] = bool((live & (combined == 0)).any())
             return np.flatnonzero(seen).astype(np.int64)
-        return np.unique(values)
+        return np.unique(combined[live])
 
     # -- fields -----------------------------------------------------------------------
 
@@ -506,11 +520,12 @@ class Resolver:
         kind = kind_of(spec)
         n = self.n
         disclosed = self.chunk.disclosed(name)
-        vec = self.chunk.values[name] if name in self.chunk.values else empty(kind, n)
-        vec = Vec(vec.kind, vec.data.copy())
+        given = self.chunk.values.get(name)
+        vec = empty(kind, n) if given is None else Vec(given.kind, given.data.copy())
         ok = disclosed.copy()
         err = np.zeros(n, dtype=bool)
-        rule_of = np.where(disclosed, DISCLOSED, FAILED).astype(np.int16)
+        rule_of = np.full(n, FAILED, dtype=np.int16)
+        np.copyto(rule_of, DISCLOSED, where=disclosed)
         warned = np.zeros(n, dtype=bool)
         remaining = ~disclosed
         result = Outcome(vec, ok, err, rule_of, warned)
@@ -522,9 +537,9 @@ class Resolver:
             if not tried.any():
                 continue
             applies, value, warns = self.rule(rule, spec, tried, err, reach)
-            vec.data[applies] = value.data[applies]
+            np.copyto(vec.data, value.data, casting="unsafe", where=applies)
             ok |= applies
-            rule_of[applies] = k
+            np.copyto(rule_of, k, where=applies)
             warned |= applies & warns
             remaining = remaining & ~applies & ~err
         self.outcomes[name] = result
@@ -599,19 +614,41 @@ class Resolver:
             return Vec(NUM, data), rows & ~fits_number(spec, data)
         if kind != TEXT:
             return value, np.zeros(self.n, dtype=bool)
-        data = value.data.copy()
-        bad = np.zeros(self.n, dtype=bool)
-        codes = np.unique(data[rows]) if rows.any() else np.zeros(0, dtype=np.int64)
-        for code in codes:
-            text = self.interner.texts[int(code)]
+        if not rows.any():
+            return value, np.zeros(self.n, dtype=bool)
+        size = len(self.interner.texts)
+        codes = np.where(rows, value.data, 0)  # (other rows may hold anything)
+        seen = np.zeros(size, dtype=bool)
+        seen[codes] = True
+        seen[0] = bool((rows & (value.data == 0)).any())
+        refused = np.zeros(size, dtype=bool)  # per text code
+        fitted_code = np.arange(size, dtype=np.int64)
+        for code in np.flatnonzero(seen).tolist():
+            text = self.interner.texts[code]
+            fitted = self.fitted(spec, text)
+            if fitted is None:
+                refused[code] = True
+            elif fitted != text:
+                fitted_code[code] = self.interner.code(fitted)
+        bad = rows & refused[codes]
+        if (fitted_code == np.arange(size)).all():
+            return value, bad
+        return Vec(TEXT, np.where(rows, fitted_code[codes], value.data)), bad
+
+    def fitted(self, spec: FieldSpec, text: str) -> str | None:
+        """``coerce`` of a text for a field, as text, or None where it does not fit; kept
+        for the ruleset (every chunk of a run asks for the same few)."""
+        cache = _FITTED.get(id(self.rs))
+        if cache is None:
+            cache = _FITTED[id(self.rs)] = {}
+            weakref.finalize(self.rs, _FITTED.pop, id(self.rs), None)
+        key = (spec.name, text)
+        if key not in cache:
             try:
-                fitted = coerce(spec, text, self.rs.tables)
+                cache[key] = str(coerce(spec, text, self.rs.tables))
             except ValueProblem:
-                bad |= rows & (data == code)
-                continue
-            if fitted != text:
-                data[rows & (value.data == code)] = self.interner.code(str(fitted))
-        return Vec(TEXT, data), bad
+                cache[key] = None
+        return cache[key]
 
     # -- what each row asks for ----------------------------------------------------------
 
@@ -624,14 +661,159 @@ class Resolver:
             rows = asked[name]
             if not rows.any():
                 continue
-            result = self.outcomes[name]
+            result, widen = self.tries(name)
             for tried, reach in zip(result.tried, result.reach, strict=True):
-                here = rows & tried
+                here = rows & widen(tried)
                 if not here.any():
                     continue
                 for dep, reached in reach:
-                    asked[dep] |= here & reached
+                    asked[dep] |= here & widen(reached)
         return asked
+
+    def tries(self, name: str) -> tuple[Outcome, Callable[[np.ndarray], np.ndarray]]:
+        """The outcome whose per rule masks (tried, reached) say a field's rules, and how
+        they become masks of this chunk's rows."""
+        return self.outcomes[name], _same
+
+
+# per ruleset (by id, for as long as it lives): the texts of each field as ``coerce``
+# gives them, or None where they do not fit
+_FITTED: dict[int, dict[tuple[str, str], str | None]] = {}
+
+
+RUN_SHARE = 4  # resolve by runs when a chunk has at most a quarter as many runs as rows
+
+
+def runs_of(chunk: Chunk) -> np.ndarray:
+    """The first row of each run of rows disclosing the same fields, and the same value
+    of every field that is not a number (rows grouped for resolution come in such runs)."""
+    change = np.zeros(chunk.n, dtype=bool)
+    change[:1] = True
+    for name, vec in chunk.values.items():
+        present = chunk.present[name]
+        change[1:] |= present[1:] != present[:-1]
+        if vec.kind != NUM:
+            change[1:] |= present[1:] & (vec.data[1:] != vec.data[:-1])
+    heads: np.ndarray = np.flatnonzero(change)
+    return heads
+
+
+def varying(rs: Ruleset, chunk: Chunk) -> set[str]:
+    """The fields whose resolution may differ between rows of one run: the disclosed
+    numbers, and every field a rule that can run computes from one of them. A rule runs
+    no further than its first input that no row can have (not disclosed by any row, and
+    no rule able to give it), so what it would read beyond that does not count."""
+    disclosed = {name for name, rows in chunk.present.items() if rows.any()}
+    possible = set(disclosed)
+    grown = True
+    while grown:  # the fields some row may have: disclosed, or given by a rule that can
+        grown = False
+        for name, rules in rs.rules.items():
+            if name in possible:
+                continue
+            for rule in rules:
+                if set(rule.disclosed_inputs) <= disclosed and _gathered(rule) <= possible:
+                    possible.add(name)
+                    grown = True
+                    break
+    moving = {name for name, vec in chunk.values.items() if vec.kind == NUM}
+    grown = True
+    while grown:
+        grown = False
+        for name, rules in rs.rules.items():
+            if name in moving:
+                continue
+            if any(_reads(rule, disclosed, possible) & moving for rule in rules):
+                moving.add(name)
+                grown = True
+    return moving
+
+
+def _gathered(rule: Rule) -> set[str]:
+    """The inputs a rule needs to apply (its warning's are not)."""
+    found = set(rule.value.inputs)
+    if rule.when is not None:
+        found.update(rule.when.inputs)
+    return found
+
+
+def _reads(rule: Rule, disclosed: set[str], possible: set[str]) -> set[str]:
+    """The fields a rule's resolution reads in a chunk (see ``Resolver.rule``)."""
+    if not set(rule.disclosed_inputs) <= disclosed:
+        return set()  # tried in no row
+    order: list[str] = []
+    for expression in (rule.when, rule.value):
+        if expression is not None:
+            order += [name for name in expression.inputs if name not in order]
+    read: set[str] = set()
+    for name in order:  # gathered in this order, up to the first no row can have
+        read.add(name)
+        if name not in possible:
+            break
+    for expression in (rule.when, rule.value, rule.warn_when):
+        if expression is not None:
+            read.update(expression.disclosed_inputs)  # disclosed(x) reads x's values
+    if rule.warn_when is not None and set(order) <= possible:
+        read.update(rule.warn_when.inputs)
+    return read
+
+
+class RunResolver(Resolver):
+    """The resolution of a chunk whose rows come in runs (``runs_of``): a field that no
+    disclosed number reaches is the same for every row of a run, so it is resolved for
+    the first row of each run alone and spread to the others; the rest row by row."""
+
+    def __init__(self, ruleset: Ruleset, chunk: Chunk, heads: np.ndarray) -> None:
+        super().__init__(ruleset, chunk)
+        self.lengths = np.diff(np.append(heads, chunk.n))
+        firsts = Chunk(len(heads), chunk.interner)
+        for name, vec in chunk.values.items():
+            firsts.disclose(name, Vec(vec.kind, vec.data[heads]), chunk.present[name][heads])
+        self.runs = Resolver(ruleset, firsts)
+        self.moving = varying(ruleset, chunk)
+
+    def spread_runs(self, data: np.ndarray) -> np.ndarray:
+        """A column of the first rows of runs, for every row."""
+        return np.repeat(data, self.lengths)
+
+    def outcome(self, name: str) -> Outcome:
+        found = self.outcomes.get(name)
+        if found is not None:
+            return found
+        if name in self.moving:
+            return super().outcome(name)
+        first = self.runs.outcome(name)
+        for reach in first.reach:  # what it read first, as the row by row resolution does
+            for dep, _ in reach:
+                self.outcome(dep)
+        spread = self.spread_runs
+        result = Outcome(
+            Vec(first.vec.kind, spread(first.vec.data)),
+            spread(first.ok),
+            spread(first.err),
+            spread(first.rule),
+            None if first.warned is None else spread(first.warned),
+        )  # its rules' masks: spread when asked for (``tries``)
+        self.outcomes[name] = result
+        self.order.append(name)
+        return result
+
+    def tries(self, name: str) -> tuple[Outcome, Callable[[np.ndarray], np.ndarray]]:
+        if name in self.moving:
+            return self.outcomes[name], _same
+        return self.runs.outcomes[name], self.spread_runs
+
+
+def resolver_of(ruleset: Ruleset, chunk: Chunk) -> Resolver:
+    """The resolver for a chunk: by runs when its rows come in few runs."""
+    heads = runs_of(chunk)
+    if len(heads) * RUN_SHARE <= chunk.n:
+        return RunResolver(ruleset, chunk, heads)
+    return Resolver(ruleset, chunk)
+
+
+def _same(rows: np.ndarray) -> np.ndarray:
+    return rows
 
 
 def _f64(data: np.ndarray) -> np.ndarray:
@@ -664,4 +846,13 @@ def expression_kinds(expr: Expression) -> None:  # pragma: no cover - documentat
     """Expressions reach this module already checked for kinds and units at load."""
 
 
-__all__ = ["Chunk", "Interner", "Outcome", "Resolver", "Table", "Vec"]
+__all__ = [
+    "Chunk",
+    "Interner",
+    "Outcome",
+    "Resolver",
+    "RunResolver",
+    "Table",
+    "Vec",
+    "resolver_of",
+]

@@ -46,12 +46,14 @@ def register(app: typer.Typer) -> None:
         input row: outputs, reported and disclosed values (units in the schema or
         header), compact provenance, the ruleset, and the error of each row that could
         not be estimated."""
+        from importlib.util import find_spec
+
         from ..core.problems import InputError
         from .rulesets import load_ruleset
 
         try:
-            import rich  # noqa: F401  (the progress bar)
-
+            if find_spec("rich") is None:  # the progress bar: imported only when shown
+                raise ImportError("rich", name="rich")
             from ..batch.run import count_rows, run_batch
         except ImportError as exc:
             missing = exc.name or "pyarrow"

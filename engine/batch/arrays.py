@@ -1,0 +1,184 @@
+"""Arrow arrays made straight from NumPy buffers and Python texts.
+
+``pyarrow.array`` checks whether its argument is a pandas object, and that check imports
+pandas (a quarter of a second) the first time, whether or not the caller uses it. The
+batch engine builds every output column here instead, from buffers: no check, no copy
+of the numbers, and pandas stays unimported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pyarrow as pa
+
+MAX_TEXT_BYTES = 2**31 - 1  # of a string column: its offsets are 32-bit
+SPACE, TILDE = ord(" "), ord("~")  # the printable ASCII characters, from and to
+_NUMPY = {
+    pa.int32(): np.int32,
+    pa.int64(): np.int64,
+    pa.float64(): np.float64,
+    pa.timestamp("us"): np.int64,
+}
+
+
+def _validity(null: np.ndarray | None) -> tuple[pa.Buffer | None, int]:
+    """Arrow's validity bitmap (least significant bit first) and the null count."""
+    if null is None:
+        return None, 0
+    count = int(np.count_nonzero(null))
+    if not count:
+        return None, 0
+    return pa.py_buffer(np.packbits(~null, bitorder="little")), count
+
+
+def numbers(data: np.ndarray, kind: pa.DataType, null: np.ndarray | None = None) -> pa.Array:
+    """A fixed-width column (int32, int64, float64, timestamp[us]) from a NumPy array,
+    null where ``null`` holds."""
+    values = np.ascontiguousarray(data, dtype=_NUMPY[kind])
+    bitmap, count = _validity(null)
+    return pa.Array.from_buffers(kind, len(values), [bitmap, pa.py_buffer(values)], count)
+
+
+def booleans(data: np.ndarray, null: np.ndarray | None = None) -> pa.Array:
+    """A boolean column from a NumPy array, null where ``null`` holds."""
+    bits = np.packbits(np.asarray(data, dtype=bool), bitorder="little")
+    bitmap, count = _validity(null)
+    return pa.Array.from_buffers(pa.bool_(), len(data), [bitmap, pa.py_buffer(bits)], count)
+
+
+def texts(values: Sequence[str | None]) -> pa.Array:
+    """A string column from Python texts (None: null)."""
+    return sparse_texts(len(values), {i: v for i, v in enumerate(values) if v is not None})
+
+
+def sparse_texts(n: int, values: dict[int, str]) -> pa.Array:
+    """A string column of n rows, null but where ``values`` gives row -> text."""
+    where = np.fromiter(values, dtype=np.int64, count=len(values))
+    encoded = [v.encode("utf-8") for v in values.values()]
+    lengths = np.zeros(n, dtype=np.int64)
+    lengths[where] = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+    if n and int(lengths.sum()) > MAX_TEXT_BYTES:
+        raise OverflowError("texts over 2 GiB in one column")
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    null = np.ones(n, dtype=bool)
+    null[where] = False
+    order = np.argsort(where, kind="stable")
+    data = pa.py_buffer(b"".join([encoded[j] for j in order.tolist()]))
+    bitmap, count = _validity(null)
+    return pa.Array.from_buffers(pa.string(), n, [bitmap, pa.py_buffer(offsets), data], count)
+
+
+def coded(
+    indices: np.ndarray, dictionary: Sequence[str], null: np.ndarray | None = None
+) -> pa.Array:
+    """A dictionary column (int32 indices into ``dictionary``), null where ``null`` holds."""
+    return pa.DictionaryArray.from_arrays(
+        numbers(indices, pa.int32(), null), texts(list(dictionary))
+    )
+
+
+__all__ = ["booleans", "coded", "numbers", "numpy", "sparse_texts", "texts"]
+
+
+def _bits(buffer: pa.Buffer, offset: int, n: int) -> np.ndarray:
+    packed = np.frombuffer(buffer, dtype=np.uint8)
+    return np.unpackbits(packed, count=offset + n, bitorder="little")[offset:].view(bool)
+
+
+def numpy(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A fixed-width or boolean column as a NumPy array (no copy where it has no nulls),
+    zero where it is null (a null boolean is False)."""
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    n, offset = len(array), array.offset
+    buffers = array.buffers()
+    if pa.types.is_boolean(array.type):
+        out = _bits(buffers[1], offset, n) if n else np.zeros(0, dtype=bool)
+    else:
+        dtype = np.dtype(f"<{_CODES[array.type.bit_width]}")
+        if pa.types.is_floating(array.type):
+            dtype = np.dtype(f"<f{array.type.bit_width // 8}")
+        elif pa.types.is_unsigned_integer(array.type):
+            dtype = np.dtype(f"<u{array.type.bit_width // 8}")
+        out = (
+            np.frombuffer(buffers[1], dtype=dtype)[offset : offset + n]
+            if n
+            else np.zeros(0, dtype=dtype)
+        )
+    if array.null_count:
+        out = np.where(_bits(buffers[0], offset, n), out, np.zeros(1, dtype=out.dtype))
+    return out
+
+
+_CODES = {8: "i1", 16: "i2", 32: "i4", 64: "i8"}
+
+
+def cells(array: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A string column's bytes and each cell's start and end in them (no copy)."""
+    offsets_type = np.int64 if pa.types.is_large_string(array.type) else np.int32
+    n = len(array)
+    _, offsets_buffer, data_buffer = array.buffers()
+    offsets = np.frombuffer(offsets_buffer, dtype=offsets_type)[
+        array.offset : array.offset + n + 1
+    ]
+    data = (
+        np.frombuffer(data_buffer, dtype=np.uint8)
+        if data_buffer is not None
+        else np.zeros(0, dtype=np.uint8)
+    )
+    return data, offsets[:-1].astype(np.int64), offsets[1:].astype(np.int64)
+
+
+def _counts(flags: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Per cell, how many of its bytes are flagged."""
+    total = np.zeros(len(flags) + 1, dtype=np.int64)
+    np.cumsum(flags, out=total[1:])
+    counts: np.ndarray = total[ends] - total[starts]
+    return counts
+
+
+def printable(array: pa.Array) -> np.ndarray:
+    """Cells of printable ASCII only (``^[ -~]*$``), of a string column without nulls."""
+    data, starts, ends = cells(array)
+    good: np.ndarray = _counts((data < SPACE) | (data > TILDE), starts, ends) == 0
+    return good
+
+
+DIGIT_0, DIGIT_9, DOT, MINUS = ord("0"), ord("9"), ord("."), ord("-")
+
+
+def plain_numbers(array: pa.Array) -> np.ndarray:
+    """Cells in the plain decimal form ``^-?(?:0|[1-9][0-9]*)(?:\\.[0-9]+)?$``, of a
+    string column without nulls: an optional minus, whole digits without a leading zero
+    (or a zero alone), and maybe a point and one digit or more."""
+    data, starts, ends = cells(array)
+    if not len(data):
+        return np.zeros(len(starts), dtype=bool)
+    digit = (data >= DIGIT_0) & (data <= DIGIT_9)
+    dot = data == DOT
+    minus = data == MINUS
+    last = len(data) - 1
+    first = np.minimum(starts, last)  # (an empty cell points anywhere: it is refused)
+    signed = (ends > starts) & (data[first] == MINUS)
+    begin = starts + signed  # the first digit
+    good: np.ndarray = (_counts(~(digit | dot | minus), starts, ends) == 0) & (begin < ends)
+    good &= _counts(minus, starts, ends) == signed
+    dots = _counts(dot, starts, ends)
+    good &= dots <= 1
+    # where the whole part ends: at the point, or at the cell's end
+    point = np.where(dots == 1, ends, 0)
+    at = np.flatnonzero(dot)
+    owner = np.searchsorted(ends, at, side="right")  # the cell of each point
+    inside = owner < len(ends)
+    single = np.zeros(len(ends), dtype=bool)
+    single[owner[inside]] = True
+    point[owner[inside]] = at[inside]
+    whole_end = np.where(single & (dots == 1), point, ends)
+    good &= whole_end > begin  # a digit before the point
+    good &= ~((dots == 1) & (whole_end >= ends - 1))  # and one after it
+    lead = np.minimum(begin, last)
+    good &= ~((data[lead] == DIGIT_0) & (whole_end - begin > 1))  # no leading zero
+    return good
