@@ -376,3 +376,18 @@ def test_no_time_per_step_outside_the_step_fit(values: dict[str, Any]) -> None:
     e = est(V24, "compute_hours", "mfu", **{**SMALL, "batch_size": 4, **values})
     assert e.fields["compute_hours"].rule.id == "compute_hours.from_flops"
     assert e.fields["mfu"].rule.id != "mfu.small_dense"
+
+
+def test_a_disclosed_mfu_gets_no_fitted_time_per_step() -> None:
+    """The time per step of tables/mfu_small_dense.yaml was fitted together with its MFU: a
+    disclosed MFU is the run's achieved throughput over its whole time, so inside the step
+    fit's domain it is used alone, not with the fitted overhead added."""
+    e = est(V24, "compute_hours", "step_overhead_s", **{**SMALL, "batch_size": 4, "mfu": 0.3})
+    assert e.fields["compute_hours"].rule.id == "compute_hours.from_flops"
+    assert value(e, "compute_hours") == pytest.approx(6 * 4.7e8 * 1.0e9 / (312e12 * 0.3) / 3600)
+    # a disclosed time per step is still added to a disclosed MFU
+    both = {**SMALL, "batch_size": 4, "mfu": 0.3, "step_overhead_s": 0.5}
+    steps = 1.0e9 / (4 * 2048)
+    assert hours(**both) == pytest.approx(
+        (6 * 4.7e8 * 1.0e9 / (312e12 * 0.3) + steps * 0.5) / 3600
+    )
