@@ -307,7 +307,7 @@ def test_the_24_utilisation_table_is_what_the_fit_produces() -> None:
         ("tf32", "A100 40GB", 156e12, False),
         ("fp32", "A100 40GB", 19.5e12, False),
         ("tf32", "V100", 15.7e12, False),  # Volta has no TF32: FP32 matrix products
-        ("fp8", "H100 SXM", 1979e12, False),
+        ("fp8", "H100 SXM", 1979e12, True),  # the FP8 peak, warned: measured FP8 is not 2x BF16
         ("fp8", "A100 80GB", 312e12, True),  # no FP8 on the A100: 16-bit peak, warned
         ("tf32", "T4", 65e12, True),  # no row: 16-bit peak, warned
     ],
@@ -325,6 +325,22 @@ def test_the_peak_is_the_gpus_peak_at_the_runs_precision(
     assert value(e, "gpu_peak_flops") == pytest.approx(peak)
     assert (e.fields["gpu_peak_flops"].warning is not None) is warned
     assert (e.fields["training_precision"].rule is not None) is (precision is None)
+
+
+def test_an_fp8_time_warns_that_measured_fp8_is_not_twice_as_fast() -> None:
+    """The FP8 peak is twice the 16-bit one while the MFU was fitted on 16-bit runs; measured
+    FP8 training on H100 ran 1.00-1.35 times as fast as BF16 (MosaicML), so it warns."""
+    values = {
+        "gpu_model": "H100 SXM",
+        "gpu_count": 8,
+        "base_model_params": 7.0e9,
+        "training_tokens": 1.0e9,
+    }
+    fp8 = est(V24, "gpu_peak_flops", **values, training_precision="fp8")
+    assert "1.13" in (fp8.fields["gpu_peak_flops"].warning or "")
+    for precision in ("tf32", "fp32"):  # the other precisions keep their datasheet peak silently
+        other = est(V24, "gpu_peak_flops", **values, training_precision=precision)
+        assert other.fields["gpu_peak_flops"].warning is None
 
 
 SMALL = {
@@ -376,3 +392,18 @@ def test_no_time_per_step_outside_the_step_fit(values: dict[str, Any]) -> None:
     e = est(V24, "compute_hours", "mfu", **{**SMALL, "batch_size": 4, **values})
     assert e.fields["compute_hours"].rule.id == "compute_hours.from_flops"
     assert e.fields["mfu"].rule.id != "mfu.small_dense"
+
+
+def test_a_disclosed_mfu_gets_no_fitted_time_per_step() -> None:
+    """The time per step of tables/mfu_small_dense.yaml was fitted together with its MFU: a
+    disclosed MFU is the run's achieved throughput over its whole time, so inside the step
+    fit's domain it is used alone, not with the fitted overhead added."""
+    e = est(V24, "compute_hours", "step_overhead_s", **{**SMALL, "batch_size": 4, "mfu": 0.3})
+    assert e.fields["compute_hours"].rule.id == "compute_hours.from_flops"
+    assert value(e, "compute_hours") == pytest.approx(6 * 4.7e8 * 1.0e9 / (312e12 * 0.3) / 3600)
+    # a disclosed time per step is still added to a disclosed MFU
+    both = {**SMALL, "batch_size": 4, "mfu": 0.3, "step_overhead_s": 0.5}
+    steps = 1.0e9 / (4 * 2048)
+    assert hours(**both) == pytest.approx(
+        (6 * 4.7e8 * 1.0e9 / (312e12 * 0.3) + steps * 0.5) / 3600
+    )
