@@ -140,13 +140,17 @@ def run_fit(script: str, rules: Path) -> str:
     ).stdout
 
 
+def fitted_mfu(out: str, after: str = "") -> dict[tuple[str, str], float]:
+    """The MFU per (method, GPU) lines of a fit script's output (``after``: what must follow
+    the figure, a pattern)."""
+    found = re.findall(r"^  (\w+) ([\w-]+): mfu ([0-9.]+)" + after, out, flags=re.M)
+    return {(m, g): float(v) for m, g, v in found}
+
+
 def test_the_mfu_table_is_what_the_fit_produces() -> None:
     """tables/mfu_reference.yaml must be the output of bench/fit_mfu.py on the cases."""
     out = run_fit("fit_mfu.py", V22)
-    fitted = {
-        (m, g): float(v)
-        for m, g, v in re.findall(r"^  (\w+) ([\w-]+): mfu ([0-9.]+)", out, flags=re.M)
-    }
+    fitted = fitted_mfu(out)
     table = {tuple(r.key): r.values["mfu"] for r in RS.tables["mfu_reference"].rows}
     assert fitted == pytest.approx(table)
     assert "leave-one-out time error over 9 cases" in out
@@ -247,10 +251,7 @@ def test_the_step_fit_table_is_what_the_fit_produces() -> None:
     assert fitted and fitted.keys() == table.keys()
     for key, (mfu, step_s) in table.items():
         assert fitted[key] == (pytest.approx(mfu), pytest.approx(step_s)), key
-    large = {
-        (m, g): float(v)
-        for m, g, v in re.findall(r"^  (\w+) ([\w-]+): mfu ([0-9.]+) \(", out, flags=re.M)
-    }
+    large = fitted_mfu(out, r" \(")
     inherited = {tuple(r.key): r.values["mfu"] for r in rs.tables["mfu_reference"].rows}
     assert large == pytest.approx(inherited)
     assert "step fit leave-one-out time error over 6 cases" in out
