@@ -884,3 +884,31 @@ def test_cell_forms_read_byte_by_byte_are_the_patterns(texts: list[str]) -> None
     for pattern, by_bytes in ((PLAIN_NUMBER, arrays.plain_numbers), (PRINTABLE, arrays.printable)):
         expected = pc.match_substring_regex(column, pattern).to_pylist()
         assert by_bytes(column).tolist() == expected, pattern
+
+
+def test_a_column_the_same_for_every_run_is_spread_without_a_copy_per_run(newest: Ruleset) -> None:
+    """Spreading the first rows of runs to every row: a mask the same for every run is
+    one shared array that cannot be written to (a write would change every field that
+    shares it), another uniform column is filled, and anything else (NaN included) is
+    repeated run by run."""
+    import numpy as np
+    from tuneprint.batch.vector import NUM, Chunk, Interner, RunResolver, Vec
+
+    chunk = Chunk(6, Interner())
+    chunk.disclose("gpu_count", Vec(NUM, np.arange(6.0)), np.ones(6, dtype=bool))
+    resolver = RunResolver(newest, chunk, np.array([0, 1, 3]))  # runs of 1, 2 and 3 rows
+    every = resolver.spread_runs(np.ones(3, dtype=bool))
+    assert every.tolist() == [True] * 6 and not every.flags.writeable
+    assert resolver.spread_runs(np.ones(3, dtype=bool)) is every
+    none = resolver.spread_runs(np.zeros(3, dtype=bool))
+    assert none.tolist() == [False] * 6 and not none.flags.writeable
+    with pytest.raises(ValueError):
+        none[0] = True
+    assert resolver.spread_runs(np.array([True, False, True])).tolist() == [
+        True, False, False, True, True, True
+    ]  # fmt: skip
+    filled = resolver.spread_runs(np.full(3, 7, dtype=np.int16))
+    assert filled.tolist() == [7] * 6 and filled.dtype == np.int16 and filled.flags.writeable
+    nan = resolver.spread_runs(np.array([np.nan, np.nan, np.nan]))
+    assert np.isnan(nan).all() and len(nan) == 6
+    assert resolver.spread_runs(np.array([1.0, 2.0, 3.0])).tolist() == [1, 2, 2, 3, 3, 3]

@@ -771,9 +771,18 @@ class RunResolver(Resolver):
             firsts.disclose(name, Vec(vec.kind, vec.data[heads]), chunk.present[name][heads])
         self.runs = Resolver(ruleset, firsts)
         self.moving = varying(ruleset, chunk)
+        self._every = np.ones(chunk.n, dtype=bool)
+        self._none = np.zeros(chunk.n, dtype=bool)
+        self._every.flags.writeable = self._none.flags.writeable = False
 
     def spread_runs(self, data: np.ndarray) -> np.ndarray:
-        """A column of the first rows of runs, for every row."""
+        """A column of the first rows of runs, for every row. A mask the same for every
+        run is a shared array no one writes to (most are: no row fails, every row
+        applies); another column the same for every run is filled, not repeated."""
+        if len(data) and (data == data[0]).all() and data[0] == data[0]:  # (NaN: repeat)
+            if data.dtype == np.bool_:
+                return self._every if data[0] else self._none
+            return np.full(self.n, data[0], dtype=data.dtype)
         return np.repeat(data, self.lengths)
 
     def outcome(self, name: str) -> Outcome:
