@@ -22,7 +22,7 @@ from tuneprint.validation import (
 )
 from tuneprint.validation.report import FAR_OFF, run_case
 
-from tests.conftest import LATEST, ROOT, write
+from tests.conftest import LATEST, ROOT, RULES, write
 
 Cli = Callable[..., tuple[int, str, str]]
 SUITE = ROOT / "validation"
@@ -182,9 +182,11 @@ def test_validate_command(cli: Cli, tmp_path: Path) -> None:
 def test_diff_on_the_suite_names_what_moved_each_case(cli: Cli, tmp_path: Path) -> None:
     from tuneprint.validation.compare import by_change, by_group, compare
 
+    shared = str(RULES / "2.4")  # the version whose changelog entry is checked
+
     folder = _mini_suite(tmp_path, "gpu_cpu_ram", 3.0, BASE)
     s = load_suite(folder)
-    old, new = load_ruleset("2.3"), load_ruleset(LATEST)
+    old, new = load_ruleset("2.3"), load_ruleset(shared)
     (change,) = compare(s, old, new)
     assert change.moved and "rule server_share.gpus_over_slots" in change.causes
     assert change.old.error is not None and change.new.error is not None
@@ -194,13 +196,13 @@ def test_diff_on_the_suite_names_what_moved_each_case(cli: Cli, tmp_path: Path) 
     entries = {e["change"]: e for e in by_change(new, [change])}
     share = next(e for k, e in entries.items() if k.startswith("a job on fewer GPUs"))
     assert share["cases"] == ["one"]
-    code, out, _ = cli("diff", "--rules", "2.3", "--rules", LATEST, "--suite", folder)
+    code, out, _ = cli("diff", "--rules", "2.3", "--rules", shared, "--suite", folder)
     assert code == 0 and "~ one" in out and "because rule server_share.gpus_over_slots" in out
     code, out, _ = cli(
-        "diff", "--rules", "2.3", "--rules", LATEST, "--suite", folder, "--format", "json"
+        "diff", "--rules", "2.3", "--rules", shared, "--suite", folder, "--format", "json"
     )
     assert json.loads(out)["cases"][0]["moved"] is True
-    code, _, err = cli("diff", "--rules", "2.3", "--rules", LATEST)
+    code, _, err = cli("diff", "--rules", "2.3", "--rules", shared)
     assert code == 2 and "give disclosure files, or --suite" in err
 
 
