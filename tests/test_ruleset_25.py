@@ -81,3 +81,14 @@ def test_a_machine_as_large_as_its_server_is_unchanged() -> None:
     old, new = est(V24, **base, gpus_per_server=8), est(V25, **base, gpus_per_server=8)
     for name in ("cpu_count", "memory_gb_per_server", "server_embodied_kgco2e", "it_energy_kwh"):
         assert value(new, name) == value(old, name), name
+
+
+def test_a_disclosed_server_larger_than_the_machine_is_read_as_a_slice_with_a_warning() -> None:
+    """A named 8-GPU instance with one GPU per server disclosed: the machine is a slice of
+    it, and the estimate says so; without a disclosed server no warning is given."""
+    named = est(V25, gpu_model="A100 80GB", server_model="p4d.24xlarge", gpu_count=1,
+                gpus_per_server=1, reserved_hours=2)  # fmt: skip
+    assert value(named, "cpus_per_server") == 1
+    embodied = named.fields["server_embodied_kgco2e"]
+    assert embodied.warning and "slice of that server" in embodied.warning
+    assert not est(V25, **DESKTOP, gpus_per_server=1).fields["server_embodied_kgco2e"].warning
