@@ -130,3 +130,20 @@ def test_the_cache_can_be_turned_off_and_deleted(
     monkeypatch.setenv("TUNEPRINT_NO_CACHE", "1")
     load_folder(RULES / "1.0")
     assert not _entries(cache_dir)
+
+
+def test_a_cached_ruleset_holds_its_folders_as_this_process_reached_them(
+    tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An entry written by a process that named the folders relative to its working folder
+    is found again by the folders resolved, from anywhere: the ruleset read from it holds
+    the folders as the reader gave them, not the writer's relative ones (a batch's worker
+    processes, the summary and the interop units read files there)."""
+    monkeypatch.chdir(RULES.parent)
+    written = load_folder(Path("rules") / "2.4")
+    assert written.folder == Path("rules") / "2.4" and len(_entries(cache_dir)) == 1
+    monkeypatch.chdir(tmp_path)
+    read = load_folder(RULES / "2.4")
+    assert len(_entries(cache_dir)) == 1  # the same entry
+    assert read.folder == RULES / "2.4" and (read.folder / "ruleset.yaml").is_file()
+    assert [layer.folder for layer in read.layers] == [f for f, _ in layers_of(RULES / "2.4")]

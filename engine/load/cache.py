@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.compiler import build_plan, compile_source, generate_plan
-from ..core.model import FieldSpec, Location, Row, Ruleset, Table
+from ..core.model import FieldSpec, Layer, Location, Row, Ruleset, Table
 
 FORMAT = b"TPRS0005"  # changes whenever what is stored changes
 KEY_FILE = "signing.key"
@@ -241,7 +241,12 @@ def read(ruleset_hash: str, layers: list[Path]) -> Ruleset | None:
         if not isinstance(ruleset, Ruleset) or ruleset.content_hash != ruleset_hash:
             return None
         plan, accepts = build_plan(ruleset, code, bound)
-        return dataclasses.replace(ruleset, plan=plan, accepts=accepts)
+        # the entry is found by the folders resolved, but holds them as they were written
+        # when it was made (perhaps relative to another working folder): give the caller's
+        here = tuple(
+            Layer(layer.version, path) for layer, path in zip(ruleset.layers, layers, strict=True)
+        )
+        return dataclasses.replace(ruleset, plan=plan, accepts=accepts, layers=here)
     except Exception:  # a signed entry that still does not load: rebuild it
         return None
     finally:
