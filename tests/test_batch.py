@@ -654,6 +654,36 @@ def test_worker_processes_give_the_single_process_file(newest: Ruleset, tmp_path
     assert a.schema == b.schema and a.to_pylist() == b.to_pylist()
 
 
+def test_worker_processes_run_from_any_folder_and_leave_no_part_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers load the ruleset from its folder and hand their rows back as Arrow files in
+    a temporary folder: from a working folder outside the checkout (where a cached
+    ruleset once held its folders relative to another one) the run gives the one-process
+    file, and the temporary folder is removed."""
+    import tempfile
+
+    from tuneprint import load_ruleset
+
+    source = mixed_batch(tmp_path, 100)
+    parts = tmp_path / "tmp"
+    parts.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(parts))
+    monkeypatch.setenv("TUNEPRINT_CACHE_DIR", str(tmp_path / "cache"))  # workers inherit it
+    monkeypatch.chdir(RULES.parent)
+    load_ruleset(Path("rules") / NEWEST.name)  # a cache entry written with relative folders
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    rs = load_ruleset()
+    one = run_batch(source, tmp_path / "one.parquet", rs, chunk_rows=100)
+    two = run_batch(source, tmp_path / "two.parquet", rs, chunk_rows=100, workers=2)
+    assert (one.rows, one.ok, one.errors) == (two.rows, two.ok, two.errors) == (600, 300, 300)
+    a, b = pq.read_table(tmp_path / "one.parquet"), pq.read_table(tmp_path / "two.parquet")
+    assert a.to_pylist() == b.to_pylist()
+    assert list(parts.iterdir()) == []
+
+
 def test_dask_on_a_local_cluster_of_two_workers_gives_the_single_process_file(
     newest: Ruleset, tmp_path: Path
 ) -> None:

@@ -116,34 +116,62 @@ def _start_worker(folder: str, digest: str, fields: list[str]) -> None:
     _WORKER.update(ruleset=ruleset, layout=Layout.of(ruleset, fields))
 
 
-def _estimate_piece(piece: Piece, vectorised: bool) -> pa.RecordBatch:
+def _estimate_piece(piece: Piece, vectorised: bool, parts: str) -> str:
+    """Estimate a piece and write its output rows to an Arrow file in ``parts``: the
+    parent maps that file instead of receiving the rows through a pipe (pickling a chunk's
+    columns and copying them between processes cost more than estimating them)."""
+    import uuid
+
     chunk = chunk_of(piece, _WORKER["ruleset"])
-    return _estimated(_WORKER["layout"], chunk, vectorised)
+    batch = _estimated(_WORKER["layout"], chunk, vectorised)
+    path = str(Path(parts) / f"part-{uuid.uuid4().hex}.arrow")
+    with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, batch.schema) as writer:
+        writer.write_batch(batch)
+    return path
+
+
+def _mapped(path: str) -> Iterator[pa.RecordBatch]:
+    """The output rows of a worker's Arrow file, mapped; the file is gone once they are
+    consumed."""
+    import os
+
+    source = pa.memory_map(path)
+    try:
+        yield pa.ipc.open_file(source).get_batch(0)
+    finally:
+        source.close()
+        os.unlink(path)
 
 
 def _in_workers(
     pieces: Iterator[Piece], ruleset: Ruleset, fields: list[str], vectorised: bool, workers: int
 ) -> Iterator[pa.RecordBatch]:
     """Each piece estimated in a pool of processes (each loads the ruleset from the
-    cache), results in the input's order, at most two pieces per worker in flight."""
+    cache), results in the input's order, at most two pieces per worker in flight; each
+    result comes back as an Arrow file in a temporary folder, removed at the end."""
     import multiprocessing
+    import shutil
     from concurrent.futures import Future, ProcessPoolExecutor
 
     context = multiprocessing.get_context("spawn")  # no fork of a process holding threads
     folder = str(ruleset.folder.resolve())
-    with ProcessPoolExecutor(
-        workers,
-        mp_context=context,
-        initializer=_start_worker,
-        initargs=(folder, ruleset.content_hash, fields),
-    ) as pool:
-        pending: deque[Future[pa.RecordBatch]] = deque()
-        for piece in pieces:
-            pending.append(pool.submit(_estimate_piece, piece, vectorised))
-            if len(pending) >= 2 * workers:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+    parts = tempfile.mkdtemp(prefix="tuneprint-parts-")
+    try:
+        with ProcessPoolExecutor(
+            workers,
+            mp_context=context,
+            initializer=_start_worker,
+            initargs=(folder, ruleset.content_hash, fields),
+        ) as pool:
+            pending: deque[Future[str]] = deque()
+            for piece in pieces:
+                pending.append(pool.submit(_estimate_piece, piece, vectorised, parts))
+                if len(pending) >= 2 * workers:
+                    yield from _mapped(pending.popleft().result())
+            while pending:
+                yield from _mapped(pending.popleft().result())
+    finally:
+        shutil.rmtree(parts, ignore_errors=True)
 
 
 def _not_empty(batches: Iterator[pa.RecordBatch], name: str) -> Iterator[pa.RecordBatch]:
