@@ -7,6 +7,7 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,7 +18,7 @@ from tuneprint import load_ruleset
 from tuneprint.cli import run
 from tuneprint.core.model import Ruleset
 from tuneprint.core.resolve import Estimate, estimate
-from tuneprint.load.disclosures import load_disclosure
+from tuneprint.load.disclosures import disclosure_from_document, load_disclosure
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -70,6 +71,16 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, str, str
         return code, out, err
 
     return invoke
+
+
+def est(rs: Ruleset, *extra: str, **values: Any) -> Estimate:
+    """The estimate of a disclosure of these values (``extra``: fields to resolve too)."""
+    doc = {"id": "t", "values": values}
+    return estimate(rs, disclosure_from_document(doc, "t.yaml", rs), extra=extra)
+
+
+def value(e: Estimate, name: str) -> Any:
+    return e.fields[name].value
 
 
 def write(path: Path, text: str) -> Path:

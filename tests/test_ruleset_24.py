@@ -7,23 +7,11 @@ from typing import Any
 
 import pytest
 from tuneprint import load_ruleset
-from tuneprint.core.model import Ruleset
 from tuneprint.core.names import canonical_name
-from tuneprint.core.resolve import Estimate, estimate
-from tuneprint.load.disclosures import disclosure_from_document
 
-from tests.conftest import RULES
+from tests.conftest import RULES, est, value
 
 V23, V24 = load_ruleset(RULES / "2.3"), load_ruleset(RULES / "2.4")
-
-
-def est(rs: Ruleset, *extra: str, **values: Any) -> Estimate:
-    doc = {"id": "t", "values": values}
-    return estimate(rs, disclosure_from_document(doc, "t.yaml", rs), extra=extra)
-
-
-def value(e: Estimate, name: str) -> Any:
-    return e.fields[name].value
 
 
 def test_24_is_released_and_extends_23() -> None:

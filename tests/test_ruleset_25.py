@@ -3,26 +3,12 @@ effect on real runs is in tests/test_validation.py)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from tuneprint import load_ruleset
-from tuneprint.core.model import Ruleset
-from tuneprint.core.resolve import Estimate, estimate
-from tuneprint.load.disclosures import disclosure_from_document
 
-from tests.conftest import RULES
+from tests.conftest import RULES, est, value
 
 V24, V25 = load_ruleset(RULES / "2.4"), load_ruleset(RULES / "2.5")
-
-
-def est(rs: Ruleset, **values: Any) -> Estimate:
-    doc = {"id": "t", "values": values}
-    return estimate(rs, disclosure_from_document(doc, "t.yaml", rs))
-
-
-def value(e: Estimate, name: str) -> Any:
-    return e.fields[name].value
 
 
 def test_every_rule_of_25_is_in_its_changelog() -> None:
@@ -43,6 +29,7 @@ def test_a_one_gpu_machine_has_one_socket_and_its_slot_of_memory_and_chassis() -
     assert value(old, "server_share") == value(new, "server_share") == 1
     assert (value(old, "cpu_count"), value(new, "cpu_count")) == (2, 1)
     assert new.fields["cpus_per_server"].rule.id == "cpus_per_server.one_gpu_machine"
+    assert value(new, "machine_slot_share") == 0.125  # 1 of the proxy host's 8 slots
     assert value(new, "memory_gb_per_server") == pytest.approx(
         value(old, "memory_gb_per_server") / 8
     )
@@ -60,6 +47,7 @@ def test_a_disclosed_memory_wins_and_no_disclosed_slots_moves_nothing() -> None:
     for name in ("cpu_count", "memory_gb_per_server", "server_share", "it_energy_kwh"):
         assert value(new, name) == value(old, name), name
     assert value(new, "server_share") == 0.125
+    assert "machine_slot_share" not in new.fields
 
 
 def test_a_four_gpu_machine_keeps_its_sockets_and_gets_half_the_memory() -> None:
@@ -68,6 +56,7 @@ def test_a_four_gpu_machine_keeps_its_sockets_and_gets_half_the_memory() -> None
     four = dict(DESKTOP, gpu_count=4)
     old, new = est(V24, **four, gpus_per_server=4), est(V25, **four, gpus_per_server=4)
     assert value(new, "cpu_count") == value(old, "cpu_count") == 2
+    assert value(new, "machine_slot_share") == 0.5
     assert value(new, "memory_gb_per_server") == pytest.approx(
         value(old, "memory_gb_per_server") / 2
     )

@@ -9,10 +9,8 @@ import pytest
 from tuneprint import load_ruleset
 from tuneprint.core.model import Ruleset
 from tuneprint.core.names import canonical_name
-from tuneprint.core.resolve import Estimate, estimate
-from tuneprint.load.disclosures import disclosure_from_document
 
-from tests.conftest import RULES
+from tests.conftest import RULES, est
 
 V24, V25 = load_ruleset(RULES / "2.4"), load_ruleset(RULES / "2.5")
 
@@ -34,11 +32,6 @@ PRINTED_CPUS = [
     ("AMD EPYC 7V12 64-Core Processor", "amd-epyc-7v12"),
     ("AMD EPYC 7V12", "amd-epyc-7v12"),
 ]
-
-
-def est(rs: Ruleset, **values: Any) -> Estimate:
-    doc = {"id": "t", "values": values}
-    return estimate(rs, disclosure_from_document(doc, "t.yaml", rs))
 
 
 def row(rs: Ruleset, table: str, key: str) -> Any:
