@@ -395,3 +395,27 @@ def reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any
 def test_promise(case: dict[str, Any], reports: dict[str, dict[str, Any]]) -> None:
     broken = check_promise(case, reports[case["id"]])
     assert not broken, broken
+
+
+def test_a_case_is_held_to_its_own_memory_not_its_parents() -> None:
+    """The runner reports its own peak: a parent holding 300 MiB when it starts the
+    runner's process does not count against the cases (ru_maxrss carries it over)."""
+    child = "import runner; print(runner._peak_kib())"
+    parent = "\n".join(
+        [
+            "import subprocess, sys",
+            "held = bytearray(300 << 20)",
+            "for i in range(0, len(held), 4096): held[i] = 1",
+            f"args = [sys.executable, '-c', {child!r}]",
+            "print(subprocess.run(args, capture_output=True, text=True).stdout)",
+        ]
+    )
+    path = os.pathsep.join([str(RUNNER.parent), str(ROOT)])
+    done = subprocess.run(
+        [sys.executable, "-c", parent],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": path},
+    )
+    assert int(done.stdout.strip()) < 200 * 1024, done.stderr
