@@ -13,6 +13,10 @@ optimiser steps.
   on the relative time error, over every GPU the cases ran on. The MFU is held at most at the
   highest utilisation the large-model cases imply (no small model computes more efficiently
   than the best benchmark), and the seconds per step at least at zero.
+* From 2.6, small dense models trained on one GPU (tables/mfu_one_gpu.yaml, for rulesets
+  that hold it): the MFU alone, per method, minimising the relative time error
+  sum((x / MFU) / T - 1)^2 over those cases (1 / MFU = sum(x / T) / sum((x / T)^2)); they
+  leave the step fit, which keeps the runs on several GPUs.
 
 Prints the rows to paste into the tables and the errors of predicting each case from a fit
 on the *other* cases.
@@ -61,6 +65,12 @@ def fit_steps(cases: list[StepCase], mfu_cap: float) -> tuple[float, float]:
     return 1 / a, t
 
 
+def fit_mfu_only(cases: list[StepCase]) -> float:
+    """The MFU minimising sum(((x / MFU) / T - 1)^2): no time per step."""
+    rows = [x / t_meas for _, _, x, _, t_meas in cases]
+    return sum(u * u for u in rows) / sum(rows)
+
+
 def predicted(case: StepCase, mfu: float, step_s: float) -> float:
     """Predicted over measured time, minus one."""
     _, _, x, s, t_meas = case
@@ -78,6 +88,8 @@ def main() -> None:
         extra = (*extra, "evaluation_flops")
     implied: dict[tuple[str, str], list[tuple[str, float]]] = {}
     small: dict[str, list[StepCase]] = {}
+    one_gpu: dict[str, list[StepCase]] = {}
+    has_one_gpu = "mfu_one_gpu" in rs.tables
     for file, case in load_cases(rs):
         if "compute_hours" not in case["measured"]:
             continue  # a case for another predictor (e.g. GPU utilisation)
@@ -93,7 +105,11 @@ def main() -> None:
         method, gpu = str(f["fine_tuning_method"].value), str(f["gpu_model"].value)
         flops = f["training_flops"].value + (f["evaluation_flops"].value if has_steps else 0)
         at_peak = flops / (f["gpu_count"].value * f["gpu_peak_flops"].value)
-        if f["base_model_active_params"].value < CALIBRATED_MIN_PARAMS and steps is not None:
+        small_model = f["base_model_active_params"].value < CALIBRATED_MIN_PARAMS
+        if small_model and has_one_gpu and f["gpu_count"].value == 1:
+            one_gpu.setdefault(method, []).append((case["id"], gpu, at_peak, steps or 0.0, seconds))
+            continue
+        if small_model and steps is not None:
             small.setdefault(method, []).append((case["id"], gpu, at_peak, steps, seconds))
             continue
         implied.setdefault((method, gpu), []).append((case["id"], at_peak / seconds))
@@ -118,6 +134,18 @@ def main() -> None:
             f"leave-one-out time error over {len(loo)} cases: median "
             f"{statistics.median(e for e, _ in loo):.1%}, worst {worst[0]:.1%} ({worst[1]})"
         )
+    for method, cases in sorted(one_gpu.items()):
+        mfu = fit_mfu_only(cases)
+        print(f"one-GPU fit: {method} mfu {mfu:.3f} ({', '.join(c[0] for c in cases)})")
+        for case in cases:
+            implied_mfu = case[2] / case[4]
+            error = predicted(case, mfu, 0.0)
+            print(f"  in sample {case[0]} ({case[1]}): implied mfu {implied_mfu:.3f}, time error {error:+.1%}")
+        for i, case in enumerate(cases):
+            others = cases[:i] + cases[i + 1 :]
+            if others:
+                error = predicted(case, fit_mfu_only(others), 0.0)
+                print(f"  leave-one-out {case[0]}: time error {error:+.1%}")
     if not small:
         return
     cap = max(u for items in implied.values() for _, u in items)
