@@ -107,7 +107,9 @@ def main() -> None:
         at_peak = flops / (f["gpu_count"].value * f["gpu_peak_flops"].value)
         small_model = f["base_model_active_params"].value < CALIBRATED_MIN_PARAMS
         if small_model and has_one_gpu and f["gpu_count"].value == 1:
-            one_gpu.setdefault(method, []).append((case["id"], gpu, at_peak, steps or 0.0, seconds))
+            one_gpu.setdefault(method, []).append(
+                (case["id"], gpu, at_peak, steps or 0.0, seconds)
+            )
             continue
         if small_model and steps is not None:
             small.setdefault(method, []).append((case["id"], gpu, at_peak, steps, seconds))
@@ -140,7 +142,10 @@ def main() -> None:
         for case in cases:
             implied_mfu = case[2] / case[4]
             error = predicted(case, mfu, 0.0)
-            print(f"  in sample {case[0]} ({case[1]}): implied mfu {implied_mfu:.3f}, time error {error:+.1%}")
+            print(
+                f"  in sample {case[0]} ({case[1]}): implied mfu {implied_mfu:.3f}, "
+                f"time error {error:+.1%}"
+            )
         for i, case in enumerate(cases):
             others = cases[:i] + cases[i + 1 :]
             if others:

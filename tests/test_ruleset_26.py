@@ -46,7 +46,9 @@ def test_one_gpu_small_model_takes_the_one_gpu_mfu_and_no_step_time() -> None:
     ops = 6 * ONE_GPU["base_model_params"] * ONE_GPU["training_tokens"]
     hours = ops / (value(new, "gpu_peak_flops") * value(new, "mfu")) / 3600
     assert value(new, "compute_hours") == pytest.approx(hours, rel=0.02)  # + evaluation, if any
-    assert value(new, "compute_hours") > 1.4 * value(old, "compute_hours")  # 0.107 vs 0.594 + 0.298 s a step
+    assert value(new, "compute_hours") > 1.4 * value(
+        old, "compute_hours"
+    )  # 0.107 vs 0.594 + 0.298 s a step
 
 
 def test_the_one_gpu_time_needs_no_batch() -> None:
