@@ -8,7 +8,15 @@ name, its code or its country; names are written in several ways ("A100 80GB", "
 A100 80GB", "nvidia-a100-sxm4-80gb"); one row in a hundred is corrupt (a count of "four",
 a negative time, an unknown GPU).
 
+Every size is also read from Parquet (columns typed as pyarrow reads the CSV: the counts
+and names stay text where a corrupt cell is) by the one-core engine. Machines differ, and a
+shared one from minute to minute, so each size first measures a baseline in the same run:
+plain Python estimating the same rows with a simple formula (GPU power from a dict, hours,
+utilisation, PUE and grid intensity), no checks, no provenance, the rows already parsed
+into dicts. Each engine's time is printed as a multiple of it too.
+
     python bench/batch_scale.py [--sizes 10000 100000 1000000] [--engines rows vector vector2 dask]
+        [--inputs csv parquet]
 """
 
 from __future__ import annotations
@@ -71,6 +79,55 @@ def write_csv(path: Path, rows: int, seed: int = 1) -> None:
             out.write(",".join(disclosure(rng, i)) + "\n")
 
 
+# The plain-Python baseline's look-ups: a few GPUs and regions, as the rows name them. They
+# time the work of a formula per row; the figures are illustrative, not reference data.
+PLAIN_TDP_W = {"a100 80gb": 400.0, "nvidia a100 80gb": 400.0, "nvidia-a100-sxm4-80gb": 400.0,
+               "h100": 700.0, "v100": 300.0}  # fmt: skip
+PLAIN_PUE = {"us-west-2": 1.135, "us west (oregon)": 1.135, "europe-west4": 1.09,
+             "eu-west-1": 1.135}  # fmt: skip
+PLAIN_KG_PER_KWH = {"us-west-2": 0.2823, "us west (oregon)": 0.2823, "europe-west4": 0.328,
+                    "eu-west-1": 0.279}  # fmt: skip
+
+
+def plain_row(row: dict[str, str]) -> tuple[float | None, float | None, str | None]:
+    """One row by a simple formula, no checks beyond Python's own, no provenance."""
+    try:
+        tdp = PLAIN_TDP_W[row["gpu_model"].strip().lower()]
+        gpus = int(row["gpu_count"] or 8)
+        hours = float(row["reserved_hours"])
+        if hours < 0:
+            raise ValueError(hours)
+        utilisation = float(row["gpu_utilization"] or 0.47)
+        region = row["cloud_region"].strip().lower()
+        kwh = gpus * tdp * utilisation * hours / 1000 * PLAIN_PUE.get(region, 1.58)
+        return kwh, kwh * PLAIN_KG_PER_KWH.get(region, 0.475), None
+    except (KeyError, ValueError) as exc:
+        return None, None, repr(exc)
+
+
+def plain_python(source: Path, repeats: int = 3) -> float:
+    """Seconds a row of the plain-Python baseline (best of ``repeats``), this process on one
+    core."""
+    import csv
+
+    with open(source, encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.process_time()
+        results = [plain_row(r) for r in rows]
+        best = min(best, time.process_time() - start)
+    assert len(results) == len(rows)
+    return best / len(rows)
+
+
+def write_parquet(csv_path: Path, path: Path) -> None:
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    pq.write_table(pcsv.read_csv(csv_path), path)
+
+
 def run(engine: str, source: Path, target: Path) -> tuple[float, float, str]:
     """Seconds and peak memory (MiB) of one batch run in a new process."""
     env = {**os.environ}
@@ -115,24 +172,38 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--engines", nargs="+", default=["rows", "vector", "vector2", "dask"])
+    parser.add_argument("--inputs", nargs="+", default=["csv", "parquet"])
     parser.add_argument(
         "--rows-limit", type=int, default=100_000, help="largest size for the rows engine"
     )
     args = parser.parse_args()
+    if hasattr(os, "sched_setaffinity"):  # the baseline on one core, as the one-core engine
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     folder = Path(tempfile.mkdtemp(prefix="tuneprint-bench-"))
     for size in args.sizes:
         source = folder / f"in-{size}.csv"
         write_csv(source, size)
         mib = source.stat().st_size / 2**20
+        per_row = plain_python(source)
+        base = per_row * size
         print(f"{size:,} disclosures ({mib:.1f} MiB of CSV):")
-        for engine in args.engines:
+        print(f"  baseline plain Python, no checks, no provenance: {per_row * 1e6:.2f} us a row "
+              f"({base:.2f} s for these rows)")  # fmt: skip
+        runs = [("csv", e) for e in args.engines if "csv" in args.inputs]
+        if "parquet" in args.inputs and "vector" in args.engines:
+            parquet = folder / f"in-{size}.parquet"
+            write_parquet(source, parquet)
+            runs.append(("parquet", "vector"))
+        for kind, engine in runs:
+            label = f"{engine}{'' if kind == 'csv' else ' (Parquet in)'}"
             if engine == "rows" and size > args.rows_limit:
-                print(f"  {engine:<8} skipped (over --rows-limit)")
+                print(f"  {label:<21} skipped (over --rows-limit)")
                 continue
-            target = folder / f"out-{size}-{engine}.parquet"
-            seconds, peak, summary = run(engine, source, target)
-            print(f"  {engine:<8} {seconds:7.2f} s  {size / seconds:10,.0f} rows/s  "
-                  f"peak {peak:7.0f} MiB  ({summary})")  # fmt: skip
+            target = folder / f"out-{size}-{engine}-{kind}.parquet"
+            seconds, peak, summary = run(engine, source if kind == "csv" else parquet, target)
+            ratio = seconds / base
+            print(f"  {label:<21} {seconds:7.2f} s  {size / seconds:10,.0f} rows/s  "
+                  f"{ratio:5.1f} x baseline  peak {peak:7.0f} MiB  ({summary})")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -489,11 +489,24 @@ def _parquet_chunk(
     else:
         for column in fields:
             typed_column(columns, ruleset.fields[column], batch.column(column), ruleset)
-    ids = batch.column("id").to_pylist() if "id" in header else [None] * n
     stem = _stem(name)
-    columns.ids = [
-        str(v).strip() if v not in (None, "") else f"{stem}:{rows[i]}" for i, v in enumerate(ids)
-    ]
+    given = batch.column("id") if "id" in header else None
+    if given is not None and isinstance(given, pa.ChunkedArray):
+        given = given.combine_chunks()
+    if given is None or pa.types.is_null(given.type):
+        columns.ids = default_ids(stem, rows)
+    elif pa.types.is_string(given.type) or pa.types.is_large_string(given.type):
+        id_column(columns, given, lambda: default_ids(stem, rows))  # as a CSV's id column
+    else:  # numbers, dates: written as Python writes them
+        columns.ids = [
+            str(v).strip() if v not in (None, "") else f"{stem}:{rows[i]}"
+            for i, v in enumerate(given.to_pylist())
+        ]
+
+    def id_of(i: int, line: int) -> str:
+        value = given[i].as_py() if given is not None else None
+        text = str(value).strip() if value is not None else ""
+        return text or f"{stem}:{line}"
 
     def fallback(i: int) -> Disclosure | TuneprintError:
         line = int(rows[i])
@@ -510,7 +523,7 @@ def _parquet_chunk(
             except Exception as exc:  # the per-disclosure reader words it
                 return InputError.one(name, line, column, str(exc), "type", field=column)
         try:
-            return values_row(name, line, columns.ids[i] or f"{stem}:{line}", values, ruleset)
+            return values_row(name, line, id_of(i, line), values, ruleset)
         except InputError as exc:
             return exc.with_traceback(None)  # no cycle through this frame
 
