@@ -498,15 +498,10 @@ def _parquet_chunk(
     elif pa.types.is_string(given.type) or pa.types.is_large_string(given.type):
         id_column(columns, given, lambda: default_ids(stem, rows))  # as a CSV's id column
     else:  # numbers, dates: written as Python writes them
-        columns.ids = [
-            str(v).strip() if v not in (None, "") else f"{stem}:{rows[i]}"
-            for i, v in enumerate(given.to_pylist())
-        ]
+        columns.ids = [_id_text(v, stem, int(rows[i])) for i, v in enumerate(given.to_pylist())]
 
     def id_of(i: int, line: int) -> str:
-        value = given[i].as_py() if given is not None else None
-        text = str(value).strip() if value is not None else ""
-        return text or f"{stem}:{line}"
+        return _id_text(given[i].as_py() if given is not None else None, stem, line)
 
     def fallback(i: int) -> Disclosure | TuneprintError:
         line = int(rows[i])
@@ -530,6 +525,13 @@ def _parquet_chunk(
     return Chunk(
         columns, rows, _remembering(fallback, _flagged_cells(columns, header, batch), rows)
     )
+
+
+def _id_text(value: Any, stem: str, line: int) -> str:
+    """A Parquet cell's id as the per-disclosure reader makes it: the value as text without
+    its spaces, or FILE:ROW where it is blank."""
+    text = str(value).strip() if value is not None else ""
+    return text or f"{stem}:{line}"
 
 
 def _parquet_value(value: Any) -> Any:
