@@ -11,9 +11,10 @@ a negative time, an unknown GPU).
 Every size is also read from Parquet (columns typed as pyarrow reads the CSV: the counts
 and names stay text where a corrupt cell is) by the one-core engine. Machines differ, and a
 shared one from minute to minute, so each size first measures a baseline in the same run:
-plain Python estimating the same rows with a simple formula (GPU power from a dict, hours,
-utilisation, PUE and grid intensity), no checks, no provenance, the rows already parsed
-into dicts. Each engine's time is printed as a multiple of it too.
+plain Python estimating the same rows with a simple formula (GPU TDP, hours, utilisation,
+PUE and grid intensity, from dicts made of the shipped ruleset's tables), no checks, no
+provenance, the rows already parsed into dicts. Each engine's time is printed as a
+multiple of it too.
 
     python bench/batch_scale.py [--sizes 10000 100000 1000000] [--engines rows vector vector2 dask]
         [--inputs csv parquet]
@@ -79,28 +80,54 @@ def write_csv(path: Path, rows: int, seed: int = 1) -> None:
             out.write(",".join(disclosure(rng, i)) + "\n")
 
 
-# The plain-Python baseline's look-ups: a few GPUs and regions, as the rows name them. They
-# time the work of a formula per row; the figures are illustrative, not reference data.
-PLAIN_TDP_W = {"a100 80gb": 400.0, "nvidia a100 80gb": 400.0, "nvidia-a100-sxm4-80gb": 400.0,
-               "h100": 700.0, "v100": 300.0}  # fmt: skip
-PLAIN_PUE = {"us-west-2": 1.135, "us west (oregon)": 1.135, "europe-west4": 1.09,
-             "eu-west-1": 1.135}  # fmt: skip
-PLAIN_KG_PER_KWH = {"us-west-2": 0.2823, "us west (oregon)": 0.2823, "europe-west4": 0.328,
-                    "eu-west-1": 0.279}  # fmt: skip
+def plain_tables() -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
+    """The baseline's look-ups, from the shipped ruleset's tables, by each name as the rows
+    write it (lower case): GPU TDP (W), PUE and grid intensity (kg/kWh, latest year)."""
+    from tuneprint import load_ruleset
+    from tuneprint.core.tables import find_row
+    from tuneprint.core.values import match_name
+
+    rs = load_ruleset(None)
+    tdp = {}
+    for name in filter(None, GPUS):
+        row = find_row(rs.tables["gpus"], (match_name(rs.tables["gpus"], name),))
+        tdp[name.lower()] = float(row.values["tdp_w"]) if row else 0.0
+
+    def latest(table: str, key: str) -> dict[str, float] | None:
+        rows = [r for r in rs.tables[table].rows if r.key[0] == key]
+        return max(rows, key=lambda r: r.key[1]).values if rows else None
+
+    pue, grid = {}, {}
+    for name in filter(None, REGIONS):
+        region = match_name(rs.tables["cloud_regions"], name)
+        place = find_row(rs.tables["cloud_regions"], (region,)).values
+        rate = latest("grid_cloud_region", region) or latest("grid_country", place["country"])
+        grid[name.lower()] = rate["gco2e_per_kwh"] / 1000  # the region's, else its country's
+        pue[name.lower()] = latest("datacenter_efficiency", place["provider"])["pue"]
+    return tdp, pue, grid
 
 
-def plain_row(row: dict[str, str]) -> tuple[float | None, float | None, str | None]:
-    """One row by a simple formula, no checks beyond Python's own, no provenance."""
+def plain_row(
+    row: dict[str, str], tables: tuple[dict[str, float], dict[str, float], dict[str, float]]
+) -> tuple[float | None, float | None, str | None]:
+    """One row by a simple formula, no checks beyond Python's own, no provenance: the GPUs'
+    TDP at the disclosed utilisation (or the seed's 0.47) over the hours, times the PUE,
+    then the grid's intensity (without a region, the IT energy only). A row it cannot compute
+    gets the error, as a batch would."""
+    tdp_w, pue, grid = tables
     try:
-        tdp = PLAIN_TDP_W[row["gpu_model"].strip().lower()]
-        gpus = int(row["gpu_count"] or 8)
+        power = tdp_w[row["gpu_model"].strip().lower()]
+        gpus = int(row["gpu_count"] or 1)
         hours = float(row["reserved_hours"])
         if hours < 0:
             raise ValueError(hours)
         utilisation = float(row["gpu_utilization"] or 0.47)
+        kwh = gpus * power * utilisation * hours / 1000
         region = row["cloud_region"].strip().lower()
-        kwh = gpus * tdp * utilisation * hours / 1000 * PLAIN_PUE.get(region, 1.58)
-        return kwh, kwh * PLAIN_KG_PER_KWH.get(region, 0.475), None
+        if region not in pue:  # no region: the IT energy, and no carbon
+            return kwh, None, None
+        kwh *= pue[region]
+        return kwh, kwh * grid[region], None
     except (KeyError, ValueError) as exc:
         return None, None, repr(exc)
 
@@ -112,13 +139,14 @@ def plain_python(source: Path, repeats: int = 3) -> float:
 
     with open(source, encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
+    tables = plain_tables()
     best = float("inf")
     cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
     if cores:  # on one core, as the one-core engine; the engines' runs get every core back
         os.sched_setaffinity(0, {min(cores)})
     for _ in range(repeats):
         start = time.process_time()
-        results = [plain_row(r) for r in rows]
+        results = [plain_row(r, tables) for r in rows]
         best = min(best, time.process_time() - start)
     if cores:
         os.sched_setaffinity(0, cores)
