@@ -111,6 +111,24 @@ def pytest_configure(config: pytest.Config) -> None:
         _hypothesis_settings.load_profile("ci")
 
 
+# What a wheel is built from (everything the package and its bundled data come from).
+SOURCES = ("pyproject.toml", "README.md", "LICENSE", "NOTICE", "MANIFEST.in")
+SOURCE_DIRS = ("engine", "rules", "schemas", "validation")
+
+
+def copied_sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of what the wheel is built from: a build leaves nothing in the checkout, and
+    builds in parallel do not share a build folder."""
+    source = tmp_path_factory.mktemp("source")
+    for name in SOURCES:
+        shutil.copy2(ROOT / name, source / name)
+    for name in SOURCE_DIRS:
+        shutil.copytree(
+            ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+        )
+    return source
+
+
 @pytest.fixture(scope="session")
 def wheel_python(tmp_path_factory: pytest.TempPathFactory) -> str:
     """The Python of a fresh virtual environment with tuneprint installed from its wheel
@@ -119,8 +137,9 @@ def wheel_python(tmp_path_factory: pytest.TempPathFactory) -> str:
     import sys
 
     root = tmp_path_factory.mktemp("wheel")
+    source = copied_sources(tmp_path_factory)
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(root), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(root), str(source)],
         check=True,
         capture_output=True,
     )

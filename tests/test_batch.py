@@ -982,3 +982,36 @@ def test_parquet_ids_are_those_of_the_per_disclosure_engine(
         assert got == [f"in:{i}" for i in range(1, n + 1)]
     else:
         assert got[0] == "7" and got[1] == "in:2"
+
+
+TEXTS = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=30)
+QUOTED = st.sampled_from(['"line": 3', 'x"line": -4611686018427387897', '\\', '"', "é 😀"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    parts=st.lists(
+        st.tuples(st.one_of(TEXTS, QUOTED), st.one_of(TEXTS, QUOTED), st.one_of(TEXTS, QUOTED)),
+        min_size=1,
+        max_size=4,
+    ),
+    line=st.integers(1, 10**12),
+    at=st.integers(1, 10**12),
+)
+def test_a_repeated_refusal_is_the_json_of_its_problems_at_the_row(
+    parts: list[tuple[str, str, str]], line: int, at: int
+) -> None:
+    """A row refused for the same cells as an earlier one gets the earlier row's problems
+    at its own line, as the same JSON text the row's own problems give, whatever the
+    problems' texts hold (quotes, backslashes, a line written in a message)."""
+    import dataclasses
+
+    from tuneprint.batch.columns import refusal_text
+    from tuneprint.core.problems import Problem
+
+    problems = [
+        Problem(file, line, where, message, "type", field=where or None)
+        for file, where, message in parts
+    ]
+    moved = [dataclasses.replace(p, line=at).as_dict() for p in problems]
+    assert refusal_text(problems)(at).text == json.dumps(moved, ensure_ascii=False)

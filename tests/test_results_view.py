@@ -8,6 +8,8 @@ import csv
 import io
 import json
 import re
+import shutil
+from pathlib import Path
 
 import pytest
 from tuneprint import estimate, load_ruleset
@@ -38,8 +40,21 @@ def test_every_line_fits_80_columns(
         pytest.skip("a fixture this ruleset cannot resolve")
     assert code == 0, err
     assert out.strip()
-    long = [line for line in out.splitlines() if len(line) > 80]
+    # a word longer than a line (a URL, a file path) is kept whole, on a line of its own
+    long = [line for line in out.splitlines() if len(line) > 80 and len(line.split()) > 1]
     assert not long, long
+
+
+def test_a_long_rule_path_stays_whole(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A rule's file path longer than a line is printed whole, on a line of its own, so
+    that it can be copied (folding it would break it in two)."""
+    folder = tmp_path / ("a-folder-with-a-long-name-" * 3) / "rules"
+    shutil.copytree(RULES / "1.0", folder)
+    code, out, err = _run(["explain", CASE_C, "use_life_days", "--rules", str(folder)], capsys)
+    assert code == 0, err
+    path = f"{folder / 'normalize' / 'usage.yaml'}:"
+    assert len(path) > 80
+    assert any(line.strip().startswith(path) for line in out.splitlines()), out
 
 
 def test_marks_follow_assumptions_through_inputs() -> None:
@@ -161,7 +176,8 @@ def test_explain_depth_hides_and_says_so(capsys: pytest.CaptureFixture[str]) -> 
     assert "deeper step" not in deep
     assert len(shallow) < len(default) < len(deep)
     assert "facility_energy_kwh.pue" in deep and "  it_energy_kwh = " in deep
-    assert all(len(ln) <= 80 for ln in (shallow + default + deep).splitlines())
+    lines = (shallow + default + deep).splitlines()
+    assert all(len(ln) <= 80 or len(ln.split()) == 1 for ln in lines)  # (a long URL: whole)
 
 
 def test_what_if_prints_like_estimate(capsys: pytest.CaptureFixture[str]) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
 import subprocess
 import sys
 import venv
@@ -23,13 +22,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import FIXTURES, ROOT
+from tests.conftest import FIXTURES, ROOT, copied_sources
 
 pytestmark = pytest.mark.network
 
-# What a wheel is built from (everything the package and its bundled data come from).
-SOURCES = ("pyproject.toml", "README.md", "LICENSE", "NOTICE", "MANIFEST.in")
-SOURCE_DIRS = ("engine", "rules", "schemas", "validation")
 HOME = "https://github.com/tuneprint/tuneprint"
 PIP_TIMEOUT = 300  # seconds for one pip run (a slow index)
 RUN_TIMEOUT = 120  # seconds for one command of the installed package
@@ -51,13 +47,7 @@ def _setuptools_builds_wheels() -> bool:
 def _build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The wheel, built from a copy of the sources (the build leaves nothing in the
     checkout)."""
-    source = tmp_path_factory.mktemp("source")
-    for name in SOURCES:
-        shutil.copy2(ROOT / name, source / name)
-    for name in SOURCE_DIRS:
-        shutil.copytree(
-            ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
-        )
+    source = copied_sources(tmp_path_factory)
     out = tmp_path_factory.mktemp("wheel")
     command = [
         sys.executable,

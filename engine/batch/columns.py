@@ -11,6 +11,7 @@ and column.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..core.model import FieldSpec, Ruleset
+from ..core.problems import Problem
 from ..core.values import MAX_DIGITS, ValueProblem, coerce
 from ..load.disclosures import MAX_CELL_CHARS, cell
 from . import arrays
@@ -30,6 +32,32 @@ from .vector import BOOL, DATE, NUM, Chunk, Interner, Vec, fits_number, kind_of,
 # digits are within the bound too.
 PLAIN_NUMBER = r"^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?$"
 PRINTABLE = r"^[ -~]*$"  # printable ASCII: Python's strip() takes only spaces off it
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A row refused for the same cells as an earlier one: its problems (the earlier row's,
+    at this row's line) as the JSON text of the output's error column."""
+
+    text: str
+
+
+LINE_MARK = -(2**62) + 7  # a line no file has, marking where a row's line goes
+
+
+def refusal_text(problems: list[Problem]) -> Callable[[int], Refused]:
+    """How to give, at any line, the JSON text of problems that are all at one row's line:
+    the text of ``json.dumps`` made once, each row's line put in its place."""
+    import dataclasses
+    import json
+
+    marked = [dataclasses.replace(p, line=LINE_MARK).as_dict() for p in problems]
+    pieces = json.dumps(marked, ensure_ascii=False).split(f'"line": {LINE_MARK}')
+
+    def at(row_line: int) -> Refused:
+        return Refused(f'"line": {row_line}'.join(pieces))
+
+    return at
 
 
 class Columns:

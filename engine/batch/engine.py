@@ -34,7 +34,7 @@ from ..core.model import Disclosure, Ruleset
 from ..core.problems import Problem, TuneprintError, UnresolvedError
 from ..core.provenance import plain
 from . import arrays
-from .columns import Columns
+from .columns import Columns, Refused
 from .vector import DATE, NUM, TEXT, Interner, Resolver, resolver_of, to_micros
 
 ROW, ID, PROVENANCE, WARNINGS, ERROR, RULESET, HASH = (
@@ -205,7 +205,7 @@ def _arrow_type(kind: str) -> pa.DataType:
     return CODED
 
 
-Fallback = Callable[[int], Disclosure | TuneprintError]
+Fallback = Callable[[int], Disclosure | TuneprintError | Refused]
 PATTERNS_KEPT = 1 << 16  # provenance patterns of a run whose texts are kept
 UNRESOLVED_KEPT = 4096  # distinct unresolved disclosures of a chunk whose problems are kept
 
@@ -246,6 +246,9 @@ def estimate_chunk(
     unresolved: dict[tuple[Any, ...], list[Problem]] = {}
     for i in np.flatnonzero(~exact):
         item = fallback(int(i) if order is None else int(order[i]))
+        if isinstance(item, Refused):
+            builder.refused(int(i), item.text)
+            continue
         if isinstance(item, TuneprintError):
             builder.error(int(i), item)
             continue
@@ -418,7 +421,10 @@ class _Builder:
         return i if self.order is None else int(self.order[i])
 
     def error(self, i: int, exc: TuneprintError) -> None:
-        text = json.dumps([p.as_dict() for p in exc.problems], ensure_ascii=False)
+        self.refused(i, json.dumps([p.as_dict() for p in exc.problems], ensure_ascii=False))
+
+    def refused(self, i: int, text: str) -> None:
+        """Row i is an error: its problems, as JSON text."""
         self.errors[self.row(i)] = text
         self.failed[i] = True
 
@@ -481,13 +487,18 @@ class _Builder:
             inverse[self.order] = np.arange(self.n, dtype=self.order.dtype)
 
         def back(array: np.ndarray) -> np.ndarray:
-            put: np.ndarray = array[inverse] if self.order is None else np.take(array, inverse)
+            if self.order is None:
+                return array
+            if array.dtype == np.bool_ and (not array.any() or array.all()):
+                return array  # the same in any order (most masks: every row, or none)
+            put: np.ndarray = np.take(array, inverse)
             return put
 
         columns: list[pa.Array] = [arrays.numbers(rows, pa.int64()), self.id_column()]
         texts = arrays.texts(self.interner.texts)
         for name in self.layout.values:
-            kind, data, valid = self.kinds[name], back(self.data[name]), back(self.valid[name])
+            kind, valid = self.kinds[name], back(self.valid[name])
+            data = back(self.data[name]) if valid.any() else self.data[name]  # (all null)
             mask = ~valid
             if kind == "integer":
                 columns.append(arrays.numbers(np.where(valid, data, 0), pa.int64(), mask))

@@ -17,7 +17,6 @@ gives their exact disclosure or error.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import io
 import json
 from collections.abc import Callable, Iterator
@@ -40,9 +39,11 @@ from ..load.disclosures import (
 from ..load.files import BOM, MAX_FILE_BYTES
 from .columns import (
     Columns,
+    Refused,
     default_ids,
     disclosure_columns,
     id_column,
+    refusal_text,
     text_column,
     typed_column,
 )
@@ -51,7 +52,6 @@ from .vector import Interner
 SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}
 SCAN_BLOCK = 1 << 24  # bytes of a CSV file checked at a time
 CHUNK_BYTES = 1 << 26  # bytes of cells in one chunk, whatever the number of rows
-PATTERNS = ("provenance", "warnings")  # JSON columns, a dictionary of a chunk's patterns
 READ_BLOCK = 1 << 22  # bytes Arrow's CSV reader parses at a time
 JSONL_LINES = 4096  # JSON Lines read at a time by the per-row reader
 PATTERN_BYTES = 1 << 28  # a Parquet dictionary page holds them all (or rows repeat them)
@@ -75,7 +75,7 @@ class Chunk:
 
     columns: Columns
     rows: np.ndarray
-    fallback: Callable[[int], Disclosure | TuneprintError]
+    fallback: Callable[[int], Disclosure | TuneprintError | Refused]
 
 
 @dataclass(frozen=True)
@@ -337,20 +337,21 @@ def _remembering(
     read: Callable[[int], Disclosure | TuneprintError],
     key_of: Callable[[int], tuple[Any, ...]],
     lines: np.ndarray,
-) -> Callable[[int], Disclosure | TuneprintError]:
+) -> Callable[[int], Disclosure | TuneprintError | Refused]:
     """The per-disclosure reader, remembering the problems of the rows it refuses: a row
     refused for the same cells as an earlier one (a value of the same column that does
     not fit, a name in no table row) has the same problems at its own line. Each problem
     is a cell's (the reader checks each cell alone, in the header's order), so the
-    refused cells say them all; the first such row is read in full."""
-    seen: dict[tuple[Any, ...], list[Problem]] = {}
+    refused cells say them all; the first such row is read in full, the others get its
+    problems' text at their line."""
+    seen: dict[tuple[Any, ...], Callable[[int], Refused]] = {}
 
-    def fallback(i: int) -> Disclosure | TuneprintError:
+    def fallback(i: int) -> Disclosure | TuneprintError | Refused:
         key = key_of(i)
         line = int(lines[i])
-        problems = seen.get(key) if key else None
-        if problems is not None:
-            return InputError([dataclasses.replace(p, line=line) for p in problems])
+        known = seen.get(key) if key else None
+        if known is not None:
+            return known(line)
         item = read(i)
         if (
             key
@@ -358,7 +359,7 @@ def _remembering(
             and len(seen) < ERRORS_KEPT
             and all(p.line == line for p in item.problems)
         ):
-            seen[key] = item.problems
+            seen[key] = refusal_text(item.problems)
         return item
 
     return fallback
@@ -565,7 +566,9 @@ class Writer:
                 schema,
                 compression="snappy",
                 use_dictionary=coded,  # numbers are mostly distinct: no dictionary to try
-                write_statistics=[f.name for f in schema if f.name not in PATTERNS],
+                # min and max of numbers, times and row numbers, for readers that skip row
+                # groups; of text (ids, names, errors) they cost a third of the writing
+                write_statistics=[f.name for f in schema if not _text(f.type)],
                 dictionary_pagesize_limit=PATTERN_BYTES,  # each chunk's patterns, whole
             )
         elif self.kind == "csv":
@@ -601,6 +604,11 @@ class Writer:
             self._writer.close()
         if self._handle is not None:
             self._handle.close()
+
+
+def _text(kind: pa.DataType) -> bool:
+    """Whether a column holds text: names, ids, provenance, errors."""
+    return bool(pa.types.is_dictionary(kind) or pa.types.is_string(kind))
 
 
 def _csv_type(kind: pa.DataType) -> pa.DataType:

@@ -188,7 +188,8 @@ def _below(est: Estimate, names: set[str]) -> set[str]:
 
 def _fold(line: str, width: int) -> list[str]:
     """A line folded at word boundaries to ``width`` columns, continuation lines indented
-    four columns past the line's own indentation."""
+    four columns past the line's own indentation. A word longer than the width (a rule's
+    file path, mostly) stays whole on a line of its own, so it can be copied."""
     if len(line) <= width:
         return [line]
     import textwrap
@@ -202,7 +203,7 @@ def _fold(line: str, width: int) -> list[str]:
         width=width,
         initial_indent=lead,
         subsequent_indent=indent,
-        break_long_words=True,
+        break_long_words=False,
         break_on_hyphens=False,
     ) or [line[:width]]
 
