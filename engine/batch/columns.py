@@ -262,15 +262,42 @@ def typed_column(columns: Columns, spec: FieldSpec, array: pa.Array, ruleset: Ru
         columns.flag(spec.name, present & ~good)
         columns.chunk.disclose(spec.name, Vec(NUM, np.array(data, dtype=np.float64)), good)
         return
-    # Booleans, dates and other types: each distinct value as the per-disclosure path reads it.
-    values = array.to_pylist()
-    distinct: dict[Any, int] = {}
-    indices = np.zeros(n, dtype=np.int64)
-    for i, value in enumerate(values):
-        if value is not None:
-            indices[i] = distinct.setdefault(_plain(value), len(distinct) + 1)
-    ordered = [None, *distinct]
+    # Booleans, dates and other types: each distinct value (Arrow finds them) as the
+    # per-disclosure path reads it; index 0 for a null, j + 1 for distinct value j.
+    if array.null_count == len(array):  # (a column of no type: every cell empty)
+        _coded(columns, spec, kind, np.zeros(n, dtype=np.int64), [None], ruleset, present)
+        return
+    try:
+        encoded = pc.dictionary_encode(array)
+    except (pa.ArrowNotImplementedError, pa.ArrowTypeError):  # lists, structs: in Python
+        indices, ordered = _distinct_values(array.to_pylist())
+    else:
+        if isinstance(encoded, pa.ChunkedArray):
+            encoded = encoded.combine_chunks()
+        indices = arrays.numpy(pc.fill_null(encoded.indices, -1)).astype(np.int64) + 1
+        ordered = [None, *(_plain(v) for v in encoded.dictionary.to_pylist())]
     _coded(columns, spec, kind, indices, ordered, ruleset, present)
+
+
+def _distinct_values(values: list[Any]) -> tuple[np.ndarray, list[Any]]:
+    """Each value's index among the distinct ones (0 for None, j + 1 for the j-th), and
+    those values with None first. A value that cannot be a dict key (a list, a mapping)
+    counts as distinct from every other."""
+    distinct: dict[Any, int] = {}
+    ordered: list[Any] = [None]
+    indices = np.zeros(len(values), dtype=np.int64)
+    for i, value in enumerate(values):
+        if value is None:
+            continue
+        key = _plain(value)
+        try:
+            found = distinct.setdefault(key, len(ordered))
+        except TypeError:  # unhashable
+            found = len(ordered)
+        if found == len(ordered):
+            ordered.append(key)
+        indices[i] = found
+    return indices, ordered
 
 
 def _plain(value: Any) -> Any:

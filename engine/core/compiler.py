@@ -213,16 +213,27 @@ class _Module:
             if not kinds:
                 return ""
             return f"({' or '.join(kinds)}) and {limits}"
-        if spec.type == "name":
-            keys = frozenset(r.key[0] for r in self.rs.tables[spec.table or ""].rows)
-            return f"v in {self.bind(keys)}"
-        if spec.type == "enum":
-            return f"v in {self.bind(frozenset(spec.choices))}"
+        if spec.type in ("name", "enum"):
+            keys = (
+                frozenset(r.key[0] for r in self.rs.tables[spec.table or ""].rows)
+                if spec.type == "name"
+                else frozenset(spec.choices)
+            )
+            # of the keys' own types only: a list or a mapping is not looked up (it would
+            # raise), and goes to ``coerce``, which refuses it
+            names = " or ".join(f"v.__class__ is {t.__name__}" for t in _key_types(keys))
+            return f"({names or 'False'}) and v in {self.bind(keys)}"
         if spec.type in ("date", "datetime"):
             return "v.__class__ is _datetime"
         if spec.type == "boolean":
             return "v is True or v is False"
         return f"v.__class__ is str and len(v) <= {MAX_TEXT_LENGTH} and not _has_control(v)"
+
+
+def _key_types(keys: frozenset[Any]) -> list[type]:
+    """The types of a table's keys or a field's choices, those the generated code names."""
+    found = {type(k) for k in keys}
+    return [t for t in (str, int, float, bool) if t in found]
 
 
 def _calls(expr: Expression) -> list[str]:
