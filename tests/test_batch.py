@@ -437,6 +437,18 @@ def test_the_rows_engine_and_the_vector_engine_write_the_same_file(
     assert a.to_pylist() == b.to_pylist()
 
 
+def both_engines(table: pa.Table, source: Path, rs: Ruleset) -> pa.Table:
+    """A table written to Parquet at ``source`` and run by both engines, which must give
+    the same rows: the vectorised engine's output."""
+    pq.write_table(table, source)
+    vector, rows = source.with_suffix(".vector.parquet"), source.with_suffix(".rows.parquet")
+    run_batch(source, vector, rs, engine="vector")
+    run_batch(source, rows, rs, engine="rows")
+    out = pq.read_table(vector)
+    assert out.to_pylist() == pq.read_table(rows).to_pylist()
+    return out
+
+
 # -- the command -----------------------------------------------------------------------------
 
 
@@ -969,13 +981,7 @@ def test_parquet_ids_are_those_of_the_per_disclosure_engine(
             "reserved_hours": [1.5] * n,
         }
     )
-    source = tmp_path / "in.parquet"
-    pq.write_table(table, source)
-    run_batch(source, tmp_path / "v.parquet", newest, engine="vector")
-    run_batch(source, tmp_path / "r.parquet", newest, engine="rows")
-    a, b = pq.read_table(tmp_path / "v.parquet"), pq.read_table(tmp_path / "r.parquet")
-    assert a.to_pylist() == b.to_pylist()
-    got = a.column("id").to_pylist()
+    got = both_engines(table, tmp_path / "in.parquet", newest).column("id").to_pylist()
     if pa.types.is_string(ids.type):
         assert got == ["a", "in:2", "in:3", "b\x01", "c", "in:6"]
     elif pa.types.is_null(ids.type):
@@ -1047,13 +1053,7 @@ def test_typed_parquet_columns_give_the_per_disclosure_results(
             "base_model": pa.array([["Llama 2 13B"] if i == 9 else None for i in range(n)]),
         }
     )
-    source = tmp_path / "typed.parquet"
-    pq.write_table(table, source)
-    run_batch(source, tmp_path / "v.parquet", newest, engine="vector")
-    run_batch(source, tmp_path / "r.parquet", newest, engine="rows")
-    vector, rows = pq.read_table(tmp_path / "v.parquet"), pq.read_table(tmp_path / "r.parquet")
-    assert vector.to_pylist() == rows.to_pylist()
-    errors = vector.column("error").to_pylist()
+    errors = both_engines(table, tmp_path / "typed.parquet", newest).column("error").to_pylist()
     (problem,) = json.loads(errors[9])
     assert (problem["line"], problem["field"], problem["code"]) == (10, "base_model", "type")
     assert sum(e is None for e in errors) >= n - 8  # the others are estimated
