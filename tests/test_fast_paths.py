@@ -46,7 +46,13 @@ def near_values(rs: Ruleset, name: str) -> st.SearchStrategy[Any]:
     if spec.choices:
         edges += list(spec.choices) + [c.upper() for c in spec.choices]
     edges += ["2024-07-06", datetime(2024, 7, 6), "x" * 5000]
-    return st.one_of(st.sampled_from(edges), st.floats(), st.integers(), st.text(max_size=8))
+    containers = st.one_of(  # (a typed batch column can hold them: the check refuses them)
+        st.lists(st.sampled_from(edges), max_size=2),
+        st.dictionaries(st.text(max_size=3), st.sampled_from(edges), max_size=2),
+    )
+    return st.one_of(
+        st.sampled_from(edges), st.floats(), st.integers(), st.text(max_size=8), containers
+    )
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -78,6 +84,8 @@ def test_the_value_tests_see_a_difference() -> None:
     assert accepts["gpu_count"](8) and not accepts["gpu_count"](-8)
     assert not accepts["gpu_count"](8.0), "a float integer is converted by the check"
     assert not accepts["pue"](math.nan) and not accepts["pue"](True)
+    name = rs.tables[rs.fields["gpu_model"].table or ""].rows[0].key[0]
+    assert accepts["gpu_model"](name) and not accepts["gpu_model"]([name])  # (no TypeError)
 
 
 scalars = st.one_of(st.text(max_size=5), st.integers(), st.floats(), st.booleans(), st.none())
