@@ -1026,9 +1026,10 @@ def test_a_repeated_refusal_is_the_json_of_its_problems_at_the_row(
 def test_typed_parquet_columns_give_the_per_disclosure_results(
     newest: Ruleset, tmp_path: Path
 ) -> None:
-    """Parquet columns of times, dates, no type at all (every cell empty) and lists are
-    read as the per-disclosure engine reads them: the two engines write the same rows
-    (a list is not a value: its rows are refused, each with its own line)."""
+    """Parquet columns of times, dates, no type at all (every cell empty), lists and
+    integers too large for a float are read as the per-disclosure engine reads them: the
+    two engines write the same rows (a list is not a value: its rows are refused, each
+    with its own line)."""
     import datetime as dt
 
     n = 40
@@ -1051,6 +1052,9 @@ def test_typed_parquet_columns_give_the_per_disclosure_results(
             ),
             "server_model": pa.nulls(n),
             "base_model": pa.array([["Llama 2 13B"] if i == 9 else None for i in range(n)]),
+            "training_tokens": pa.array(  # beyond 2**53, not exact as a float: read per row
+                [{4: 2**64 - 1, 5: 2**53 + 1}.get(i, 10**9 + i) for i in range(n)], pa.uint64()
+            ),
         }
     )
     errors = both_engines(table, tmp_path / "typed.parquet", newest).column("error").to_pylist()

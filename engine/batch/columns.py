@@ -32,6 +32,7 @@ from .vector import BOOL, DATE, NUM, Chunk, Interner, Vec, fits_number, kind_of,
 # digits are within the bound too.
 PLAIN_NUMBER = r"^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?$"
 PRINTABLE = r"^[ -~]*$"  # printable ASCII: Python's strip() takes only spaces off it
+EXACT_INTEGERS = 2.0**53  # below it in size, every integer is exact as a float64
 
 
 @dataclass(frozen=True)
@@ -257,8 +258,10 @@ def typed_column(columns: Columns, spec: FieldSpec, array: pa.Array, ruleset: Ru
     present = arrays.numpy(array.is_valid())
     kind = kind_of(spec)
     if kind == NUM and (pa.types.is_integer(array.type) or pa.types.is_floating(array.type)):
-        data = arrays.numpy(array.cast(pa.float64()))  # zero where null
+        data = arrays.numpy(array.cast(pa.float64(), safe=False))  # zero where null
         good = present & fits_number(spec, data)
+        if pa.types.is_integer(array.type):  # beyond 2**53 not exact: the per-row reader's
+            good &= np.abs(data) < EXACT_INTEGERS
         columns.flag(spec.name, present & ~good)
         columns.chunk.disclose(spec.name, Vec(NUM, np.array(data, dtype=np.float64)), good)
         return
