@@ -1,0 +1,143 @@
+"""Where the time of a batch run goes: the processor time of each part of the vectorised
+engine, on the rows of ``bench/batch_scale.py``.
+
+    python bench/batch_phases.py [--rows 1000000] [--input csv|parquet] [--rules 2.6]
+
+The run is done twice in one process and the second is measured (the first warms the
+caches a long run fills once). Each part is timed by wrapping the function that does it;
+a part holding another (the resolution holds the rows read again) is given with that part
+taken out. Pin it to one core (``taskset -c 0``) to compare with the one-core figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+ESTIMATE = "estimate_chunk"  # its time, less its timed parts, is the resolution's
+AGAIN = "rows read again one by one"
+REST = "reading the input, and the rest"
+# (module, object, attribute, part): each function timed, and the part it counts for
+TIMED = [
+    ("formats", None, "chunk_of", "checking the cells"),
+    ("engine", None, "grouping", "grouping the rows"),
+    ("engine", "Columns", "taken", "grouping the rows"),
+    ("engine", None, "resolver_of", "the resolution"),
+    ("vector", "Resolver", "demand", "what each row asks for"),
+    ("engine", "_Builder", "vector", "filling and ordering the output"),
+    ("engine", "_Builder", "batch", "filling and ordering the output"),
+    ("engine", "_Builder", "error", AGAIN),
+    ("engine", "_Builder", "refused", AGAIN),
+    ("engine", "_Builder", "result", AGAIN),
+    ("engine", None, "estimate", AGAIN),
+    ("formats", "Writer", "write", "writing the output"),
+    ("formats", "Writer", "close", "writing the output"),
+]
+
+
+def _bench_module() -> Any:
+    spec = importlib.util.spec_from_file_location("batch_scale", HERE / "batch_scale.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@contextmanager
+def timed_parts() -> Iterator[dict[str, float]]:
+    """Processor time per part while inside; only the outermost call of a part counts."""
+    from tuneprint.batch import engine, formats, run, vector
+
+    modules = {"engine": engine, "formats": formats, "run": run, "vector": vector}
+    seconds: dict[str, float] = defaultdict(float)
+    active: list[str] = []
+    undo: list[tuple[Any, str, Any]] = []
+
+    def wrap(function: Callable[..., Any], part: str) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            if active and active[-1] == part:
+                return function(*args, **kwargs)
+            active.append(part)
+            start = time.process_time()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spent = time.process_time() - start
+                active.pop()
+                seconds[part] += spent
+                if active:  # the enclosing part does not count it again
+                    seconds[active[-1]] -= spent
+
+        return timed
+
+    for module, holder, name, part in [*TIMED, ("run", None, ESTIMATE, ESTIMATE)]:
+        owner = modules[module] if holder is None else getattr(modules[module], holder)
+        undo.append((owner, name, getattr(owner, name)))
+        setattr(owner, name, wrap(getattr(owner, name), part))
+    remembering = formats._remembering  # makes each chunk's reader of single rows
+
+    def timed_reader(*args: Any) -> Callable[..., Any]:
+        return wrap(remembering(*args), AGAIN)
+
+    undo.append((formats, "_remembering", remembering))
+    formats._remembering = timed_reader
+    try:
+        yield seconds
+    finally:
+        for owner, name, function in reversed(undo):
+            setattr(owner, name, function)
+
+
+def phases(source: Path, rules: str | None) -> tuple[float, dict[str, float]]:
+    """The processor time of a second run on ``source``, and of each part of it."""
+    import tuneprint
+    from tuneprint.batch.run import run_batch
+
+    ruleset = tuneprint.load_ruleset(rules)
+    with tempfile.TemporaryDirectory() as folder:
+        target = Path(folder) / "out.parquet"
+        run_batch(source, target, ruleset)
+        with timed_parts() as seconds:
+            start = time.process_time()
+            run_batch(source, target, ruleset)
+            total = time.process_time() - start
+    parts = dict(seconds)
+    parts["the resolution"] = parts.get("the resolution", 0.0) + parts.pop(ESTIMATE, 0.0)
+    parts[REST] = total - sum(parts.values())
+    return total, parts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--input", choices=["csv", "parquet"], default="parquet")
+    parser.add_argument("--rules", default=None, help="a ruleset (default: the newest)")
+    args = parser.parse_args()
+    bench = _bench_module()
+    with tempfile.TemporaryDirectory() as folder:
+        source = Path(folder) / "in.csv"
+        bench.write_csv(source, args.rows)
+        if args.input == "parquet":
+            bench.write_parquet(source, source.with_suffix(".parquet"))
+            source = source.with_suffix(".parquet")
+        total, parts = phases(source, args.rules)
+    print(f"{args.rows:,} rows, {args.input} in, Parquet out: {total:.2f} s of processor time")
+    for part, spent in sorted(parts.items(), key=lambda item: -item[1]):
+        share = 100 * spent / total if total else 0.0
+        micros = 1e6 * spent / args.rows
+        print(f"  {part:34s} {spent:6.2f} s  {share:4.1f}%  {micros:5.2f} us a row")
+
+
+if __name__ == "__main__":
+    main()
