@@ -32,3 +32,22 @@ def test_the_parts_add_up_to_the_run_and_the_engine_is_restored(tmp_path: Path) 
     assert parts["the resolution"] > 0 and parts[batch_phases.AGAIN] > 0
     after = (engine.estimate, engine._Builder.batch, formats._remembering, formats.chunk_of)
     assert after == before
+
+
+def test_the_script_prints_each_part(tmp_path: Path) -> None:
+    """``python bench/batch_phases.py`` as the docs give it, on a small input."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "batch_phases.py"), "--rows", "2000",
+         "--input", "csv", "--rules", str(ROOT / "rules" / "2.6")],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    first, *lines = done.stdout.splitlines()
+    assert first.startswith("2,000 rows, csv in, Parquet out:")
+    assert {line.split("  ")[1].strip() for line in lines} >= {
+        "the resolution",
+        "grouping the rows",
+    }
