@@ -254,7 +254,6 @@ def typed_column(columns: Columns, spec: FieldSpec, array: pa.Array, ruleset: Ru
     if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
         filled = pc.fill_null(array, arrays.texts([""])[0])
         return text_column(columns, spec, filled, ruleset)
-    n = columns.chunk.n
     present = arrays.numpy(array.is_valid())
     kind = kind_of(spec)
     if kind == NUM and (pa.types.is_integer(array.type) or pa.types.is_floating(array.type)):
@@ -265,42 +264,42 @@ def typed_column(columns: Columns, spec: FieldSpec, array: pa.Array, ruleset: Ru
         columns.flag(spec.name, present & ~good)
         columns.chunk.disclose(spec.name, Vec(NUM, np.array(data, dtype=np.float64)), good)
         return
-    # Booleans, dates and other types: each distinct value (Arrow finds them) as the
-    # per-disclosure path reads it; index 0 for a null, j + 1 for distinct value j.
+    # Booleans, dates and other types: each distinct value as the per-disclosure path reads it.
+    indices, distinct = _distinct(array)
+    _coded(columns, spec, kind, indices, distinct, ruleset, present)
+
+
+def _distinct(array: pa.Array) -> tuple[np.ndarray, list[Any]]:
+    """Each cell's index among the column's distinct values (0 for an empty cell, j + 1
+    for the j-th), and those values, None first: found by Arrow, or by Python for the types
+    Arrow does not encode (lists, structs: each a key of its type and text)."""
     if array.null_count == len(array):  # (a column of no type: every cell empty)
-        _coded(columns, spec, kind, np.zeros(n, dtype=np.int64), [None], ruleset, present)
-        return
+        return np.zeros(len(array), dtype=np.int64), [None]
     try:
         encoded = pc.dictionary_encode(array)
-    except (pa.ArrowNotImplementedError, pa.ArrowTypeError):  # lists, structs: in Python
-        indices, ordered = _distinct_values(array.to_pylist())
-    else:
-        if isinstance(encoded, pa.ChunkedArray):
-            encoded = encoded.combine_chunks()
-        indices = arrays.numpy(pc.fill_null(encoded.indices, -1)).astype(np.int64) + 1
-        ordered = [None, *(_plain(v) for v in encoded.dictionary.to_pylist())]
-    _coded(columns, spec, kind, indices, ordered, ruleset, present)
+    except (pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        found: dict[Any, int] = {}
+        distinct: list[Any] = [None]
+        indices = np.zeros(len(array), dtype=np.int64)
+        for i, value in enumerate(array.to_pylist()):
+            if value is not None:
+                indices[i] = found.setdefault(hashable(_plain(value)), len(found) + 1)
+                if indices[i] == len(distinct):
+                    distinct.append(_plain(value))
+        return indices, distinct
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    indices = arrays.numpy(pc.fill_null(encoded.indices, -1)).astype(np.int64) + 1
+    return indices, [None, *(_plain(v) for v in encoded.dictionary.to_pylist())]
 
 
-def _distinct_values(values: list[Any]) -> tuple[np.ndarray, list[Any]]:
-    """Each value's index among the distinct ones (0 for None, j + 1 for the j-th), and
-    those values with None first. A value that cannot be a dict key (a list, a mapping)
-    counts as distinct from every other."""
-    distinct: dict[Any, int] = {}
-    ordered: list[Any] = [None]
-    indices = np.zeros(len(values), dtype=np.int64)
-    for i, value in enumerate(values):
-        if value is None:
-            continue
-        key = _plain(value)
-        try:
-            found = distinct.setdefault(key, len(ordered))
-        except TypeError:  # unhashable
-            found = len(ordered)
-        if found == len(ordered):
-            ordered.append(key)
-        indices[i] = found
-    return indices, ordered
+def hashable(value: Any) -> Any:
+    """A value as a dict key: itself, or its type and text for a list or a mapping."""
+    try:
+        hash(value)
+    except TypeError:
+        return (type(value).__name__, repr(value))
+    return value
 
 
 def _plain(value: Any) -> Any:

@@ -42,6 +42,7 @@ from .columns import (
     Refused,
     default_ids,
     disclosure_columns,
+    hashable,
     id_column,
     refusal_text,
     text_column,
@@ -328,18 +329,9 @@ def _flagged_cells(
     ]
 
     def key_of(i: int) -> tuple[Any, ...]:
-        return tuple((k, _hashable(cells[i].as_py())) for k, cells, rows in flagged if rows[i])
+        return tuple((k, hashable(cells[i].as_py())) for k, cells, rows in flagged if rows[i])
 
     return key_of
-
-
-def _hashable(value: Any) -> Any:
-    """A cell's value as a key: itself, or its type and text for a list or a mapping."""
-    try:
-        hash(value)
-    except TypeError:
-        return (type(value).__name__, repr(value))
-    return value
 
 
 def _remembering(
