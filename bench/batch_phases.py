@@ -12,7 +12,6 @@ taken out. Pin it to one core (``taskset -c 0``) to compare with the one-core fi
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 import tempfile
 import time
@@ -22,8 +21,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling, however it is loaded
+import batch_scale
 
 ESTIMATE = "estimate_chunk"  # its time, less its timed parts, is the resolution's
 AGAIN = "rows read again one by one"
@@ -44,14 +43,6 @@ TIMED = [
     ("formats", "Writer", "write", "writing the output"),
     ("formats", "Writer", "close", "writing the output"),
 ]
-
-
-def _bench_module() -> Any:
-    spec = importlib.util.spec_from_file_location("batch_scale", HERE / "batch_scale.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @contextmanager
@@ -124,12 +115,11 @@ def main() -> None:
     parser.add_argument("--input", choices=["csv", "parquet"], default="parquet")
     parser.add_argument("--rules", default=None, help="a ruleset (default: the newest)")
     args = parser.parse_args()
-    bench = _bench_module()
     with tempfile.TemporaryDirectory() as folder:
         source = Path(folder) / "in.csv"
-        bench.write_csv(source, args.rows)
+        batch_scale.write_csv(source, args.rows)
         if args.input == "parquet":
-            bench.write_parquet(source, source.with_suffix(".parquet"))
+            batch_scale.write_parquet(source, source.with_suffix(".parquet"))
             source = source.with_suffix(".parquet")
         total, parts = phases(source, args.rules)
     print(f"{args.rows:,} rows, {args.input} in, Parquet out: {total:.2f} s of processor time")

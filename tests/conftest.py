@@ -129,6 +129,17 @@ def copied_sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return source
 
 
+def bench_script(name: str) -> Any:
+    """A script of bench/ as a module, for its tests."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture(scope="session")
 def wheel_python(tmp_path_factory: pytest.TempPathFactory) -> str:
     """The Python of a fresh virtual environment with tuneprint installed from its wheel

@@ -3,16 +3,13 @@ ruleset's tables and its formula gives the energy it states."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-spec = importlib.util.spec_from_file_location("batch_scale", ROOT / "bench" / "batch_scale.py")
-assert spec is not None and spec.loader is not None
-batch_scale = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(batch_scale)
+from tests.conftest import bench_script
+
+batch_scale = bench_script("batch_scale")
 
 
 def test_every_name_the_bench_writes_has_its_look_ups() -> None:

@@ -3,19 +3,16 @@ once, and the engine is left as it was."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import ROOT, bench_script
+
 pytest.importorskip("pyarrow")
 
-ROOT = Path(__file__).resolve().parent.parent
-spec = importlib.util.spec_from_file_location("batch_phases", ROOT / "bench" / "batch_phases.py")
-assert spec is not None and spec.loader is not None
-batch_phases = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(batch_phases)
+batch_phases = bench_script("batch_phases")
 
 
 def test_the_parts_add_up_to_the_run_and_the_engine_is_restored(tmp_path: Path) -> None:
@@ -23,7 +20,7 @@ def test_the_parts_add_up_to_the_run_and_the_engine_is_restored(tmp_path: Path) 
 
     before = (engine.estimate, engine._Builder.batch, formats._remembering, formats.chunk_of)
     source = tmp_path / "in.csv"
-    batch_phases._bench_module().write_csv(source, 3000)  # one row in a hundred corrupt
+    batch_phases.batch_scale.write_csv(source, 3000)  # one row in a hundred corrupt
     total, parts = batch_phases.phases(source, str(ROOT / "rules" / "2.6"))
     assert math.isclose(sum(parts.values()), total, rel_tol=1e-9)
     named = set(parts) - {batch_phases.REST}
