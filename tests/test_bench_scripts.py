@@ -1,0 +1,53 @@
+"""The benchmark commands the README gives run, on small sizes, and print their figures.
+Their figures are not checked (they depend on the machine); that each one runs, finishes
+and says what it measured is."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+def bench(tmp_path: Path, script: str, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_batch_scale(tmp_path: Path) -> None:
+    pytest.importorskip("pyarrow")
+    out = bench(tmp_path, "batch_scale.py", "--sizes", "400", "--engines", "vector")
+    lines = out.splitlines()
+    assert lines[0].startswith("400 disclosures")
+    assert "baseline plain Python" in lines[1]
+    runs = [line for line in lines if "x baseline" in line]
+    assert len(runs) == 2 and "(Parquet in)" in runs[1]  # CSV in, then Parquet in
+    assert all("400 rows in" in line for line in runs)
+
+
+def test_estimate_time(tmp_path: Path) -> None:
+    out = bench(tmp_path, "estimate_time.py", "--repeat", "1")
+    assert "load, cached" in out and "warm estimate" in out
+    assert "case_c_seed_disclosure.yaml" in out and "(new process)" in out
+
+
+def test_service_load(tmp_path: Path) -> None:
+    if importlib.util.find_spec("uvicorn") is None:
+        pytest.skip("the service extra is not installed")
+    out = bench(
+        tmp_path, "service_load.py", "--seconds", "0.3", "--requests", "100",
+        "--workers", "1", "--concurrency", "2",
+    )  # fmt: skip
+    assert "every request answered; none with a 5xx" in out
