@@ -1057,7 +1057,11 @@ def test_typed_parquet_columns_give_the_per_disclosure_results(
             ),
         }
     )
-    errors = both_engines(table, tmp_path / "typed.parquet", newest).column("error").to_pylist()
+    out = both_engines(table, tmp_path / "typed.parquet", newest)
+    errors = out.column("error").to_pylist()
     (problem,) = json.loads(errors[9])
     assert (problem["line"], problem["field"], problem["code"]) == (10, "base_model", "type")
+    (problem,) = json.loads(errors[4])  # 2**64 - 1 tokens: over the field's maximum
+    assert (problem["line"], problem["field"], problem["code"]) == (5, "training_tokens", "bounds")
+    assert errors[5] is None and out.column("training_tokens")[5].as_py() == float(2**53 + 1)
     assert sum(e is None for e in errors) >= n - 8  # the others are estimated
