@@ -27,6 +27,7 @@ import batch_scale
 ESTIMATE = "estimate_chunk"  # its time, less its timed parts, is the resolution's
 AGAIN = "rows read again one by one"
 REST = "reading the input, and the rest"
+HEADS = "the first rows of runs"  # within the resolution, given apart
 # (module, object, attribute, part): each function timed, and the part it counts for
 TIMED = [
     ("formats", None, "chunk_of", "checking the cells"),
@@ -83,6 +84,27 @@ def timed_parts() -> Iterator[dict[str, float]]:
 
     undo.append((formats, "_remembering", remembering))
     formats._remembering = timed_reader
+    starting = vector.RunResolver.__init__  # its resolver of the first rows of runs
+
+    def start_run_resolver(resolver: Any, *args: Any) -> None:
+        starting(resolver, *args)
+        heads = resolver.runs
+        outcome, depth = heads.outcome, [0]
+
+        def timed_outcome(name: str) -> Any:  # part of the resolution, counted apart too
+            depth[0] += 1
+            start = time.process_time()
+            try:
+                return outcome(name)
+            finally:
+                depth[0] -= 1
+                if not depth[0]:
+                    seconds[HEADS] += time.process_time() - start
+
+        heads.outcome = timed_outcome  # (its own recursion goes through it: counted once)
+
+    undo.append((vector.RunResolver, "__init__", starting))
+    vector.RunResolver.__init__ = start_run_resolver
     try:
         yield seconds
     finally:
@@ -90,8 +112,9 @@ def timed_parts() -> Iterator[dict[str, float]]:
             setattr(owner, name, function)
 
 
-def phases(source: Path, rules: str | None) -> tuple[float, dict[str, float]]:
-    """The processor time of a second run on ``source``, and of each part of it."""
+def phases(source: Path, rules: str | None) -> tuple[float, dict[str, float], float]:
+    """The processor time of a second run on ``source``, of each part of it, and of the
+    resolution of the first rows of runs (within the resolution's)."""
     import tuneprint
     from tuneprint.batch.run import run_batch
 
@@ -104,9 +127,10 @@ def phases(source: Path, rules: str | None) -> tuple[float, dict[str, float]]:
             run_batch(source, target, ruleset)
             total = time.process_time() - start
     parts = dict(seconds)
+    heads = parts.pop(HEADS, 0.0)
     parts["the resolution"] = parts.get("the resolution", 0.0) + parts.pop(ESTIMATE, 0.0)
     parts[REST] = total - sum(parts.values())
-    return total, parts
+    return total, parts, heads
 
 
 def main() -> None:
@@ -121,12 +145,14 @@ def main() -> None:
         if args.input == "parquet":
             batch_scale.write_parquet(source, source.with_suffix(".parquet"))
             source = source.with_suffix(".parquet")
-        total, parts = phases(source, args.rules)
+        total, parts, heads = phases(source, args.rules)
     print(f"{args.rows:,} rows, {args.input} in, Parquet out: {total:.2f} s of processor time")
     for part, spent in sorted(parts.items(), key=lambda item: -item[1]):
         share = 100 * spent / total if total else 0.0
         micros = 1e6 * spent / args.rows
         print(f"  {part:34s} {spent:6.2f} s  {share:4.1f}%  {micros:5.2f} us a row")
+        if part == "the resolution":
+            print(f"    of it, {HEADS:26s} {heads:6.2f} s")
 
 
 if __name__ == "__main__":

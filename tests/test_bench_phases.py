@@ -17,17 +17,21 @@ batch_phases = bench_script("batch_phases")
 
 def test_the_parts_add_up_to_the_run_and_the_engine_is_restored(tmp_path: Path) -> None:
     from tuneprint.batch import engine, formats
+    from tuneprint.batch.vector import RunResolver
 
-    before = (engine.estimate, engine._Builder.batch, formats._remembering, formats.chunk_of)
+    before = (engine.estimate, engine._Builder.batch, formats._remembering, formats.chunk_of,
+              RunResolver.__init__)  # fmt: skip
     source = tmp_path / "in.csv"
-    batch_phases.batch_scale.write_csv(source, 3000)  # one row in a hundred corrupt
-    total, parts = batch_phases.phases(source, str(ROOT / "rules" / "2.6"))
+    batch_phases.batch_scale.write_csv(source, 20_000)  # in runs; one row in a hundred corrupt
+    total, parts, heads = batch_phases.phases(source, str(ROOT / "rules" / "2.6"))
     assert math.isclose(sum(parts.values()), total, rel_tol=1e-9)
     named = set(parts) - {batch_phases.REST}
     assert named == {p for *_, p in batch_phases.TIMED} | {"the resolution"}
     assert all(spent >= 0 for name, spent in parts.items() if name != batch_phases.REST)
     assert parts["the resolution"] > 0 and parts[batch_phases.AGAIN] > 0
-    after = (engine.estimate, engine._Builder.batch, formats._remembering, formats.chunk_of)
+    assert 0 < heads < parts["the resolution"]  # the rows come in runs: counted within it
+    after = (engine.estimate, engine._Builder.batch, formats._remembering, formats.chunk_of,
+             RunResolver.__init__)  # fmt: skip
     assert after == before
 
 
