@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+from datetime import timezone
 from pathlib import Path
 from typing import Any
 
@@ -203,10 +204,8 @@ def assert_rows_agree(batch: list[dict[str, Any]], scalar: list[dict[str, Any]])
                 continue
             shown = got[key]
             expected = value
-            if hasattr(expected, "isoformat"):
-                expected = (
-                    expected.replace(tzinfo=None) if hasattr(expected, "tzinfo") else expected
-                )
+            if getattr(expected, "tzinfo", None) is not None:  # written in UTC
+                expected = expected.astimezone(timezone.utc).replace(tzinfo=None)
             assert same_number(plain(shown), plain(expected)), (
                 f"{where}: {key}: {shown} != {value}"
             )
@@ -287,6 +286,34 @@ def test_resolution_by_runs_equals_the_per_disclosure_engine(
         run_both(tmp_path, source, rs)
 
     check()
+
+
+def test_rows_estimated_one_by_one_land_in_their_place_among_the_others(
+    tmp_path: Path, newest: Ruleset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A start time with a zone takes the per-disclosure path; in a chunk whose other rows
+    are resolved grouped and put back in order, each such row's values are its own."""
+    from tuneprint.batch import engine
+
+    estimated: list[int] = []
+    result = engine._Builder.result
+    monkeypatch.setattr(
+        engine._Builder, "result", lambda self, i, r: (estimated.append(i), result(self, i, r))
+    )
+    header = ["id", "base_model", "gpu_model", "gpu_count", "cloud_region", "reserved_hours",
+              "start_time"]  # fmt: skip
+    rows = []
+    for k in range(40):
+        zone = "+02:00" if k % 5 == 3 else ""
+        model, gpu = ["Llama 2 13B", "Mistral 7B"][k % 2], ["A100 80GB", "H100"][k % 3 % 2]
+        region = ["us-west-2", "europe-west4"][k % 3 % 2]
+        rows.append([f"r{k}", model, gpu, str(1 + k % 4), region, f"{1 + k * 1.5}",
+                     f"2024-02-01T10:00{zone}"])  # fmt: skip
+    source = write_csv(tmp_path / "mixed.csv", header, rows)
+    scalar = scalar_rows(source, newest)
+    counts = run_batch(source, tmp_path / "out.parquet", newest, engine="vector", chunk_rows=40)
+    assert counts.errors == 0 and len(estimated) == 8
+    assert_rows_agree(batch_rows(tmp_path / "out.parquet"), scalar)
 
 
 def test_the_seed_cases_as_one_batch(tmp_path: Path) -> None:

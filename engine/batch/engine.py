@@ -346,16 +346,18 @@ class _Builder:
         self.interner = interner
         rs = layout.ruleset
         self.kinds: dict[str, str] = {}
-        self.data: dict[str, np.ndarray] = {}
-        self.valid: dict[str, np.ndarray] = {}
+        self.dtypes: dict[str, Any] = {}
         for name in layout.values:
             kind = rs.fields[name].type
             self.kinds[name] = kind
             dtype: Any = np.float64 if kind in ("number", "integer") else np.int64
-            if kind == "boolean":
-                dtype = np.bool_
-            self.data[name] = np.zeros(n, dtype=dtype)
-            self.valid[name] = np.zeros(n, dtype=bool)
+            self.dtypes[name] = np.bool_ if kind == "boolean" else dtype
+        # per value column, the rows of the vectorised resolution: its values (the
+        # resolver's own array, not a copy: it is read, never written) and where they count
+        self.data: dict[str, np.ndarray] = {}
+        self.valid: dict[str, np.ndarray] = {}
+        # ... and the values of rows estimated one by one, put in after the reordering
+        self.written: dict[str, dict[int, Any]] = {name: {} for name in layout.values}
         self.index = {name: k for k, name in enumerate(layout.provenance)}
         # per field and row: -1 not resolved, 0 disclosed, k + 1 rule k; times 2, plus 1
         # when the rule's warning holds
@@ -376,16 +378,19 @@ class _Builder:
     ) -> None:
         chunk = columns.chunk
         for name in self.layout.values:
-            out = resolver.outcomes.get(name)
-            resolved = np.zeros(self.n, dtype=bool)
-            if out is not None and name in asked:
-                resolved = exact & asked[name] & out.ok
-                np.copyto(self.data[name], out.vec.data, casting="unsafe", where=resolved)
-            if name in chunk.values:  # disclosed, even where nothing asked for it
-                shown = exact & chunk.disclosed(name) & ~resolved
-                np.copyto(self.data[name], chunk.values[name].data, casting="unsafe", where=shown)
-                resolved |= shown
-            self.valid[name] |= resolved
+            out = resolver.outcomes.get(name) if name in asked else None
+            given = chunk.values.get(name)
+            if out is None:
+                if given is not None:  # disclosed, and nothing asked for it
+                    self.data[name], self.valid[name] = given.data, exact & chunk.present[name]
+                continue
+            resolved = exact & asked[name] & out.ok
+            self.data[name], self.valid[name] = out.vec.data, resolved
+            if given is not None:  # disclosed, even in rows where nothing asked for it
+                shown = exact & chunk.present[name] & ~resolved
+                if shown.any():
+                    self.data[name] = np.where(resolved, out.vec.data, given.data)
+                    self.valid[name] = resolved | shown
         for name, k in self.index.items():
             out = resolver.outcomes.get(name)
             if out is None or name not in asked:
@@ -398,13 +403,13 @@ class _Builder:
 
     def result(self, i: int, result: Result) -> None:
         self.named[self.row(i)] = result.disclosure.id
+        row = self.row(i)
         for name in self.layout.values:
             r = result.fields.get(name)
             value = r.value if r is not None else result.disclosure.values.get(name)
             if value is None:
                 continue
-            self.data[name][i] = self._encode(self.kinds[name], value)
-            self.valid[name][i] = True
+            self.written[name][row] = self._encode(self.kinds[name], value)
         for name, r in result.fields.items():
             k = self.index.get(name)
             if k is None:
@@ -497,8 +502,19 @@ class _Builder:
         columns: list[pa.Array] = [arrays.numbers(rows, pa.int64()), self.id_column()]
         texts = arrays.texts(self.interner.texts)
         for name in self.layout.values:
-            kind, valid = self.kinds[name], back(self.valid[name])
-            data = back(self.data[name]) if valid.any() else self.data[name]  # (all null)
+            kind, dtype = self.kinds[name], self.dtypes[name]
+            data, valid = self.data.get(name), self.valid.get(name)
+            if data is None or valid is None or not valid.any():  # (all null)
+                data, valid = np.zeros(self.n, dtype=dtype), np.zeros(self.n, dtype=bool)
+            elif self.order is not None:
+                data, valid = back(data), back(valid)
+            data = np.asarray(data, dtype=dtype)
+            written = self.written[name]
+            if written:  # rows estimated one by one: into copies (the arrays may be shared)
+                data, valid = data.copy(), valid.copy()
+                where = np.fromiter(written, dtype=np.int64, count=len(written))
+                data[where] = np.fromiter(written.values(), dtype=dtype, count=len(written))
+                valid[where] = True
             mask = ~valid
             if kind == "integer":
                 columns.append(arrays.numbers(np.where(valid, data, 0), pa.int64(), mask))
