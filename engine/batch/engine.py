@@ -396,9 +396,7 @@ class _Builder:
             if out is None or name not in asked:
                 continue
             rows = exact & asked[name] & out.ok  # (a rule applied, or disclosed)
-            code = np.maximum(out.rule + 1, 0) * 2  # DISCLOSED (-2): 0, rule j: 2 (j + 1)
-            if out.warned is not None:
-                code += out.warned
+            code = resolver.provenance_codes(name)
             np.copyto(self.codes[k], code, casting="unsafe", where=rows)
 
     def result(self, i: int, result: Result) -> None:

@@ -675,6 +675,18 @@ class Resolver:
         they become masks of this chunk's rows."""
         return self.outcomes[name], _same
 
+    def provenance_codes(self, name: str) -> np.ndarray:
+        """Per row, the code of a resolved field's provenance: 0 disclosed, 2 (k + 1) given
+        by rule k, plus 1 where that rule's warning holds (where the field is not
+        resolved: 0)."""
+        out = self.outcomes[name]
+        code: np.ndarray = np.maximum(out.rule, -1)  # DISCLOSED and FAILED alike: -1
+        code += 1
+        code <<= 1
+        if out.warned is not None:
+            code |= out.warned
+        return code
+
 
 # per ruleset (by id, for as long as it lives): the texts of each field as ``coerce``
 # gives them, or None where they do not fit
@@ -811,6 +823,11 @@ class RunResolver(Resolver):
         if name in self.moving:
             return self.outcomes[name], _same
         return self.runs.outcomes[name], self.spread_runs
+
+    def provenance_codes(self, name: str) -> np.ndarray:
+        if name in self.moving:
+            return super().provenance_codes(name)
+        return self.spread_runs(self.runs.provenance_codes(name))  # made for the first rows
 
 
 def resolver_of(ruleset: Ruleset, chunk: Chunk) -> Resolver:
