@@ -955,6 +955,31 @@ def test_cell_forms_read_byte_by_byte_are_the_patterns(texts: list[str]) -> None
         assert by_bytes(column).tolist() == expected, pattern
 
 
+@settings(deadline=None, max_examples=200)
+@given(st.lists(st.booleans(), max_size=70))
+def test_a_validity_made_once_is_the_one_arrow_makes(valid: list[bool]) -> None:
+    """The bitmap and null count shared by the output columns that have the same rows are
+    those of an Arrow column with nulls where ``valid`` is false."""
+    import numpy as np
+    from tuneprint.batch import arrays
+
+    data = np.arange(len(valid), dtype=np.float64)
+    made = arrays.numbers(data, pa.float64(), valid=arrays.validity(np.array(valid, dtype=bool)))
+    made.validate(full=True)
+    assert made.to_pylist() == [
+        x if ok else None for x, ok in zip(data.tolist(), valid, strict=True)
+    ]
+
+
+def test_a_column_is_uniform_only_when_every_row_holds_its_first_value() -> None:
+    import numpy as np
+    from tuneprint.batch.engine import _uniform
+
+    assert _uniform(np.zeros(0)) and _uniform(np.full(5, 2.5)) and _uniform(np.ones(3, bool))
+    assert not _uniform(np.array([1.0, 2.0, 1.0])) and not _uniform(np.full(3, np.nan))
+    assert not _uniform(np.array([True, False, True]))
+
+
 def test_a_column_the_same_for_every_run_is_spread_without_a_copy_per_run(newest: Ruleset) -> None:
     """Spreading the first rows of runs to every row: a mask the same for every run is
     one shared array that cannot be written to (a write would change every field that

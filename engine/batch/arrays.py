@@ -33,18 +33,38 @@ def _validity(null: np.ndarray | None) -> tuple[pa.Buffer | None, int]:
     return pa.py_buffer(np.packbits(~null, bitorder="little")), count
 
 
-def numbers(data: np.ndarray, kind: pa.DataType, null: np.ndarray | None = None) -> pa.Array:
+Validity = tuple[pa.Buffer | None, int]  # Arrow's validity bitmap and null count
+
+
+def validity(valid: np.ndarray) -> Validity:
+    """The validity of a column whose rows hold a value where ``valid`` holds (made once,
+    it serves every column with these rows)."""
+    count = len(valid) - int(np.count_nonzero(valid))
+    if not count:
+        return None, 0
+    return pa.py_buffer(np.packbits(valid, bitorder="little")), count
+
+
+def numbers(
+    data: np.ndarray,
+    kind: pa.DataType,
+    null: np.ndarray | None = None,
+    valid: Validity | None = None,
+) -> pa.Array:
     """A fixed-width column (int32, int64, float64, timestamp[us]) from a NumPy array,
-    null where ``null`` holds."""
+    null where ``null`` holds (or as ``valid`` says)."""
     values = np.ascontiguousarray(data, dtype=_NUMPY[kind])
-    bitmap, count = _validity(null)
+    bitmap, count = _validity(null) if valid is None else valid
     return pa.Array.from_buffers(kind, len(values), [bitmap, pa.py_buffer(values)], count)
 
 
-def booleans(data: np.ndarray, null: np.ndarray | None = None) -> pa.Array:
-    """A boolean column from a NumPy array, null where ``null`` holds."""
+def booleans(
+    data: np.ndarray, null: np.ndarray | None = None, valid: Validity | None = None
+) -> pa.Array:
+    """A boolean column from a NumPy array, null where ``null`` holds (or as ``valid``
+    says)."""
     bits = np.packbits(np.asarray(data, dtype=bool), bitorder="little")
-    bitmap, count = _validity(null)
+    bitmap, count = _validity(null) if valid is None else valid
     return pa.Array.from_buffers(pa.bool_(), len(data), [bitmap, pa.py_buffer(bits)], count)
 
 
@@ -80,7 +100,9 @@ def coded(
     )
 
 
-__all__ = ["booleans", "coded", "numbers", "numpy", "sparse_texts", "texts"]
+__all__ = [
+    "Validity", "booleans", "coded", "numbers", "numpy", "sparse_texts", "texts", "validity",
+]  # fmt: skip
 
 
 def _bits(buffer: pa.Buffer, offset: int, n: int) -> np.ndarray:

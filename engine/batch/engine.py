@@ -193,6 +193,16 @@ def _coded(number: np.ndarray, texts: Sequence[str | None], hidden: np.ndarray) 
     return arrays.coded(np.maximum(row, 0), list(unique), (row < 0) | hidden)
 
 
+def _uniform(array: np.ndarray) -> bool:
+    """Whether every row holds the same value (NaN never does)."""
+    if not len(array):
+        return True
+    first = array[0]
+    if array[-1] != first:  # most columns that are not tell at once
+        return False
+    return bool((array == first).all())
+
+
 def _arrow_type(kind: str) -> pa.DataType:
     if kind == "integer":
         return pa.int64()
@@ -384,7 +394,8 @@ class _Builder:
                 if given is not None:  # disclosed, and nothing asked for it
                     self.data[name], self.valid[name] = given.data, exact & chunk.present[name]
                 continue
-            resolved = exact & asked[name] & out.ok
+            both = asked[name] & out.ok
+            resolved = exact if both.all() else exact & both  # (one array: reordered once)
             self.data[name], self.valid[name] = out.vec.data, resolved
             if given is not None:  # disclosed, even in rows where nothing asked for it
                 shown = exact & chunk.present[name] & ~resolved
@@ -489,13 +500,27 @@ class _Builder:
             inverse = np.empty_like(self.order)
             inverse[self.order] = np.arange(self.n, dtype=self.order.dtype)
 
+        # by id, each array kept with what was made of it: columns share arrays (masks
+        # above all), and each is reordered and made a bitmap once
+        reordered: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        validities: dict[int, tuple[np.ndarray, arrays.Validity]] = {}
+
         def back(array: np.ndarray) -> np.ndarray:
             if self.order is None:
                 return array
-            if array.dtype == np.bool_ and (not array.any() or array.all()):
-                return array  # the same in any order (most masks: every row, or none)
-            put: np.ndarray = np.take(array, inverse)
+            found = reordered.get(id(array))
+            if found is not None:
+                return found[1]
+            # the same in any order (most masks: every row, or none; a constant)
+            put = array if _uniform(array) else np.take(array, inverse)
+            reordered[id(array)] = array, put
             return put
+
+        def validity(valid: np.ndarray) -> arrays.Validity:
+            found = validities.get(id(valid))
+            if found is None:
+                found = validities[id(valid)] = valid, arrays.validity(valid)
+            return found[1]
 
         columns: list[pa.Array] = [arrays.numbers(rows, pa.int64()), self.id_column()]
         texts = arrays.texts(self.interner.texts)
@@ -513,17 +538,17 @@ class _Builder:
                 where = np.fromiter(written, dtype=np.int64, count=len(written))
                 data[where] = np.fromiter(written.values(), dtype=dtype, count=len(written))
                 valid[where] = True
-            mask = ~valid
+            bits = validity(valid)
             if kind == "integer":
-                columns.append(arrays.numbers(np.where(valid, data, 0), pa.int64(), mask))
+                columns.append(arrays.numbers(np.where(valid, data, 0), pa.int64(), valid=bits))
             elif kind == "number":
-                columns.append(arrays.numbers(data, pa.float64(), mask))
+                columns.append(arrays.numbers(data, pa.float64(), valid=bits))
             elif kind in ("date", "datetime"):
-                columns.append(arrays.numbers(data, pa.timestamp("us"), mask))
+                columns.append(arrays.numbers(data, pa.timestamp("us"), valid=bits))
             elif kind == "boolean":
-                columns.append(arrays.booleans(data, mask))
+                columns.append(arrays.booleans(data, valid=bits))
             else:
-                indices = arrays.numbers(np.where(valid, data, 0), pa.int32(), mask)
+                indices = arrays.numbers(np.where(valid, data, 0), pa.int32(), valid=bits)
                 columns.append(pa.DictionaryArray.from_arrays(indices, texts))
         number, provenance, warnings = self.patterns()
         number, failed = back(number), back(self.failed)
