@@ -253,16 +253,21 @@ def test_vector_engine_equals_the_per_disclosure_engine(version: str, tmp_path: 
     check()
 
 
+@pytest.mark.parametrize("steady", ["numbers grouped by value", "numbers varying"])
 @pytest.mark.parametrize("version", VERSIONS)
 def test_resolution_by_runs_equals_the_per_disclosure_engine(
-    version: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    version: str, steady: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Rows disclosing the same fields and names but other numbers (each generated row
     four times, numbers written anew): the engine resolves what no number reaches once
-    per run of such rows, and still gives, row by row, what ``estimate`` gives."""
-    from tuneprint.batch import vector
+    per run of such rows, and still gives, row by row, what ``estimate`` gives. Number
+    columns of few values grouped by value too (``steady_numbers``: every number column
+    of a chunk of 7 rows, or none), the first rows of runs are resolved by runs in turn:
+    the same rows again."""
+    from tuneprint.batch import engine, vector
 
     monkeypatch.setattr(vector, "RUN_SHARE", 1)  # by runs, however many runs there are
+    monkeypatch.setattr(engine, "STEADY_MOST", 10**6 if steady.endswith("value") else -1)
     rs = ruleset(version)
     numbers = {n for n in columns_of(rs) if rs.fields[n].type in ("number", "integer")}
 
@@ -953,6 +958,40 @@ def test_cell_forms_read_byte_by_byte_are_the_patterns(texts: list[str]) -> None
     for pattern, by_bytes in ((PLAIN_NUMBER, arrays.plain_numbers), (PRINTABLE, arrays.printable)):
         expected = pc.match_substring_regex(column, pattern).to_pylist()
         assert by_bytes(column).tolist() == expected, pattern
+
+
+def test_a_number_column_of_few_values_is_grouped_by_value(newest: Ruleset) -> None:
+    """A count taking four values is grouped by value, as names are: runs start where it
+    changes, and within a run it no longer varies; hours, all different, still do. The
+    first rows of those runs are resolved by runs of names alone."""
+    import numpy as np
+    from tuneprint.batch.engine import steady_numbers
+    from tuneprint.batch.vector import (
+        NUM,
+        Chunk,
+        Interner,
+        RunResolver,
+        Vec,
+        resolver_of,
+        runs_of,
+        varying,
+    )
+
+    n = 4096
+    rows = np.arange(n)
+    chunk = Chunk(n, Interner())
+    every = np.ones(n, dtype=bool)
+    chunk.disclose("gpu_count", Vec(NUM, np.sort(2.0 ** (rows % 4))), every)
+    chunk.disclose("reserved_hours", Vec(NUM, 1.0 + rows / 7), every)
+    assert steady_numbers(chunk) == {"gpu_count"}
+    assert runs_of(chunk).tolist() == [0]  # numbers alone do not start runs
+    chunk.steady = steady_numbers(chunk)
+    assert runs_of(chunk).tolist() == [0, 1024, 2048, 3072]
+    moving = varying(newest, chunk)
+    assert "reserved_hours" in moving and "gpu_count" not in moving
+    resolver = resolver_of(newest, chunk)
+    assert isinstance(resolver, RunResolver) and isinstance(resolver.runs, RunResolver)
+    assert "gpu_count" in resolver.runs.moving  # by the four first rows, not by the one
 
 
 @settings(deadline=None, max_examples=200)

@@ -85,6 +85,7 @@ class Columns:
             new.chunk.disclose(
                 name, Vec(vec.kind, vec.data[where]), self.chunk.present[name][where]
             )
+        new.chunk.steady = self.chunk.steady
         new.bad = self.bad[where]
         new.filled = self.filled[where]
         new.flagged = {name: rows[where] for name, rows in self.flagged.items()}

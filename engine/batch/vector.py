@@ -112,6 +112,7 @@ class Chunk:
         self.interner = interner
         self.values: dict[str, Vec] = {}
         self.present: dict[str, np.ndarray] = {}
+        self.steady: set[str] = set()  # number columns whose rows are grouped by value
 
     def disclose(self, name: str, vec: Vec, present: np.ndarray) -> None:
         """Add a disclosed column (``present`` False where the row does not disclose it)."""
@@ -704,7 +705,7 @@ def runs_of(chunk: Chunk) -> np.ndarray:
     for name, vec in chunk.values.items():
         present = chunk.present[name]
         change[1:] |= present[1:] != present[:-1]
-        if vec.kind != NUM:
+        if vec.kind != NUM or name in chunk.steady:
             change[1:] |= present[1:] & (vec.data[1:] != vec.data[:-1])
     heads: np.ndarray = np.flatnonzero(change)
     return heads
@@ -728,7 +729,9 @@ def varying(rs: Ruleset, chunk: Chunk) -> set[str]:
                     possible.add(name)
                     grown = True
                     break
-    moving = {name for name, vec in chunk.values.items() if vec.kind == NUM}
+    moving = {
+        name for name, vec in chunk.values.items() if vec.kind == NUM and name not in chunk.steady
+    }
     grown = True
     while grown:
         grown = False
@@ -781,7 +784,7 @@ class RunResolver(Resolver):
         firsts = Chunk(len(heads), chunk.interner)
         for name, vec in chunk.values.items():
             firsts.disclose(name, Vec(vec.kind, vec.data[heads]), chunk.present[name][heads])
-        self.runs = Resolver(ruleset, firsts)
+        self.runs = resolver_of(ruleset, firsts)  # (by runs of names alone, if steady)
         self.moving = varying(ruleset, chunk)
         self._every = np.ones(chunk.n, dtype=bool)
         self._none = np.zeros(chunk.n, dtype=bool)
@@ -804,8 +807,8 @@ class RunResolver(Resolver):
         if name in self.moving:
             return super().outcome(name)
         first = self.runs.outcome(name)
-        for reach in first.reach:  # what it read first, as the row by row resolution does
-            for dep, _ in reach:
+        for reach in self.runs.tries(name)[0].reach:  # what it read first, as the row by
+            for dep, _ in reach:  # row resolution does
                 self.outcome(dep)
         spread = self.spread_runs
         result = Outcome(
@@ -822,7 +825,10 @@ class RunResolver(Resolver):
     def tries(self, name: str) -> tuple[Outcome, Callable[[np.ndarray], np.ndarray]]:
         if name in self.moving:
             return self.outcomes[name], _same
-        return self.runs.outcomes[name], self.spread_runs
+        source, widen = self.runs.tries(name)
+        if widen is _same:
+            return source, self.spread_runs
+        return source, lambda rows: self.spread_runs(widen(rows))
 
     def provenance_codes(self, name: str) -> np.ndarray:
         if name in self.moving:
@@ -831,9 +837,13 @@ class RunResolver(Resolver):
 
 
 def resolver_of(ruleset: Ruleset, chunk: Chunk) -> Resolver:
-    """The resolver for a chunk: by runs when its rows come in few runs."""
+    """The resolver for a chunk: by runs when its rows come in few runs. Where number
+    columns of few values are grouped by value too (``Chunk.steady``), the first rows of
+    those runs are resolved by runs of names alone in turn: what no number reaches, once
+    per run of names; what those numbers alone reach, once per run of them; the rest row
+    by row."""
     heads = runs_of(chunk)
-    if len(heads) * RUN_SHARE <= chunk.n:
+    if len(heads) < chunk.n and len(heads) * RUN_SHARE <= chunk.n:
         return RunResolver(ruleset, chunk, heads)
     return Resolver(ruleset, chunk)
 
