@@ -164,6 +164,7 @@ def write_parquet(csv_path: Path, path: Path) -> None:
 def run(engine: str, source: Path, target: Path) -> tuple[float, float, str]:
     """Seconds and peak memory (MiB) of one batch run in a new process."""
     env = {**os.environ}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # a normal install has compiled bytecode
     extra = []
     if engine == "vector":  # one core: the engine's own thread pools pinned to one thread
         env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", ARROW_NUM_THREADS="1")
@@ -211,6 +212,11 @@ def main() -> None:
     )
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="tuneprint-bench-"))
+    one = folder / "in-1.csv"
+    write_csv(one, 1)
+    run("vector", one, folder / "out-1.parquet")  # bytecode written, the ruleset cached
+    start_up = min(run("vector", one, folder / "out-1.parquet")[0] for _ in range(3))
+    print(f"start-up: one row, from a new process to its output, in {start_up:.2f} s")
     for size in args.sizes:
         source = folder / f"in-{size}.csv"
         write_csv(source, size)

@@ -960,6 +960,20 @@ def test_cell_forms_read_byte_by_byte_are_the_patterns(texts: list[str]) -> None
         assert by_bytes(column).tolist() == expected, pattern
 
 
+def test_the_plain_number_form_is_read_past_millions_of_points_and_long_cells() -> None:
+    """Counts of points past what one field of the running sum holds, and a cell longer
+    than a field: the cells after them are still read as the pattern reads them, and the
+    long cell is not taken as a number."""
+    from tuneprint.batch import arrays
+    from tuneprint.batch.columns import PLAIN_NUMBER
+
+    many = "." * (3 * arrays.FIELD)  # the sum of points wraps around past 2**63
+    column = pa.array([many, "1.5", "-0.25", "1" * (arrays.FIELD + 1), "007", "-", "3"])
+    assert arrays.plain_numbers(column).tolist() == [False, True, True, False, False, False, True]
+    expected = pc.match_substring_regex(column.slice(1, 2), PLAIN_NUMBER).to_pylist()
+    assert arrays.plain_numbers(column.slice(1, 2)).tolist() == expected
+
+
 def test_a_number_column_of_few_values_is_grouped_by_value(newest: Ruleset) -> None:
     """A count taking four values is grouped by value, as names are: runs start where it
     changes, and within a run it no longer varies; hours, all different, still do. The

@@ -170,29 +170,38 @@ def printable(array: pa.Array) -> np.ndarray:
 
 
 DIGIT_0, DIGIT_9, DOT, MINUS = ord("0"), ord("9"), ord("."), ord("-")
+# Each byte's weight in one running sum that counts, per cell, in fields of 21 bits, its
+# bytes other than digits, its minus signs and its points.
+FIELD_BITS = 21
+FIELD = (1 << FIELD_BITS) - 1  # the longest cell counted
+WEIGHTS = np.ones(256, dtype=np.int64)
+WEIGHTS[DIGIT_0 : DIGIT_9 + 1] = 0
+WEIGHTS[MINUS] = 1 << FIELD_BITS
+WEIGHTS[DOT] = 1 << (2 * FIELD_BITS)
 
 
 def plain_numbers(array: pa.Array) -> np.ndarray:
     """Cells in the plain decimal form ``^-?(?:0|[1-9][0-9]*)(?:\\.[0-9]+)?$``, of a
     string column without nulls: an optional minus, whole digits without a leading zero
-    (or a zero alone), and maybe a point and one digit or more."""
+    (or a zero alone), and maybe a point and one digit or more. A cell of more than
+    ``FIELD`` bytes (two million) is not taken as one."""
     data, starts, ends = cells(array)
     if not len(data):
         return np.zeros(len(starts), dtype=bool)
-    digit = (data >= DIGIT_0) & (data <= DIGIT_9)
-    dot = data == DOT
-    minus = data == MINUS
+    counts = _counts(WEIGHTS[data], starts, ends)
+    others = counts & FIELD
+    minuses = (counts >> FIELD_BITS) & FIELD
+    dots = counts >> (2 * FIELD_BITS)
     last = len(data) - 1
     first = np.minimum(starts, last)  # (an empty cell points anywhere: it is refused)
     signed = (ends > starts) & (data[first] == MINUS)
     begin = starts + signed  # the first digit
-    good: np.ndarray = (_counts(~(digit | dot | minus), starts, ends) == 0) & (begin < ends)
-    good &= _counts(minus, starts, ends) == signed
-    dots = _counts(dot, starts, ends)
+    good: np.ndarray = (others == 0) & (begin < ends) & (ends - starts <= FIELD)
+    good &= minuses == signed
     good &= dots <= 1
     # where the whole part ends: at the point, or at the cell's end
     point = np.where(dots == 1, ends, 0)
-    at = np.flatnonzero(dot)
+    at = np.flatnonzero(data == DOT)
     owner = np.searchsorted(ends, at, side="right")  # the cell of each point
     inside = owner < len(ends)
     single = np.zeros(len(ends), dtype=bool)

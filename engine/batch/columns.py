@@ -73,6 +73,8 @@ class Columns:
 
     def flag(self, column: str, rows: np.ndarray) -> None:
         """Mark rows for the per-disclosure reader because of their cell in a column."""
+        if not rows.any():
+            return
         self.bad |= rows
         found = self.flagged.get(column)
         self.flagged[column] = rows.copy() if found is None else found | rows
@@ -139,12 +141,10 @@ def text_column(columns: Columns, spec: FieldSpec, array: pa.Array, ruleset: Rul
     distinct = encoded.dictionary.to_pylist()
     blank = np.array([not v.strip() for v in distinct], dtype=bool)
     long = np.array([len(v) > MAX_CELL_CHARS for v in distinct], dtype=bool)
-    if len(distinct):
-        columns.flag(spec.name, long[indices])
-    present = ~blank[indices] & ~long[indices] if len(distinct) else np.zeros(n, dtype=bool)
-    columns.filled |= ~blank[indices] if len(distinct) else False
+    if not blank.all():
+        columns.filled |= ~blank[indices]
     values = [None if b or t else v for v, b, t in zip(distinct, blank, long, strict=True)]
-    _coded(columns, spec, kind, indices, values, ruleset, present, cell)
+    _coded(columns, spec, kind, indices, values, ruleset, cell, long)
 
 
 BLANK, FIT, UNFIT = 0, 1, 2
@@ -217,11 +217,13 @@ def _coded(
     indices: np.ndarray,
     distinct: list[Any],
     ruleset: Ruleset,
-    present: np.ndarray,
     read: Any = None,
+    flagged: np.ndarray | None = None,
 ) -> None:
-    """Disclose a column given as indices into its distinct values (each checked once;
-    ``read`` turns a written cell into a value first, as the CSV reader does)."""
+    """Disclose a column given as indices into its distinct values, None for an empty cell
+    (each checked once; ``read`` turns a written cell into a value first, as the CSV reader
+    does; the rows of the distinct values ``flagged`` marks go to the per-disclosure
+    reader, as those of values that do not fit)."""
     interner = columns.chunk.interner
     codes = np.zeros(len(distinct), dtype=np.int64)
     fits = np.zeros(len(distinct), dtype=bool)
@@ -243,11 +245,15 @@ def _coded(
         else:
             codes[j] = interner.code(str(fitted))
         fits[j] = True
-    ok = fits[indices] if len(distinct) else np.zeros(len(indices), dtype=bool)
-    columns.flag(spec.name, present & ~ok)
-    data = codes[indices] if len(distinct) else np.zeros(len(indices), dtype=np.int64)
+    unfit = np.array([v is not None for v in distinct], dtype=bool) & ~fits
+    if flagged is not None:
+        unfit |= flagged
+    if unfit.any():
+        columns.flag(spec.name, unfit[indices])
+    ok = fits[indices]
+    data = codes[indices]
     vec = Vec(kind, data.astype(np.bool_) if kind == BOOL else data)
-    columns.chunk.disclose(spec.name, vec, present & ok)
+    columns.chunk.disclose(spec.name, vec, ok)
 
 
 def typed_column(columns: Columns, spec: FieldSpec, array: pa.Array, ruleset: Ruleset) -> None:
@@ -255,9 +261,9 @@ def typed_column(columns: Columns, spec: FieldSpec, array: pa.Array, ruleset: Ru
     if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
         filled = pc.fill_null(array, arrays.texts([""])[0])
         return text_column(columns, spec, filled, ruleset)
-    present = arrays.numpy(array.is_valid())
     kind = kind_of(spec)
     if kind == NUM and (pa.types.is_integer(array.type) or pa.types.is_floating(array.type)):
+        present = arrays.numpy(array.is_valid())
         data = arrays.numpy(array.cast(pa.float64(), safe=False))  # zero where null
         good = present & fits_number(spec, data)
         if pa.types.is_integer(array.type):  # beyond 2**53 not exact: the per-row reader's
@@ -267,7 +273,7 @@ def typed_column(columns: Columns, spec: FieldSpec, array: pa.Array, ruleset: Ru
         return
     # Booleans, dates and other types: each distinct value as the per-disclosure path reads it.
     indices, distinct = _distinct(array)
-    _coded(columns, spec, kind, indices, distinct, ruleset, present)
+    _coded(columns, spec, kind, indices, distinct, ruleset)
 
 
 def _distinct(array: pa.Array) -> tuple[np.ndarray, list[Any]]:
