@@ -1061,6 +1061,41 @@ def test_a_column_the_same_for_every_run_is_spread_without_a_copy_per_run(newest
     assert resolver.spread_runs(np.array([1.0, 2.0, 3.0])).tolist() == [1, 2, 2, 3, 3, 3]
 
 
+def test_a_resolution_by_runs_is_freed_as_soon_as_it_is_let_go(newest: Ruleset) -> None:
+    """A resolver by runs, with fields spread from the first rows and values taken in
+    another order, holds no reference to itself: its arrays go when its last user lets
+    go, not at the next garbage collection (by then, chunk after chunk, the peak memory
+    of a batch had doubled)."""
+    import gc
+    import weakref
+
+    import numpy as np
+    from tuneprint.batch.vector import NUM, TEXT, Chunk, Interner, RunResolver, Vec
+
+    interner = Interner()
+    chunk = Chunk(6, interner)
+    chunk.disclose("gpu_count", Vec(NUM, np.arange(1.0, 7.0)), np.ones(6, dtype=bool))
+    code = interner.code("nvidia-a100-sxm4-80gb")
+    chunk.disclose("gpu_model", Vec(TEXT, np.full(6, code)), np.ones(6, dtype=bool))
+    chunk.disclose("reserved_hours", Vec(NUM, np.full(6, 10.0)), np.ones(6, dtype=bool))
+    resolver = RunResolver(newest, chunk, np.array([0, 3]))
+    for name in newest.outputs:
+        resolver.outcome(name)
+    spread = [n for n in resolver.outcomes if n not in resolver.moving]
+    assert spread  # (fields taken from the first rows of runs)
+    order = np.array([5, 4, 3, 2, 1, 0])
+    for name in spread:
+        whole = resolver.outcomes[name].vec.data
+        assert resolver.values_in(name, order).tolist() == whole[order].tolist()
+    gone = weakref.ref(resolver)
+    gc.disable()
+    try:
+        del resolver
+        assert gone() is None
+    finally:
+        gc.enable()
+
+
 @pytest.mark.parametrize(
     "ids",
     [

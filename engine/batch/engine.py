@@ -391,6 +391,8 @@ class _Builder:
         # resolver's own array, not a copy: it is read, never written) and where they count
         self.data: dict[str, np.ndarray] = {}
         self.valid: dict[str, np.ndarray] = {}
+        # ... or, in place of the values, the resolver that gives them in any order
+        self.sources: dict[str, Resolver] = {}
         # ... and the values of rows estimated one by one, put in after the reordering
         self.written: dict[str, dict[int, Any]] = {name: {} for name in layout.values}
         self.index = {name: k for k, name in enumerate(layout.provenance)}
@@ -421,10 +423,11 @@ class _Builder:
                 continue
             both = asked[name] & out.ok
             resolved = exact if both.all() else exact & both  # (one array: reordered once)
-            self.data[name], self.valid[name] = out.vec.data, resolved
+            self.sources[name], self.valid[name] = resolver, resolved
             if given is not None:  # disclosed, even in rows where nothing asked for it
                 shown = exact & chunk.present[name] & ~resolved
                 if shown.any():
+                    del self.sources[name]
                     self.data[name] = np.where(resolved, out.vec.data, given.data)
                     self.valid[name] = resolved | shown
         for name, k in self.index.items():
@@ -552,10 +555,17 @@ class _Builder:
         for name in self.layout.values:
             kind, dtype = self.kinds[name], self.dtypes[name]
             data, valid = self.data.get(name), self.valid.get(name)
-            if data is None or valid is None or not valid.any():  # (all null)
+            source = self.sources.get(name)
+            if valid is None or not valid.any():  # (all null)
                 data, valid = np.zeros(self.n, dtype=dtype), np.zeros(self.n, dtype=bool)
-            elif self.order is not None:
+            elif source is not None:  # the resolver's values: taken in the chunk's order
+                if self.order is None:
+                    data = source.outcomes[name].vec.data
+                else:
+                    data, valid = source.values_in(name, inverse), back(valid)
+            elif data is not None and self.order is not None:
                 data, valid = back(data), back(valid)
+            assert data is not None
             data = np.asarray(data, dtype=dtype)
             written = self.written[name]
             if written:  # rows estimated one by one: into copies (the arrays may be shared)

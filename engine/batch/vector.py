@@ -676,6 +676,10 @@ class Resolver:
         they become masks of this chunk's rows."""
         return self.outcomes[name], _same
 
+    def values_in(self, name: str, rows: np.ndarray) -> np.ndarray:
+        """A resolved field's values in ``rows`` (indices of this chunk's rows)."""
+        return np.take(self.outcomes[name].vec.data, rows)
+
     def provenance_codes(self, name: str) -> np.ndarray:
         """Per row, the code of a resolved field's provenance: 0 disclosed, 2 (k + 1) given
         by rule k, plus 1 where that rule's warning holds (where the field is not
@@ -786,19 +790,8 @@ class RunResolver(Resolver):
             firsts.disclose(name, Vec(vec.kind, vec.data[heads]), chunk.present[name][heads])
         self.runs = resolver_of(ruleset, firsts)  # (by runs of names alone, if steady)
         self.moving = varying(ruleset, chunk)
-        self._every = np.ones(chunk.n, dtype=bool)
-        self._none = np.zeros(chunk.n, dtype=bool)
-        self._every.flags.writeable = self._none.flags.writeable = False
-
-    def spread_runs(self, data: np.ndarray) -> np.ndarray:
-        """A column of the first rows of runs, for every row. A mask the same for every
-        run is a shared array no one writes to (most are: no row fails, every row
-        applies); another column the same for every run is filled, not repeated."""
-        if len(data) and (data == data[0]).all() and data[0] == data[0]:  # (NaN: repeat)
-            if data.dtype == np.bool_:
-                return self._every if data[0] else self._none
-            return np.full(self.n, data[0], dtype=data.dtype)
-        return np.repeat(data, self.lengths)
+        self._owners: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self.spread_runs = _Spreader(self.lengths, chunk.n)  # (no cycle: freed at once)
 
     def outcome(self, name: str) -> Outcome:
         found = self.outcomes.get(name)
@@ -810,14 +803,9 @@ class RunResolver(Resolver):
         for reach in self.runs.tries(name)[0].reach:  # what it read first, as the row by
             for dep, _ in reach:  # row resolution does
                 self.outcome(dep)
-        spread = self.spread_runs
-        result = Outcome(
-            Vec(first.vec.kind, spread(first.vec.data)),
-            spread(first.ok),
-            spread(first.err),
-            spread(first.rule),
-            None if first.warned is None else spread(first.warned),
-        )  # its rules' masks: spread when asked for (``tries``)
+        # its values, spread when read (the output takes them from the first rows), its
+        # rules and their masks when asked for (``provenance_codes``, ``tries``)
+        result = _Spread(first, self.spread_runs)
         self.outcomes[name] = result
         self.order.append(name)
         return result
@@ -830,10 +818,84 @@ class RunResolver(Resolver):
             return source, self.spread_runs
         return source, lambda rows: self.spread_runs(widen(rows))
 
+    def values_in(self, name: str, rows: np.ndarray) -> np.ndarray:
+        if name in self.moving:
+            return super().values_in(name, rows)
+        return self.runs.values_in(name, self._owners_in(rows))  # from the first rows
+
+    def _owners_in(self, rows: np.ndarray) -> np.ndarray:
+        """The run of each of ``rows``, as rows of the first rows' resolution (made once
+        for each array of rows: the output asks with one)."""
+        found = self._owners.get(id(rows))
+        if found is None:
+            owner = np.repeat(np.arange(len(self.lengths), dtype=np.int64), self.lengths)
+            found = self._owners[id(rows)] = rows, np.take(owner, rows)
+        return found[1]
+
     def provenance_codes(self, name: str) -> np.ndarray:
         if name in self.moving:
             return super().provenance_codes(name)
         return self.spread_runs(self.runs.provenance_codes(name))  # made for the first rows
+
+
+class _Spreader:
+    """Columns of the first rows of runs, for every row. A mask the same for every run
+    is a shared array no one writes to (most are: no row fails, every row applies);
+    another column the same for every run is filled, not repeated."""
+
+    def __init__(self, lengths: np.ndarray, n: int) -> None:
+        self.lengths = lengths
+        self.n = n
+        self.every = np.ones(n, dtype=bool)
+        self.none = np.zeros(n, dtype=bool)
+        self.every.flags.writeable = self.none.flags.writeable = False
+
+    def __call__(self, data: np.ndarray) -> np.ndarray:
+        if len(data) and (data == data[0]).all() and data[0] == data[0]:  # (NaN: repeat)
+            if data.dtype == np.bool_:
+                return self.every if data[0] else self.none
+            return np.full(self.n, data[0], dtype=data.dtype)
+        return np.repeat(data, self.lengths)
+
+
+class _SpreadVec(Vec):
+    """Values of the first rows of runs, spread to every row when first read."""
+
+    def __init__(self, first: Vec, spread: Callable[[np.ndarray], np.ndarray]) -> None:
+        self.kind = first.kind
+        self._first = first
+        self._spread = spread
+        self._data: np.ndarray | None = None
+
+    @property
+    def data(self) -> np.ndarray:  # type: ignore[override]
+        if self._data is None:
+            self._data = self._spread(self._first.data)
+        return self._data
+
+
+class _Spread(Outcome):
+    """The outcome of the first rows of runs, for every row: its masks spread at once
+    (most are the same in every run: shared arrays), its values when read, the rules that
+    applied and their warnings when asked for."""
+
+    def __init__(self, first: Outcome, spread: Callable[[np.ndarray], np.ndarray]) -> None:
+        self.vec = _SpreadVec(first.vec, spread)
+        self.ok = spread(first.ok)
+        self.err = spread(first.err)
+        self.tried = []
+        self.reach = []
+        self._first = first
+        self._spread = spread
+
+    @property
+    def rule(self) -> np.ndarray:  # type: ignore[override]
+        return self._spread(self._first.rule)
+
+    @property
+    def warned(self) -> np.ndarray | None:  # type: ignore[override]
+        warned = self._first.warned
+        return None if warned is None else self._spread(warned)
 
 
 def resolver_of(ruleset: Ruleset, chunk: Chunk) -> Resolver:
