@@ -293,6 +293,106 @@ def test_resolution_by_runs_equals_the_per_disclosure_engine(
     check()
 
 
+@pytest.mark.parametrize(
+    "layout", ["dictionaries", "plain text", "dictionary columns", "few read as dictionaries"]
+)
+def test_parquet_text_stored_any_way_gives_the_per_disclosure_results(
+    layout: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Text columns of a Parquet file, stored with dictionaries (read as dictionaries, row
+    group by row group, chunks across them), as plain text, or typed as dictionaries with
+    empty cells null, and columns of more values than are read as dictionaries: the
+    batch engines give, row by row, what ``estimate`` gives the same row."""
+    import pyarrow.compute as pc
+    from tuneprint.batch import formats
+
+    rs = ruleset(VERSIONS[-1])
+    if layout == "few read as dictionaries":
+        monkeypatch.setattr(formats, "DICTIONARY_MOST", 3)
+
+    @settings(
+        deadline=None,
+        max_examples=int(os.environ.get("TUNEPRINT_BATCH_EXAMPLES", "25")),
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    )
+    @given(batches(rs))
+    def check(batch: tuple[list[str], list[list[str]]]) -> None:
+        header, rows = batch
+        cells = {name: [row[k] for row in rows] for k, name in enumerate(header)}
+        if layout == "dictionary columns":
+            table = pa.table(
+                {
+                    name: pc.dictionary_encode(pa.array([v or None for v in values], pa.string()))
+                    for name, values in cells.items()
+                }
+            )
+        else:
+            table = pa.table({name: pa.array(v, pa.string()) for name, v in cells.items()})
+        source = tmp_path / "in.parquet"
+        pq.write_table(table, source, use_dictionary=layout != "plain text", row_group_size=10)
+        out = {}
+        for engine in ("vector", "rows"):
+            target = tmp_path / f"out-{engine}.parquet"
+            try:
+                counts = run_batch(source, target, rs, engine=engine, chunk_rows=7)
+            except tuneprint.TuneprintError as exc:  # the file as a whole (its header)
+                out[engine] = [p.as_dict() for p in exc.problems]
+                continue
+            out[engine] = pq.read_table(target).to_pylist()
+            assert counts.rows == len(out[engine]) == len(rows)
+        if isinstance(out["vector"], list) and out["vector"] and "row" in out["vector"][0]:
+            for got, want in zip(out["vector"], out["rows"], strict=True):
+                assert got.keys() == want.keys()
+                for key, value in want.items():
+                    assert same_number(got[key], value) or got[key] is value is None, key
+        else:
+            assert out["vector"] == out["rows"]
+
+    check()
+
+
+def test_parquet_text_of_few_values_is_read_as_dictionaries_and_of_many_as_text(
+    newest: Ruleset, tmp_path: Path
+) -> None:
+    """A text column of few values is read as a dictionary, whether the file stores it with
+    one or as plain text; one of more values than ``DICTIONARY_MOST`` is read as text, as
+    is the id; and either way the rows are the same."""
+    import pyarrow.compute as pc
+    from tuneprint.batch import formats
+
+    n = 3 * formats.DICTIONARY_MOST
+    table = pa.table(
+        {
+            "id": [f"job-{i}" for i in range(n)],
+            "gpu_model": ["A100 80GB", "H100", "", "GPX 9000"] * (n // 4),
+            "gpu_count": ["8", "four", "", "2"] * (n // 4),
+            "reserved_hours": [f"{1 + i * 0.001:.3f}" for i in range(n)],
+            "cloud_region": ["us-west-2"] * n,
+        }
+    )
+    (tmp_path / "coded").mkdir()
+    (tmp_path / "plain").mkdir()
+    coded, plain = tmp_path / "coded" / "in.parquet", tmp_path / "plain" / "in.parquet"
+    pq.write_table(table, coded)
+    pq.write_table(table, plain, use_dictionary=False)
+    for source in (coded, plain):
+        fields = table.column_names[1:]
+        assert formats._coded_columns(pq.ParquetFile(source), source, fields, 1000) == [
+            "gpu_model", "gpu_count", "cloud_region"
+        ]  # fmt: skip
+    outputs = []
+    for source in (coded, plain):
+        run_batch(source, source.with_suffix(".out.parquet"), newest, chunk_rows=1000)
+        outputs.append(pq.read_table(source.with_suffix(".out.parquet")))
+    named = [t.to_pylist() for t in outputs]
+    for rows, source in zip(named, (coded, plain), strict=True):
+        for row in rows:
+            row["error"] = row["error"] and row["error"].replace(str(source), "in.parquet")
+    assert named[0] == named[1]
+    errors = outputs[0].column("error")
+    assert pc.sum(pc.is_valid(errors)).as_py() == n // 2  # GPX 9000, and four GPUs
+
+
 def test_rows_estimated_one_by_one_land_in_their_place_among_the_others(
     tmp_path: Path, newest: Ruleset, monkeypatch: pytest.MonkeyPatch
 ) -> None:

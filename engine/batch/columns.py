@@ -105,7 +105,12 @@ class Columns:
 def text_column(columns: Columns, spec: FieldSpec, array: pa.Array, ruleset: Ruleset) -> None:
     """A column of cells written as text (CSV), read as ``cell`` and ``coerce`` read them:
     numbers in the plain decimal form in one pass over the column, every other cell once
-    per distinct cell."""
+    per distinct cell. Cells given as indices into their distinct values (a dictionary, as
+    Parquet stores them) are judged once per distinct value."""
+    if pa.types.is_dictionary(array.type):
+        if len(array.dictionary) <= len(array):
+            return _dictionary_column(columns, spec, array, ruleset)
+        array = pc.fill_null(array.cast(pa.string()), arrays.texts([""])[0])  # (too many)
     n = columns.chunk.n
     array = array.cast(pa.string())
     kind = kind_of(spec)
@@ -145,6 +150,31 @@ def text_column(columns: Columns, spec: FieldSpec, array: pa.Array, ruleset: Rul
         columns.filled |= ~blank[indices]
     values = [None if b or t else v for v, b, t in zip(distinct, blank, long, strict=True)]
     _coded(columns, spec, kind, indices, values, ruleset, cell, long)
+
+
+def _dictionary_column(
+    columns: Columns, spec: FieldSpec, array: pa.DictionaryArray, ruleset: Ruleset
+) -> None:
+    """A text column given as indices into its distinct cells: the distinct cells (and a
+    blank one, for the empty cells) judged as a column of their own, and each row given
+    the judgment of its cell."""
+    empty = arrays.texts([""])  # (Arrow's own scalars from Python values import pandas)
+    values = pc.fill_null(array.dictionary.cast(pa.string()), empty[0])
+    distinct = pa.concat_arrays([values, empty])
+    given = array.indices
+    indices = arrays.numpy(given)
+    if given.null_count:
+        indices = np.where(arrays.numpy(given.is_valid()), indices, len(values))
+    judged = Columns(len(distinct), columns.chunk.interner)
+    text_column(judged, spec, distinct, ruleset)
+    if judged.filled.any():
+        columns.filled |= judged.filled[indices]
+    flagged = judged.flagged.get(spec.name)
+    if flagged is not None:
+        columns.flag(spec.name, flagged[indices])
+    vec = judged.chunk.values[spec.name]
+    present = judged.chunk.present[spec.name]
+    columns.chunk.disclose(spec.name, Vec(vec.kind, vec.data[indices]), present[indices])
 
 
 BLANK, FIT, UNFIT = 0, 1, 2
@@ -261,6 +291,8 @@ def typed_column(columns: Columns, spec: FieldSpec, array: pa.Array, ruleset: Ru
     if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
         filled = pc.fill_null(array, arrays.texts([""])[0])
         return text_column(columns, spec, filled, ruleset)
+    if pa.types.is_dictionary(array.type) and _text_type(array.type.value_type):
+        return text_column(columns, spec, array, ruleset)  # (empty cells: blank)
     kind = kind_of(spec)
     if kind == NUM and (pa.types.is_integer(array.type) or pa.types.is_floating(array.type)):
         present = arrays.numpy(array.is_valid())
@@ -274,6 +306,10 @@ def typed_column(columns: Columns, spec: FieldSpec, array: pa.Array, ruleset: Ru
     # Booleans, dates and other types: each distinct value as the per-disclosure path reads it.
     indices, distinct = _distinct(array)
     _coded(columns, spec, kind, indices, distinct, ruleset)
+
+
+def _text_type(kind: pa.DataType) -> bool:
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
 
 
 def _distinct(array: pa.Array) -> tuple[np.ndarray, list[Any]]:

@@ -464,6 +464,9 @@ def _parquet(
     header = file.schema_arrow.names
     problems = csv_header(name, header, ruleset)
     fields = [h for h in header if h != "id"]
+    coded = _coded_columns(file, path, fields, chunk_rows)
+    if coded:
+        file = pq.ParquetFile(path, read_dictionary=coded)
 
     def chunks() -> Iterator[Piece]:
         done = offset
@@ -472,6 +475,36 @@ def _parquet(
             done += batch.num_rows
 
     return fields, chunks()
+
+
+DICTIONARY_MOST = 4096  # distinct values of a text column read as a dictionary
+
+
+def _coded_columns(file: Any, path: Path, fields: list[str], rows: int) -> list[str]:
+    """The text columns to read as their distinct values and each row's index among them,
+    as a Parquet file stores a column of few values: it saves making every cell's text,
+    and each distinct value is read and checked once. Told by a first chunk of ``rows``
+    rows: a column of many values is read as text (as a dictionary it would hold every
+    value read so far)."""
+    import pyarrow.parquet as pq
+
+    texts = [
+        f.name
+        for f in file.schema_arrow
+        if f.name in fields and (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))
+    ]
+    if not texts or not file.metadata.num_row_groups:
+        return []
+    probe = pq.ParquetFile(path, read_dictionary=texts)
+    first = next(probe.iter_batches(batch_size=rows, columns=texts), None)
+    if first is None:
+        return []
+    most = min(DICTIONARY_MOST, first.num_rows // 2)
+    return [
+        name
+        for name, column in zip(first.schema.names, first.columns, strict=True)
+        if pa.types.is_dictionary(column.type) and len(column.dictionary) <= most
+    ]
 
 
 def _parquet_chunk(
