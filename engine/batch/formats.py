@@ -53,6 +53,7 @@ from .vector import Interner
 SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}
 SCAN_BLOCK = 1 << 24  # bytes of a CSV file checked at a time
 CHUNK_BYTES = 1 << 26  # bytes of cells in one chunk, whatever the number of rows
+WRITE_BATCH = 1 << 16  # values Parquet's writer encodes at a time (1,024 by default)
 READ_BLOCK = 1 << 22  # bytes Arrow's CSV reader parses at a time
 JSONL_LINES = 4096  # JSON Lines read at a time by the per-row reader
 PATTERN_BYTES = 1 << 28  # a Parquet dictionary page holds them all (or rows repeat them)
@@ -604,6 +605,7 @@ class Writer:
                 # groups; of text (ids, names, errors) they cost a third of the writing
                 write_statistics=[f.name for f in schema if not _text(f.type)],
                 dictionary_pagesize_limit=PATTERN_BYTES,  # each chunk's patterns, whole
+                write_batch_size=WRITE_BATCH,
             )
         elif self.kind == "csv":
             import pyarrow.csv as pcsv
