@@ -139,19 +139,20 @@ _CODES = {8: "i1", 16: "i2", 32: "i4", 64: "i8"}
 
 
 def cells(array: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A string column's bytes and each cell's start and end in them (no copy)."""
+    """A string column's bytes and each cell's start and end in them (no copy): its own
+    bytes only, where it is a slice of a longer column."""
     offsets_type = np.int64 if pa.types.is_large_string(array.type) else np.int32
     n = len(array)
     _, offsets_buffer, data_buffer = array.buffers()
     offsets = np.frombuffer(offsets_buffer, dtype=offsets_type)[
         array.offset : array.offset + n + 1
-    ]
-    data = (
-        np.frombuffer(data_buffer, dtype=np.uint8)
-        if data_buffer is not None
-        else np.zeros(0, dtype=np.uint8)
-    )
-    return data, offsets[:-1].astype(np.int64), offsets[1:].astype(np.int64)
+    ].astype(np.int64)
+    if data_buffer is None or not n:
+        return np.zeros(0, dtype=np.uint8), offsets[:-1] * 0, offsets[1:] * 0
+    first = int(offsets[0])
+    data = np.frombuffer(data_buffer, dtype=np.uint8)[first : int(offsets[-1])]
+    offsets -= first
+    return data, offsets[:-1], offsets[1:]
 
 
 def _counts(flags: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -197,19 +198,13 @@ def plain_numbers(array: pa.Array) -> np.ndarray:
     signed = (ends > starts) & (data[first] == MINUS)
     begin = starts + signed  # the first digit
     good: np.ndarray = (others == 0) & (begin < ends) & (ends - starts <= FIELD)
-    good &= minuses == signed
+    good &= minuses == signed  # a minus at the start alone
     good &= dots <= 1
-    # where the whole part ends: at the point, or at the cell's end
-    point = np.where(dots == 1, ends, 0)
-    at = np.flatnonzero(data == DOT)
-    owner = np.searchsorted(ends, at, side="right")  # the cell of each point
-    inside = owner < len(ends)
-    single = np.zeros(len(ends), dtype=bool)
-    single[owner[inside]] = True
-    point[owner[inside]] = at[inside]
-    whole_end = np.where(single & (dots == 1), point, ends)
-    good &= whole_end > begin  # a digit before the point
-    good &= ~((dots == 1) & (whole_end >= ends - 1))  # and one after it
-    lead = np.minimum(begin, last)
-    good &= ~((data[lead] == DIGIT_0) & (whole_end - begin > 1))  # no leading zero
+    # digits, at most one point, a minus at the start alone: what remains is a digit
+    # before the point, one after it, and no leading zero
+    lead = data[np.minimum(begin, last)]
+    good &= lead != DOT
+    good &= data[np.clip(ends - 1, 0, last)] != DOT
+    after = data[np.minimum(begin + 1, last)]
+    good &= ~((lead == DIGIT_0) & (begin + 1 < ends) & (after >= DIGIT_0) & (after <= DIGIT_9))
     return good
