@@ -1060,6 +1060,75 @@ def test_cell_forms_read_byte_by_byte_are_the_patterns(texts: list[str]) -> None
         assert by_bytes(column).tolist() == expected, pattern
 
 
+def plain_lines(data: bytes, columns: int) -> bool:
+    """What ``plain_csv`` tells, line by line: UTF-8 without a byte-order mark, quotes or
+    carriage returns, and every line (the last may lack its newline) of ``columns`` cells."""
+    if columns < 2 or data.startswith(b"\xef\xbb\xbf"):
+        return False
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    if '"' in text or "\r" in text:
+        return False
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()  # (the file ends with a newline)
+    return all(line.count(",") == columns - 1 for line in lines)
+
+
+@settings(deadline=None, max_examples=300)
+@given(
+    st.text(alphabet='ab,\n\r"\u00e9\ufeff', max_size=60),
+    st.integers(2, 4),
+    st.integers(1, 9),
+)
+def test_a_plain_csv_is_told_as_line_by_line(text: str, columns: int, block: int) -> None:
+    """The scan that lets Arrow's reader take a CSV file, in blocks of any size, tells what
+    reading it line by line tells (but for a character cut at a block's end: then the
+    file goes to the reader that checks every cell, as any doubtful file does)."""
+    import tempfile
+
+    from tuneprint.batch import formats
+
+    data = text.encode("utf-8")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "in.csv"
+        path.write_bytes(data)
+        saved = formats.SCAN_BLOCK
+        formats.SCAN_BLOCK = block
+        try:
+            told = formats.plain_csv(path, columns)
+        finally:
+            formats.SCAN_BLOCK = saved
+    if text.isascii():
+        assert told == plain_lines(data, columns)
+    else:
+        assert not told or plain_lines(data, columns)
+
+
+def test_a_last_line_without_its_newline_is_a_row_whole_or_short(
+    newest: Ruleset, tmp_path: Path
+) -> None:
+    """A CSV file whose last line has no newline: a whole record is estimated, a short one
+    is that row's error, as every other short row is (not a failure of the batch)."""
+    header = "id,gpu_model,gpu_count,reserved_hours,cloud_region\n"
+    rows = "a,H100,8,10,us-west-2\nb,H100,8,20,us-west-2"
+    whole = write_bytes(tmp_path / "whole.csv", header + rows)
+    short = write_bytes(tmp_path / "short.csv", header + "a,H100,8,10,us-west-2\nb")
+    counts = run_batch(whole, tmp_path / "whole.parquet", newest)
+    assert (counts.rows, counts.ok, counts.errors) == (2, 2, 0)
+    counts = run_batch(short, tmp_path / "short.parquet", newest)
+    assert (counts.rows, counts.ok, counts.errors) == (2, 1, 1)
+    (problem,) = json.loads(read_output(tmp_path / "short.parquet").column("error")[1].as_py())
+    assert problem["line"] == 3 and "fewer than" in problem["message"]
+
+
+def write_bytes(path: Path, text: str) -> Path:
+    path.write_bytes(text.encode("utf-8"))
+    return path
+
+
 def test_the_plain_number_form_is_read_past_millions_of_points_and_long_cells() -> None:
     """Counts of points past what one field of the running sum holds, and a cell longer
     than a field: the cells after them are still read as the pattern reads them, and the

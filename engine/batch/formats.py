@@ -208,33 +208,38 @@ def plain_csv(path: Path, columns: int) -> bool:
         return False
     commas = columns - 1
     carry = 0  # commas of the line the previous block ended in
+    tail = 0  # its bytes (after the last newline)
     with open(path, "rb") as handle:
         first = True
         while True:
             block = handle.read(SCAN_BLOCK)
-            if not block:
-                return carry == 0
+            if not block:  # a last line without its newline is a whole record, or nothing
+                return tail == 0 or carry == commas
             if first and block.startswith(BOM.encode()):
                 return False
             first = False
-            try:
-                block.decode("utf-8")
-            except UnicodeDecodeError:
-                return False  # (a character cut at the block's end is read by Python)
+            if not block.isascii():
+                try:
+                    block.decode("utf-8")
+                except UnicodeDecodeError:
+                    return False  # (a character cut at the block's end is read by Python)
             if block.find(b'"') >= 0 or block.find(b"\r") >= 0:
                 return False
+            # the separators in order: each line's commas, then its newline (a blank line
+            # has none, a line of other cells too few or too many: a newline out of place)
             data = np.frombuffer(block, dtype=np.uint8)
-            newlines = np.flatnonzero(data == NEWLINE)
-            comma_at = np.flatnonzero(data == COMMA)
-            counts = np.diff(np.searchsorted(comma_at, newlines), prepend=0)
-            if newlines.size:
-                counts[0] += carry
-                lengths = np.diff(newlines, prepend=-1)
-                if (counts != commas).any() or (lengths <= 1).any():
+            separators = np.compress((data == COMMA) | (data == NEWLINE), data)
+            at = np.flatnonzero(separators == NEWLINE)
+            if at.size:
+                if at[0] != commas - carry or (np.diff(at) != commas + 1).any():
                     return False
-                carry = int(comma_at.size - np.searchsorted(comma_at, newlines[-1]))
+                carry = int(separators.size - at[-1] - 1)
+                tail = len(block) - block.rfind(b"\n") - 1
             else:
-                carry += int(comma_at.size)
+                carry += int(separators.size)
+                tail += len(block)
+            if carry > commas:
+                return False
 
 
 def _arrow_csv(
