@@ -1230,6 +1230,32 @@ def test_a_column_the_same_for_every_run_is_spread_without_a_copy_per_run(newest
     assert resolver.spread_runs(np.array([1.0, 2.0, 3.0])).tolist() == [1, 2, 2, 3, 3, 3]
 
 
+def test_a_rule_reads_no_further_than_its_first_input_no_row_has(newest: Ruleset) -> None:
+    """As the per-disclosure resolver stops at a rule's first missing input, a rule whose
+    input no row has does not resolve its later inputs (it read them for every row: a
+    tenth of a benchmark run), and gives the same rows."""
+    import numpy as np
+    from tuneprint.batch.vector import NUM, TEXT, Chunk, Interner, Resolver, Vec
+
+    interner = Interner()
+    chunk = Chunk(4, interner)
+    every = np.ones(4, dtype=bool)
+    chunk.disclose(
+        "gpu_model", Vec(TEXT, np.full(4, interner.code("nvidia-h100-sxm5-80gb"))), every
+    )
+    chunk.disclose("gpu_count", Vec(NUM, np.array([8.0, 8.0, 4.0, 2.0])), every)
+    chunk.disclose("reserved_hours", Vec(NUM, np.array([10.0, 20.0, 30.0, 40.0])), every)
+    resolver = Resolver(newest, chunk)
+    energy = resolver.outcome("it_energy_kwh")
+    rules = [r.id for r in newest.rules["it_energy_kwh"]]
+    k = rules.index("it_energy_kwh.gpu_hours")
+    assert not resolver.outcomes["gpu_hours"].ok.any()  # (what the test is about)
+    assert [dep for dep, _ in energy.reach[k]] == ["gpu_hours"]
+    assert energy.ok.all() and set(energy.rule.tolist()) == {
+        rules.index("it_energy_kwh.cluster_model")
+    }
+
+
 def test_a_resolution_by_runs_is_freed_as_soon_as_it_is_let_go(newest: Ruleset) -> None:
     """A resolver by runs, with fields spread from the first rows and values taken in
     another order, holds no reference to itself: its arrays go when its last user lets

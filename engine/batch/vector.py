@@ -564,6 +564,8 @@ class Resolver:
 
         def gather(inputs: tuple[str, ...], rows: np.ndarray) -> np.ndarray:
             for dep in inputs:
+                if not rows.any():  # no row reaches it: not resolved for this rule
+                    break
                 if dep in gathered:
                     continue
                 gathered.add(dep)
@@ -579,10 +581,14 @@ class Resolver:
             return nothing, empty(kind_of(spec), self.n), nothing
         if rule.when is not None:
             cond = gather(rule.when.inputs, cond)
+            if not cond.any():  # (evaluating it would resolve what no row reaches)
+                return nothing, empty(kind_of(spec), self.n), nothing
             holds, na, fails = self.eval(rule.when.node, cond, env)
             err[:] |= cond & fails
             cond = cond & ~na & ~fails & holds.data
         cond = gather(rule.value.inputs, cond)
+        if not cond.any():
+            return nothing, empty(kind_of(spec), self.n), nothing
         value, na, fails = self.eval(rule.value.node, cond, env)
         err[:] |= cond & fails
         cond = cond & ~na & ~fails
@@ -598,9 +604,10 @@ class Resolver:
                 for dep in rule.warn_when.disclosed_inputs:  # not disclosed: no warning
                     rows = rows & self.chunk.disclosed(dep)
                 rows = gather(rule.warn_when.inputs, rows)
-                holds, na, fails = self.eval(rule.warn_when.node, rows, env)
-                err[:] |= rows & fails
-                warns = rows & ~na & ~fails & holds.data
+                if rows.any():
+                    holds, na, fails = self.eval(rule.warn_when.node, rows, env)
+                    err[:] |= rows & fails
+                    warns = rows & ~na & ~fails & holds.data
         return applies, value, warns
 
     def env(self, name: str) -> Vec:
