@@ -101,17 +101,14 @@ class Layout:
         of every chunk share them."""
         return {}
 
-    def pattern_texts(self, codes: list[int]) -> tuple[str, str | None]:
-        """A pattern's provenance and warnings as JSON, from its code for each field."""
+    def pattern_texts(self, codes: np.ndarray) -> tuple[str, str | None]:
+        """A pattern's provenance and warnings as JSON, from its code for each field (the
+        fields not resolved, most of them, skipped at once)."""
         fragments, notes = self.fragments
-        parts: list[str] = []
-        warned: list[str] = []
-        for k, code in enumerate(codes):
-            if code >= 0:
-                parts.append(fragments[k][code >> 1])
-                note = notes[k][code >> 1]
-                if code & 1 and note:
-                    warned.append(note)
+        resolved = np.flatnonzero(codes >= 0)
+        pairs = list(zip(resolved.tolist(), codes[resolved].tolist(), strict=True))
+        parts = [fragments[k][code >> 1] for k, code in pairs]
+        warned = [notes[k][code >> 1] for k, code in pairs if code & 1 and notes[k][code >> 1]]
         return "{" + ", ".join(parts) + "}", "{" + ", ".join(warned) + "}" if warned else None
 
     def schema(self) -> pa.Schema:
@@ -491,7 +488,7 @@ class _Builder:
             key = pattern.tobytes()
             texts = known.get(key)
             if texts is None:
-                texts = self.layout.pattern_texts(pattern.tolist())
+                texts = self.layout.pattern_texts(pattern)
                 if len(known) < PATTERNS_KEPT:
                     known[key] = texts
             provenance.append(texts[0])
