@@ -233,17 +233,21 @@ def run_both(tmp_path: Path, source: Path, rs: Ruleset, out: str = "parquet") ->
         assert_rows_agree(rows, scalar)
 
 
+# generated batches per property test (more with TUNEPRINT_BATCH_EXAMPLES)
+BATCH_EXAMPLES = settings(
+    deadline=None,
+    max_examples=int(os.environ.get("TUNEPRINT_BATCH_EXAMPLES", "25")),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 def test_vector_engine_equals_the_per_disclosure_engine(version: str, tmp_path: Path) -> None:
     """Over generated partial disclosures of every shipped ruleset, including rows that
     fail: both batch engines give, row by row, what ``estimate`` gives the same row."""
     rs = ruleset(version)
 
-    @settings(
-        deadline=None,
-        max_examples=int(os.environ.get("TUNEPRINT_BATCH_EXAMPLES", "25")),
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-    )
+    @BATCH_EXAMPLES
     @given(batches(rs))
     def check(batch: tuple[list[str], list[list[str]]]) -> None:
         header, rows = batch
@@ -271,11 +275,7 @@ def test_resolution_by_runs_equals_the_per_disclosure_engine(
     rs = ruleset(version)
     numbers = {n for n in columns_of(rs) if rs.fields[n].type in ("number", "integer")}
 
-    @settings(
-        deadline=None,
-        max_examples=int(os.environ.get("TUNEPRINT_BATCH_EXAMPLES", "25")),
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-    )
+    @BATCH_EXAMPLES
     @given(batches(rs), st.randoms(use_true_random=False))
     def check(batch: tuple[list[str], list[list[str]]], rng: Any) -> None:
         header, rows = batch
@@ -302,7 +302,7 @@ def test_parquet_text_stored_any_way_gives_the_per_disclosure_results(
     """Text columns of a Parquet file, stored with dictionaries (read as dictionaries, row
     group by row group, chunks across them), as plain text, or typed as dictionaries with
     empty cells null, and columns of more values than are read as dictionaries: the
-    batch engines give, row by row, what ``estimate`` gives the same row."""
+    vectorised engine gives, row by row, what the per-disclosure engine gives."""
     import pyarrow.compute as pc
     from tuneprint.batch import formats
 
@@ -310,11 +310,7 @@ def test_parquet_text_stored_any_way_gives_the_per_disclosure_results(
     if layout == "few read as dictionaries":
         monkeypatch.setattr(formats, "DICTIONARY_MOST", 3)
 
-    @settings(
-        deadline=None,
-        max_examples=int(os.environ.get("TUNEPRINT_BATCH_EXAMPLES", "25")),
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-    )
+    @BATCH_EXAMPLES
     @given(batches(rs))
     def check(batch: tuple[list[str], list[list[str]]]) -> None:
         header, rows = batch
