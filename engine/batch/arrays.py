@@ -147,8 +147,8 @@ def cells(array: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     offsets = np.frombuffer(offsets_buffer, dtype=offsets_type)[
         array.offset : array.offset + n + 1
     ].astype(np.int64)
-    if data_buffer is None or not n:
-        return np.zeros(0, dtype=np.uint8), offsets[:-1] * 0, offsets[1:] * 0
+    if data_buffer is None or not n:  # (every cell empty)
+        return np.zeros(0, dtype=np.uint8), np.zeros(n, dtype=np.int64), np.zeros(n, np.int64)
     first = int(offsets[0])
     data = np.frombuffer(data_buffer, dtype=np.uint8)[first : int(offsets[-1])]
     offsets -= first

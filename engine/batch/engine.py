@@ -551,18 +551,19 @@ class _Builder:
         texts = arrays.texts(self.interner.texts)
         for name in self.layout.values:
             kind, dtype = self.kinds[name], self.dtypes[name]
-            data, valid = self.data.get(name), self.valid.get(name)
-            source = self.sources.get(name)
+            valid = self.valid.get(name)
             if valid is None or not valid.any():  # (all null)
                 data, valid = np.zeros(self.n, dtype=dtype), np.zeros(self.n, dtype=bool)
-            elif source is not None:  # the resolver's values: taken in the chunk's order
+            elif name in self.sources:  # the resolver's values, taken in the chunk's order
+                source = self.sources[name]
                 if self.order is None:
                     data = source.outcomes[name].vec.data
                 else:
                     data, valid = source.values_in(name, inverse), back(valid)
-            elif data is not None and self.order is not None:
-                data, valid = back(data), back(valid)
-            assert data is not None
+            else:
+                data = self.data[name]
+                if self.order is not None:
+                    data, valid = back(data), back(valid)
             data = np.asarray(data, dtype=dtype)
             written = self.written[name]
             if written:  # rows estimated one by one: into copies (the arrays may be shared)

@@ -577,18 +577,22 @@ class Resolver:
 
         env = self.env
         nothing = np.zeros(self.n, dtype=bool)
-        if not cond.any():
+
+        def nowhere() -> tuple[np.ndarray, Vec, np.ndarray]:  # (the rule applies in no row)
             return nothing, empty(kind_of(spec), self.n), nothing
+
+        if not cond.any():
+            return nowhere()
         if rule.when is not None:
             cond = gather(rule.when.inputs, cond)
             if not cond.any():  # (evaluating it would resolve what no row reaches)
-                return nothing, empty(kind_of(spec), self.n), nothing
+                return nowhere()
             holds, na, fails = self.eval(rule.when.node, cond, env)
             err[:] |= cond & fails
             cond = cond & ~na & ~fails & holds.data
         cond = gather(rule.value.inputs, cond)
         if not cond.any():
-            return nothing, empty(kind_of(spec), self.n), nothing
+            return nowhere()
         value, na, fails = self.eval(rule.value.node, cond, env)
         err[:] |= cond & fails
         cond = cond & ~na & ~fails
