@@ -1278,6 +1278,8 @@ def test_a_resolution_by_runs_is_freed_as_soon_as_it_is_let_go(newest: Ruleset) 
     for name in spread:
         whole = resolver.outcomes[name].vec.data
         assert resolver.values_in(name, order).tolist() == whole[order].tolist()
+        first = resolver.runs.outcomes[name]  # its rules, as the first rows' spread
+        assert resolver.outcomes[name].rule.tolist() == np.repeat(first.rule, [3, 3]).tolist()
     gone = weakref.ref(resolver)
     gc.disable()
     try:

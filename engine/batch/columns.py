@@ -288,10 +288,10 @@ def _coded(
 
 def typed_column(columns: Columns, spec: FieldSpec, array: pa.Array, ruleset: Ruleset) -> None:
     """A typed column (Parquet, Arrow, a data frame): numbers as they are, text as cells."""
-    if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+    if text_type(array.type):
         filled = pc.fill_null(array, arrays.texts([""])[0])
         return text_column(columns, spec, filled, ruleset)
-    if pa.types.is_dictionary(array.type) and _text_type(array.type.value_type):
+    if pa.types.is_dictionary(array.type) and text_type(array.type.value_type):
         return text_column(columns, spec, array, ruleset)  # (empty cells: blank)
     kind = kind_of(spec)
     if kind == NUM and (pa.types.is_integer(array.type) or pa.types.is_floating(array.type)):
@@ -308,7 +308,8 @@ def typed_column(columns: Columns, spec: FieldSpec, array: pa.Array, ruleset: Ru
     _coded(columns, spec, kind, indices, distinct, ruleset)
 
 
-def _text_type(kind: pa.DataType) -> bool:
+def text_type(kind: pa.DataType) -> bool:
+    """Whether an Arrow type is text (of 32- or 64-bit offsets)."""
     return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
 
 

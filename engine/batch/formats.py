@@ -46,6 +46,7 @@ from .columns import (
     id_column,
     refusal_text,
     text_column,
+    text_type,
     typed_column,
 )
 from .vector import Interner
@@ -494,11 +495,7 @@ def _coded_columns(file: Any, path: Path, fields: list[str], rows: int) -> list[
     value read so far)."""
     import pyarrow.parquet as pq
 
-    texts = [
-        f.name
-        for f in file.schema_arrow
-        if f.name in fields and (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))
-    ]
+    texts = [f.name for f in file.schema_arrow if f.name in fields and text_type(f.type)]
     if not texts or not file.metadata.num_row_groups:
         return []
     probe = pq.ParquetFile(path, read_dictionary=texts)
@@ -536,7 +533,7 @@ def _parquet_chunk(
         given = given.combine_chunks()
     if given is None or pa.types.is_null(given.type):
         columns.ids = default_ids(stem, rows)
-    elif pa.types.is_string(given.type) or pa.types.is_large_string(given.type):
+    elif text_type(given.type):
         id_column(columns, given, lambda: default_ids(stem, rows))  # as a CSV's id column
     else:  # numbers, dates: written as Python writes them
         columns.ids = [_id_text(v, stem, int(rows[i])) for i, v in enumerate(given.to_pylist())]
