@@ -65,3 +65,35 @@ def test_quick_path_equals_the_parser(
 )
 def test_anything_else_goes_to_the_parser(argv: list[str]) -> None:
     assert commands.quick(argv) is None
+
+
+def _one_command_outputs(argv: list[str], only: str | None) -> tuple[int, str]:
+    from click.testing import CliRunner
+    from tuneprint.cli.app import command
+
+    result = CliRunner().invoke(command(only), argv, prog_name="tuneprint")
+    return result.exit_code, result.output
+
+
+def _command_names() -> list[str]:
+    from tuneprint.cli.app import app
+
+    return sorted(str(info.name) for info in app.registered_commands)
+
+
+@pytest.mark.parametrize("name", _command_names())
+def test_a_command_built_alone_parses_and_helps_as_in_the_whole_app(name: str) -> None:
+    """The command line builds only the command it is asked for: its help, its usage
+    errors and an unknown option read the same as when every command is built."""
+    for argv in ([name, "--help"], [name, "--no-such-option"], [name, "a", "b", "c", "d"]):
+        assert _one_command_outputs(argv, name) == _one_command_outputs(argv, None), argv
+
+
+def test_an_unknown_command_or_a_group_builds_the_whole_app() -> None:
+    from tuneprint.cli.app import command
+
+    whole = set(command().commands)
+    assert {"rules", "data", "batch", "estimate"} <= whole
+    assert set(command("rules").commands) == whole
+    assert set(command("no-such-command").commands) == whole
+    assert set(command("batch").commands) == {"batch"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -665,9 +666,18 @@ METAVARS = {
 }
 
 
-def command() -> Any:
-    """The click command of the app, every parameter with a metavar in words."""
-    cmd = typer.main.get_command(app)
+def command(only: str | None = None) -> Any:
+    """The click command of the app, every parameter with a metavar in words. With
+    ``only``, the name of a command (not a group), the app holds that command alone: its
+    parsing, help and errors are the same, and the others are not built (building all
+    of them takes about as long as a one-row batch)."""
+    source = app
+    infos = [info for info in app.registered_commands if only and info.name == only]
+    if infos:
+        source = copy.copy(app)  # (the copy's lists are its own; the rest is shared)
+        source.registered_commands = infos
+        source.registered_groups = []
+    cmd = typer.main.get_command(source)
 
     def visit(c: Any) -> None:
         for param in c.params:
