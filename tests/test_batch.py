@@ -541,6 +541,28 @@ def test_units_are_in_the_parquet_schema_and_the_csv_header(
     assert first["ruleset"] == newest.label.split(" ")[0] or "@" in first["ruleset"]
 
 
+def test_the_parquet_row_numbers_are_written_as_differences(
+    newest: Ruleset, tmp_path: Path
+) -> None:
+    """Row numbers count up by one: Parquet stores them delta-encoded (a few bytes a
+    chunk), and they read back as written, across chunks."""
+    source = tmp_path / "in.csv"
+    source.write_text(
+        "id,gpu_model,gpu_count,reserved_hours,country\n"
+        + "".join(f"r{i},A100 80GB,{1 + i % 8},{10 + i},FR\n" for i in range(300)),
+        encoding="utf-8",
+    )
+    out = tmp_path / "out.parquet"
+    run_batch(source, out, newest, chunk_rows=128)
+    meta = pq.ParquetFile(out).metadata
+    assert meta.num_row_groups == 3
+    for group in range(meta.num_row_groups):
+        column = meta.row_group(group).column(0)
+        assert column.path_in_schema == "row"
+        assert "DELTA_BINARY_PACKED" in column.encodings
+    assert read_output(out).column("row").to_pylist() == list(range(2, 302))
+
+
 def test_a_bad_row_keeps_its_place_and_its_error(
     sample: Path, newest: Ruleset, tmp_path: Path
 ) -> None:

@@ -597,6 +597,8 @@ class Writer:
         if self.kind == "parquet":
             import pyarrow.parquet as pq
 
+            from .engine import ROW
+
             coded = [f.name for f in schema if pa.types.is_dictionary(f.type)]
             self._writer = pq.ParquetWriter(
                 path,
@@ -608,6 +610,9 @@ class Writer:
                 write_statistics=[f.name for f in schema if not _text(f.type)],
                 dictionary_pagesize_limit=PATTERN_BYTES,  # each chunk's patterns, whole
                 write_batch_size=WRITE_BATCH,
+                # the row numbers count up by one: as differences they take a few bytes a
+                # chunk and half the time of plain values compressed
+                column_encoding={ROW: "DELTA_BINARY_PACKED"},
             )
         elif self.kind == "csv":
             import pyarrow.csv as pcsv
