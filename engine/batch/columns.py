@@ -85,12 +85,12 @@ class Columns:
         new = Columns(len(where), self.chunk.interner)
         for name, vec in self.chunk.values.items():
             new.chunk.disclose(
-                name, Vec(vec.kind, vec.data[where]), self.chunk.present[name][where]
+                name, Vec(vec.kind, vec.data.take(where)), self.chunk.present[name].take(where)
             )
         new.chunk.steady = self.chunk.steady
-        new.bad = self.bad[where]
-        new.filled = self.filled[where]
-        new.flagged = {name: rows[where] for name, rows in self.flagged.items()}
+        new.bad = self.bad.take(where)
+        new.filled = self.filled.take(where)
+        new.flagged = {name: rows.take(where) for name, rows in self.flagged.items()}
         if not ids:
             return new
         given = self.ids
@@ -147,7 +147,7 @@ def text_column(columns: Columns, spec: FieldSpec, array: pa.Array, ruleset: Rul
     blank = np.array([not v.strip() for v in distinct], dtype=bool)
     long = np.array([len(v) > MAX_CELL_CHARS for v in distinct], dtype=bool)
     if not blank.all():
-        columns.filled |= ~blank[indices]
+        columns.filled |= ~blank.take(indices)
     values = [None if b or t else v for v, b, t in zip(distinct, blank, long, strict=True)]
     _coded(columns, spec, kind, indices, values, ruleset, cell, long)
 
@@ -168,13 +168,13 @@ def _dictionary_column(
     judged = Columns(len(distinct), columns.chunk.interner)
     text_column(judged, spec, distinct, ruleset)
     if judged.filled.any():
-        columns.filled |= judged.filled[indices]
+        columns.filled |= judged.filled.take(indices)
     flagged = judged.flagged.get(spec.name)
     if flagged is not None:
-        columns.flag(spec.name, flagged[indices])
+        columns.flag(spec.name, flagged.take(indices))
     vec = judged.chunk.values[spec.name]
     present = judged.chunk.present[spec.name]
-    columns.chunk.disclose(spec.name, Vec(vec.kind, vec.data[indices]), present[indices])
+    columns.chunk.disclose(spec.name, Vec(vec.kind, vec.data.take(indices)), present.take(indices))
 
 
 BLANK, FIT, UNFIT = 0, 1, 2
@@ -279,9 +279,9 @@ def _coded(
     if flagged is not None:
         unfit |= flagged
     if unfit.any():
-        columns.flag(spec.name, unfit[indices])
-    ok = fits[indices]
-    data = codes[indices]
+        columns.flag(spec.name, unfit.take(indices))
+    ok = fits.take(indices)
+    data = codes.take(indices)
     vec = Vec(kind, data.astype(np.bool_) if kind == BOOL else data)
     columns.chunk.disclose(spec.name, vec, ok)
 

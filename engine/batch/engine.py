@@ -187,7 +187,7 @@ def _coded(number: np.ndarray, texts: Sequence[str | None], hidden: np.ndarray) 
     for j, text in enumerate(texts):
         if text is not None:
             index[j] = unique.setdefault(text, len(unique))
-    row = index[number] if len(texts) else np.zeros(len(number), dtype=np.int32)
+    row = index.take(number) if len(texts) else np.zeros(len(number), dtype=np.int32)
     return arrays.coded(np.maximum(row, 0), list(unique), (row < 0) | hidden)
 
 

@@ -642,10 +642,10 @@ class Resolver:
                 refused[code] = True
             elif fitted != text:
                 fitted_code[code] = self.interner.code(fitted)
-        bad = rows & refused[codes]
+        bad = rows & refused.take(codes)
         if (fitted_code == np.arange(size)).all():
             return value, bad
-        return Vec(TEXT, np.where(rows, fitted_code[codes], value.data)), bad
+        return Vec(TEXT, np.where(rows, fitted_code.take(codes), value.data)), bad
 
     def fitted(self, spec: FieldSpec, text: str) -> str | None:
         """``coerce`` of a text for a field, as text, or None where it does not fit; kept
@@ -798,7 +798,9 @@ class RunResolver(Resolver):
         self.lengths = np.diff(np.append(heads, chunk.n))
         firsts = Chunk(len(heads), chunk.interner)
         for name, vec in chunk.values.items():
-            firsts.disclose(name, Vec(vec.kind, vec.data[heads]), chunk.present[name][heads])
+            firsts.disclose(
+                name, Vec(vec.kind, vec.data.take(heads)), chunk.present[name].take(heads)
+            )
         self.runs = resolver_of(ruleset, firsts)  # (by runs of names alone, if steady)
         self.moving = varying(ruleset, chunk)
         self._owners: dict[int, tuple[np.ndarray, np.ndarray]] = {}
