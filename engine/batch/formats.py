@@ -37,6 +37,7 @@ from ..load.disclosures import (
     values_row,
 )
 from ..load.files import BOM, MAX_FILE_BYTES
+from . import arrays
 from .columns import (
     Columns,
     Refused,
@@ -329,14 +330,17 @@ def _flagged_cells(
 ) -> Callable[[int], tuple[Any, ...]]:
     """Row i's cells that the columns refused or left to the per-disclosure reader, with
     their columns: all that the reader's problems with the row depend on."""
-    flagged = [
-        (k, table.column(h), columns.flagged[h])
-        for k, h in enumerate(header)
-        if h in columns.flagged and columns.flagged[h].any()
-    ]
+    flagged: list[tuple[int, dict[int, Any]]] = []  # per column, its flagged rows' cells
+    for k, h in enumerate(header):
+        rows = columns.flagged.get(h)
+        if rows is None or not rows.any():
+            continue
+        where = np.flatnonzero(rows)
+        cells = table.column(h).take(arrays.numbers(where, pa.int64())).to_pylist()
+        flagged.append((k, dict(zip(where.tolist(), map(hashable, cells), strict=True))))
 
     def key_of(i: int) -> tuple[Any, ...]:
-        return tuple((k, hashable(cells[i].as_py())) for k, cells, rows in flagged if rows[i])
+        return tuple((k, cells[i]) for k, cells in flagged if i in cells)
 
     return key_of
 
