@@ -105,8 +105,7 @@ class Layout:
         """A pattern's provenance and warnings as JSON, from its code for each field (the
         fields not resolved, most of them, skipped at once)."""
         fragments, notes = self.fragments
-        resolved = np.flatnonzero(codes >= 0)
-        pairs = list(zip(resolved.tolist(), codes[resolved].tolist(), strict=True))
+        pairs = [(k, code) for k, code in enumerate(codes.tolist()) if code >= 0]
         parts = [fragments[k][code >> 1] for k, code in pairs]
         warned = [notes[k][code >> 1] for k, code in pairs if code & 1 and notes[k][code >> 1]]
         return "{" + ", ".join(parts) + "}", "{" + ", ".join(warned) + "}" if warned else None
@@ -274,6 +273,7 @@ def estimate_chunk(
     return builder.batch(rows)
 
 
+UNRESOLVED = -2  # a field's provenance code where it is not resolved (-1, times 2)
 GROUPED_ROWS = 2  # a chunk of one row keeps its order
 KEY_BITS = 64  # of a row's grouping key (uint64)
 PRESENCE_BITS = 32  # of those, for what the row discloses; the rest tell its names apart
@@ -394,10 +394,12 @@ class _Builder:
         self.written: dict[str, dict[int, Any]] = {name: {} for name in layout.values}
         self.index = {name: k for k, name in enumerate(layout.provenance)}
         # per field and row: -1 not resolved, 0 disclosed, k + 1 rule k; times 2, plus 1
-        # when the rule's warning holds
+        # when the rule's warning holds (UNRESOLVED: -1 times 2)
         most = max((len(rs.rules.get(f, ())) for f in layout.provenance), default=0)
         small = 2 * (most + 1) + 1 <= np.iinfo(np.int8).max
-        self.codes = np.full((len(layout.provenance), n), -2, dtype=np.int8 if small else np.int16)
+        self.codes = np.full(
+            (len(layout.provenance), n), UNRESOLVED, dtype=np.int8 if small else np.int16
+        )
         self.ids: list[str | None] | pa.Array = [None] * n
         self.named: dict[int, str | None] = {}  # ids of rows read again one by one
         self.errors: dict[int, str] = {}  # by row of the chunk
@@ -431,9 +433,16 @@ class _Builder:
             out = resolver.outcomes.get(name)
             if out is None or name not in asked:
                 continue
-            rows = exact & asked[name] & out.ok  # (a rule applied, or disclosed)
+            rows = asked[name] & out.ok  # (a rule applied, or disclosed)
+            if not rows.any():
+                continue
             code = resolver.provenance_codes(name)
-            np.copyto(self.codes[k], code, casting="unsafe", where=rows)
+            if rows.all():  # (most fields: every row, or none)
+                np.copyto(self.codes[k], code, casting="unsafe")
+            else:
+                np.copyto(self.codes[k], code, casting="unsafe", where=rows)
+        if not exact.all():  # the rows not estimated here: their codes, if any, come later
+            self.codes[:, np.flatnonzero(~exact)] = UNRESOLVED
 
     def result(self, i: int, result: Result) -> None:
         self.named[self.row(i)] = result.disclosure.id
