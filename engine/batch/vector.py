@@ -177,20 +177,22 @@ class Resolver:
     # -- expressions ------------------------------------------------------------------
 
     def constant(self, value: Any) -> Vec:
-        """A constant as a column (made once per chunk; its data is never written)."""
+        """A constant as a column: one value seen as n (a read-only view, no memory of
+        its own), made once per chunk."""
         key = (type(value), value)
         found = self.constants.get(key)
         if found is None:
             found = self.constants[key] = self._constant(value)
-            found.data.flags.writeable = False
         return found
 
     def _constant(self, value: Any) -> Vec:
         if isinstance(value, bool):
-            return Vec(BOOL, np.full(self.n, value, dtype=np.bool_))
-        if isinstance(value, str):
-            return Vec(TEXT, np.full(self.n, self.interner.code(value), dtype=np.int64))
-        return Vec(NUM, np.full(self.n, float(value)))
+            kind, one = BOOL, np.array(value, dtype=np.bool_)
+        elif isinstance(value, str):
+            kind, one = TEXT, np.array(self.interner.code(value), dtype=np.int64)
+        else:
+            kind, one = NUM, np.array(float(value))
+        return Vec(kind, np.broadcast_to(one, (self.n,)))
 
     def eval(self, node: ast.expr, active: np.ndarray, env: Callable[[str], Vec]) -> Evaluated:
         """Values of an expression in the rows of ``active``, the rows where a table row it
