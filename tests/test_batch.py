@@ -1220,11 +1220,29 @@ def test_a_column_is_uniform_only_when_every_row_holds_its_first_value() -> None
     assert not _uniform(np.array([True, False, True]))
 
 
+def test_a_formulas_constant_is_one_value_seen_as_a_column(newest: Ruleset) -> None:
+    """A constant of a formula is made once per chunk, as a read-only view of one value
+    (no column of copies), of the kind the formula reads it as."""
+    import numpy as np
+    from tuneprint.batch.vector import BOOL, NUM, TEXT, Chunk, Interner, Resolver
+
+    resolver = Resolver(newest, Chunk(5, Interner()))
+    for value, kind, dtype in ((2.5, NUM, np.float64), (3, NUM, np.float64),
+                               (True, BOOL, np.bool_), ("FR", TEXT, np.int64)):  # fmt: skip
+        vec = resolver.constant(value)
+        assert vec.kind == kind and vec.data.dtype == dtype and len(vec.data) == 5
+        assert vec.data.strides == (0,) and not vec.data.flags.writeable
+        assert resolver.constant(value) is vec
+    assert resolver.constant(3).data.tolist() == [3.0] * 5
+    assert resolver.interner.texts[int(resolver.constant("FR").data[0])] == "FR"
+    assert resolver.constant(True).data.all() and resolver.constant(1).kind == NUM
+
+
 def test_a_column_the_same_for_every_run_is_spread_without_a_copy_per_run(newest: Ruleset) -> None:
     """Spreading the first rows of runs to every row: a mask the same for every run is
     one shared array that cannot be written to (a write would change every field that
-    shares it), another uniform column is filled, and anything else (NaN included) is
-    repeated run by run."""
+    shares it), another uniform column is its one value seen as a column (a read-only
+    view), and anything else (NaN included) is repeated run by run."""
     import numpy as np
     from tuneprint.batch.vector import NUM, Chunk, Interner, RunResolver, Vec
 
@@ -1242,7 +1260,8 @@ def test_a_column_the_same_for_every_run_is_spread_without_a_copy_per_run(newest
         True, False, False, True, True, True
     ]  # fmt: skip
     filled = resolver.spread_runs(np.full(3, 7, dtype=np.int16))
-    assert filled.tolist() == [7] * 6 and filled.dtype == np.int16 and filled.flags.writeable
+    assert filled.tolist() == [7] * 6 and filled.dtype == np.int16
+    assert filled.strides == (0,) and not filled.flags.writeable  # one value, seen six times
     nan = resolver.spread_runs(np.array([np.nan, np.nan, np.nan]))
     assert np.isnan(nan).all() and len(nan) == 6
     assert resolver.spread_runs(np.array([1.0, 2.0, 3.0])).tolist() == [1, 2, 2, 3, 3, 3]

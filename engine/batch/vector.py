@@ -856,7 +856,8 @@ class RunResolver(Resolver):
 class _Spreader:
     """Columns of the first rows of runs, for every row. A mask the same for every run
     is a shared array no one writes to (most are: no row fails, every row applies);
-    another column the same for every run is filled, not repeated."""
+    another column the same for every run is its one value seen as a column (a read-only
+    view), not repeated."""
 
     def __init__(self, lengths: np.ndarray, n: int) -> None:
         self.lengths = lengths
@@ -869,7 +870,7 @@ class _Spreader:
         if len(data) and (data == data[0]).all() and data[0] == data[0]:  # (NaN: repeat)
             if data.dtype == np.bool_:
                 return self.every if data[0] else self.none
-            return np.full(self.n, data[0], dtype=data.dtype)
+            return np.broadcast_to(data[:1], (self.n,))
         return np.repeat(data, self.lengths)
 
 
