@@ -1241,7 +1241,8 @@ def test_a_formulas_constant_is_one_value_seen_as_a_column(newest: Ruleset) -> N
 def test_a_column_the_same_for_every_run_is_spread_without_a_copy_per_run(newest: Ruleset) -> None:
     """Spreading the first rows of runs to every row: a mask the same for every run is
     one shared array that cannot be written to (a write would change every field that
-    shares it), another uniform column is its one value seen as a column (a read-only
+    shares it), as is a mixed mask once spread (most masks are spread again), another
+    uniform column is its one value seen as a column (a read-only
     view), and anything else (NaN included) is repeated run by run."""
     import numpy as np
     from tuneprint.batch.vector import NUM, Chunk, Interner, RunResolver, Vec
@@ -1256,9 +1257,12 @@ def test_a_column_the_same_for_every_run_is_spread_without_a_copy_per_run(newest
     assert none.tolist() == [False] * 6 and not none.flags.writeable
     with pytest.raises(ValueError):
         none[0] = True
-    assert resolver.spread_runs(np.array([True, False, True])).tolist() == [
-        True, False, False, True, True, True
-    ]  # fmt: skip
+    mixed = resolver.spread_runs(np.array([True, False, True]))
+    assert mixed.tolist() == [True, False, False, True, True, True]
+    assert not mixed.flags.writeable  # spread once, shared by every later same mask
+    assert resolver.spread_runs(np.array([True, False, True])) is mixed
+    other = resolver.spread_runs(np.array([False, True, True]))
+    assert other.tolist() == [False, True, True, True, True, True] and other is not mixed
     filled = resolver.spread_runs(np.full(3, 7, dtype=np.int16))
     assert filled.tolist() == [7] * 6 and filled.dtype == np.int16
     assert filled.strides == (0,) and not filled.flags.writeable  # one value, seen six times

@@ -865,13 +865,24 @@ class _Spreader:
         self.every = np.ones(n, dtype=bool)
         self.none = np.zeros(n, dtype=bool)
         self.every.flags.writeable = self.none.flags.writeable = False
+        # masks spread so far, by their bits: most masks are spread more than once (what
+        # each row asks for widens the same rules' masks again), and shared like the two
+        # above, never written
+        self.masks: dict[bytes, np.ndarray] = {}
 
     def __call__(self, data: np.ndarray) -> np.ndarray:
         if len(data) and (data == data[0]).all() and data[0] == data[0]:  # (NaN: repeat)
             if data.dtype == np.bool_:
                 return self.every if data[0] else self.none
             return np.broadcast_to(data[:1], (self.n,))
-        return np.repeat(data, self.lengths)
+        if data.dtype != np.bool_:
+            return np.repeat(data, self.lengths)
+        key = data.tobytes()
+        found = self.masks.get(key)
+        if found is None:
+            found = self.masks[key] = np.repeat(data, self.lengths)
+            found.flags.writeable = False
+        return found
 
 
 class _SpreadVec(Vec):
