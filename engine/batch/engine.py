@@ -483,17 +483,19 @@ class _Builder:
             return np.zeros(0, dtype=np.int32), [], []
         # rows come grouped: the distinct patterns are found among the first row of each
         # run of rows sharing one
-        change = np.ones(self.n, dtype=bool)
-        if self.n > 1 and len(codes):
-            np.any(codes[:, 1:] != codes[:, :-1], axis=0, out=change[1:])
+        change = np.zeros(self.n, dtype=bool)
+        change[:1] = True
+        later = change[1:]
+        for field in codes:  # (a field at a time: no fields x rows array of comparisons)
+            later |= field[1:] != field[:-1]
         heads = np.flatnonzero(change)
-        first, number = _distinct_columns(codes[:, heads])
-        first = heads[first]
-        number = number[np.cumsum(change) - 1]
+        first, number = _distinct_columns(codes.take(heads, axis=1))  # (take: 4x indexing)
+        first = heads.take(first)
+        number = number.take(np.cumsum(change) - 1)
         known = self.layout.texts
         provenance: list[str] = []
         warnings: list[str | None] = []
-        for pattern in np.ascontiguousarray(codes[:, first].T):  # one pattern's codes
+        for pattern in np.ascontiguousarray(codes.take(first, axis=1).T):  # one pattern's codes
             key = pattern.tobytes()
             texts = known.get(key)
             if texts is None:
