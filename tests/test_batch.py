@@ -1163,7 +1163,8 @@ def test_the_plain_number_form_is_read_past_millions_of_points_and_long_cells() 
 
 def test_a_number_column_of_few_values_is_grouped_by_value(newest: Ruleset) -> None:
     """A count taking four values is grouped by value, as names are: runs start where it
-    changes, and within a run it no longer varies; hours, all different, still do. The
+    changes, and within a run it no longer varies; hours, all different, still do, as do
+    shares of many values, however few rows disclose them. The
     first rows of those runs are resolved by runs of names alone."""
     import numpy as np
     from tuneprint.batch.engine import steady_numbers
@@ -1185,6 +1186,18 @@ def test_a_number_column_of_few_values_is_grouped_by_value(newest: Ruleset) -> N
     chunk.disclose("gpu_count", Vec(NUM, np.sort(2.0 ** (rows % 4))), every)
     chunk.disclose("reserved_hours", Vec(NUM, 1.0 + rows / 7), every)
     assert steady_numbers(chunk) == {"gpu_count"}
+    # a share every fourth row discloses, each different: a sample of every fourth row
+    # would miss them all; it is judged on the rows that disclose it
+    sparse = np.zeros(n, dtype=bool)
+    sparse[1::4] = True
+    chunk.disclose("gpu_utilization", Vec(NUM, rows / n), sparse)
+    assert steady_numbers(chunk) == {"gpu_count"}
+    # 17 shares would make up to 17 times the runs: more than grouping saves
+    chunk.disclose("gpu_utilization", Vec(NUM, (rows % 17) / 17), every)
+    assert steady_numbers(chunk) == {"gpu_count"}
+    chunk.disclose("gpu_utilization", Vec(NUM, (rows % 16) / 16), every)
+    assert steady_numbers(chunk) == {"gpu_count", "gpu_utilization"}
+    del chunk.values["gpu_utilization"], chunk.present["gpu_utilization"]
     assert runs_of(chunk).tolist() == [0]  # numbers alone do not start runs
     chunk.steady = steady_numbers(chunk)
     assert runs_of(chunk).tolist() == [0, 1024, 2048, 3072]
