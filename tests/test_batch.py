@@ -563,6 +563,39 @@ def test_the_parquet_row_numbers_are_written_as_differences(
     assert read_output(out).column("row").to_pylist() == list(range(2, 302))
 
 
+@pytest.mark.parametrize("engine", ["vector", "rows"])
+def test_a_parquet_text_columns_dictionary_holds_its_own_values(
+    newest: Ruleset, tmp_path: Path, engine: str
+) -> None:
+    """Each text column is a dictionary of the values its rows hold, not of every text
+    of the chunk: a reader (pandas: a categorical) sees countries as the country's
+    categories, not GPU names; a row in error adds none of its own."""
+    source = tmp_path / "in.csv"
+    source.write_text(
+        "id,gpu_model,gpu_count,reserved_hours,country\n"
+        + "".join(
+            f"r{i},{('V100', 'A100 80GB')[i % 2]},{1 + i % 4},{10 + i},{('FR', 'FR', 'DE')[i % 3]}"
+            "\n"
+            for i in range(40)
+        )
+        + "bad,H100,four,10,IE\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out.parquet"
+    run_batch(source, out, newest, engine=engine)
+    table = pq.read_table(out)
+    (countries,) = table.column("country").chunks
+    (gpus,) = table.column("gpu_model").chunks
+    assert sorted(countries.dictionary.to_pylist()) == ["DEU", "FRA"]  # (not Ireland's)
+    assert sorted(gpus.dictionary.to_pylist()) == [
+        "nvidia-a100-sxm4-80gb", "nvidia-v100-sxm2-16gb"
+    ]  # fmt: skip
+    rows = table.to_pylist()
+    assert [r["country"] for r in rows[:4]] == ["FRA", "FRA", "DEU", "FRA"]
+    assert [r["gpu_model"] for r in rows[:2]] == ["nvidia-v100-sxm2-16gb", "nvidia-a100-sxm4-80gb"]
+    assert rows[-1]["error"] and rows[-1]["country"] is rows[-1]["gpu_model"] is None
+
+
 def test_a_bad_row_keeps_its_place_and_its_error(
     sample: Path, newest: Ruleset, tmp_path: Path
 ) -> None:

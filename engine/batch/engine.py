@@ -190,6 +190,21 @@ def _coded(number: np.ndarray, texts: Sequence[str | None], hidden: np.ndarray) 
     return arrays.coded(np.maximum(row, 0), list(unique), (row < 0) | hidden)
 
 
+def _text_column(
+    codes: np.ndarray, bits: arrays.Validity, valid: np.ndarray, texts: Sequence[str]
+) -> pa.Array:
+    """A text column (the chunk's text codes, valid where ``valid`` holds) as a dictionary
+    of the texts its rows hold, in the order of their codes: not every text of the chunk,
+    so that a reader sees a column's own values as its categories (countries, not GPUs)."""
+    size = len(texts)
+    coded = np.where(valid, codes, size)  # (other rows may hold anything)
+    kept = np.flatnonzero(np.bincount(coded, minlength=size + 1)[:size])
+    index = np.zeros(size + 1, dtype=np.int32)
+    index[kept] = np.arange(len(kept), dtype=np.int32)
+    indices = arrays.numbers(index.take(coded), pa.int32(), valid=bits)
+    return pa.DictionaryArray.from_arrays(indices, arrays.texts([texts[k] for k in kept.tolist()]))
+
+
 def _uniform(array: np.ndarray) -> bool:
     """Whether every row holds the same value (NaN never does)."""
     if not len(array):
@@ -565,7 +580,6 @@ class _Builder:
             return found[1]
 
         columns: list[pa.Array] = [arrays.numbers(rows, pa.int64()), self.id_column()]
-        texts = arrays.texts(self.interner.texts)
         for name in self.layout.values:
             kind, dtype = self.kinds[name], self.dtypes[name]
             valid = self.valid.get(name)
@@ -598,8 +612,7 @@ class _Builder:
             elif kind == "boolean":
                 columns.append(arrays.booleans(data, valid=bits))
             else:
-                indices = arrays.numbers(np.where(valid, data, 0), pa.int32(), valid=bits)
-                columns.append(pa.DictionaryArray.from_arrays(indices, texts))
+                columns.append(_text_column(data, bits, valid, self.interner.texts))
         number, provenance, warnings = self.patterns()
         number, failed = back(number), back(self.failed)
         columns.append(_coded(number, provenance, failed))
