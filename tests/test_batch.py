@@ -1284,6 +1284,48 @@ def test_a_formulas_constant_is_one_value_seen_as_a_column(newest: Ruleset) -> N
     assert resolver.constant(True).data.all() and resolver.constant(1).kind == NUM
 
 
+def test_a_released_resolution_keeps_its_values_and_refuses_its_rules(newest: Ruleset) -> None:
+    """Once its output columns are made, a chunk's resolution frees each rule's masks,
+    the rules that applied and the errors (the next chunk is resolved with less held):
+    its values still read back, by runs and row by row, and asking for what was freed
+    raises rather than answering with no rows."""
+    import numpy as np
+    from tuneprint.batch.engine import steady_numbers
+    from tuneprint.batch.vector import NUM, TEXT, Chunk, Interner, RunResolver, Vec, resolver_of
+
+    n = 64
+    interner = Interner()
+    chunk = Chunk(n, interner)
+    every = np.ones(n, dtype=bool)
+    gpu = interner.code("nvidia-a100-sxm4-80gb")
+    chunk.disclose("gpu_model", Vec(TEXT, np.full(n, gpu, dtype=np.int64)), every)
+    chunk.disclose("gpu_count", Vec(NUM, np.repeat([1.0, 8.0], n // 2)), every)
+    chunk.disclose("reserved_hours", Vec(NUM, np.arange(1.0, n + 1)), every)
+    chunk.steady = steady_numbers(chunk)
+    resolver = resolver_of(newest, chunk)
+    assert isinstance(resolver, RunResolver)  # two runs of counts; hours row by row
+    names = [*newest.outputs]
+    for name in names:
+        resolver.outcome(name)
+    resolver.demand(names)
+    order = np.arange(n)[::-1].copy()
+    before = {name: resolver.values_in(name, order).copy() for name in names}
+    codes = resolver.provenance_codes("total_emissions_kgco2e")
+    resolver.release()
+    for name in names:
+        assert np.array_equal(resolver.values_in(name, order), before[name], equal_nan=True)
+        assert resolver.outcomes[name].tried == [] and resolver.outcomes[name].reach == []
+    for ask in (
+        lambda: resolver.demand(names),
+        lambda: resolver.provenance_codes("total_emissions_kgco2e"),
+        lambda: resolver.tries("total_emissions_kgco2e"),
+        lambda: resolver.outcome("gpu_energy_kwh"),  # not resolved before
+    ):
+        with pytest.raises(RuntimeError, match="released"):
+            ask()
+    assert len(codes) == n
+
+
 def test_a_column_the_same_for_every_run_is_spread_without_a_copy_per_run(newest: Ruleset) -> None:
     """Spreading the first rows of runs to every row: a mask the same for every run is
     one shared array that cannot be written to (a write would change every field that

@@ -264,6 +264,8 @@ def estimate_chunk(
         asked = {}
     builder = _Builder(layout, n, grouped.chunk.interner, order)
     builder.vector(resolver, asked, exact, grouped)
+    resolver.release()
+    del asked
     builder.ids = columns.ids
     unresolved: dict[tuple[Any, ...], list[Problem]] = {}
     for i in np.flatnonzero(~exact):

@@ -137,6 +137,7 @@ def _not_empty(chunks: Iterator[Chunk], name: str, offset: int) -> Iterator[Chun
     for chunk in chunks:
         rows += len(chunk.rows)
         yield chunk
+        del chunk  # (freed before the next is read: see ``_chunks_of``)
     if not rows and not offset:
         raise InputError.one(name, None, "", "the batch holds no rows", "syntax")
 
@@ -169,10 +170,21 @@ def _read_chunks(
     found = read_pieces(path, ruleset, chunk_rows, shown, offset)
     if found is not None:
         fields, pieces = found
-        return fields, (chunk_of(piece, ruleset) for piece in pieces)
+        return fields, _chunks_of(pieces, ruleset)
     if format_of(path) == "jsonl":
         return _python_rows(_jsonl_items(path, shown, ruleset, offset), ruleset, chunk_rows)
     return _python_rows(_csv_items(path, shown, ruleset), ruleset, chunk_rows)
+
+
+def _chunks_of(pieces: Iterator[Piece], ruleset: Ruleset) -> Iterator[Chunk]:
+    """Each piece checked into columns. Neither a piece nor its chunk is held once the
+    next is asked for: the rows of one chunk are freed before the next is read (so are
+    they in every step of a run, down to the output rows), not held through it."""
+    for piece in pieces:
+        chunk = chunk_of(piece, ruleset)
+        del piece
+        yield chunk
+        del chunk
 
 
 def _check_file(path: Path, name: str) -> None:
@@ -482,8 +494,10 @@ def _parquet(
     def chunks() -> Iterator[Piece]:
         done = offset
         for batch in file.iter_batches(batch_size=chunk_rows):
+            rows = batch.num_rows
             yield Piece("parquet", batch, name, tuple(header), tuple(problems), done)
-            done += batch.num_rows
+            del batch  # (freed before the next is read: see ``_chunks_of``)
+            done += rows
 
     return fields, chunks()
 

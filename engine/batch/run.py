@@ -93,7 +93,10 @@ def estimated_batches(
 
     def batches() -> Iterator[pa.RecordBatch]:
         for chunk in chunks:
-            yield _estimated(layout, chunk, vectorised)
+            batch = _estimated(layout, chunk, vectorised)
+            del chunk  # (its rows are freed once written: see ``formats._chunks_of``)
+            yield batch
+            del batch
 
     return layout, batches()
 
@@ -179,6 +182,7 @@ def _not_empty(batches: Iterator[pa.RecordBatch], name: str) -> Iterator[pa.Reco
     for batch in batches:
         rows += batch.num_rows
         yield batch
+        del batch  # (not held while the next chunk is estimated)
     if not rows:
         raise InputError.one(name, None, "", "the batch holds no rows", "syntax")
 
@@ -210,6 +214,7 @@ def run_batch(
             counts.add(batch)
             if progress is not None:
                 progress(batch.num_rows)
+            del batch  # (the next chunk is estimated with no earlier output rows held)
     except BaseException:  # the input as a whole is bad, or the run stopped: no output
         writer.close()
         target.unlink(missing_ok=True)

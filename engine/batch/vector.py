@@ -171,6 +171,7 @@ class Resolver:
         self.outcomes: dict[str, Outcome] = {}
         self.order: list[str] = []
         self.nothing = np.zeros(self.n, dtype=bool)  # no row (shared: never written)
+        self.released = False  # (``release``: the values alone are kept)
         self.nothing.flags.writeable = False
         self.constants: dict[tuple[type, Any], Vec] = {}
 
@@ -519,6 +520,7 @@ class Resolver:
         found = self.outcomes.get(name)
         if found is not None:
             return found
+        self.held()
         spec = self.rs.fields[name]
         kind = kind_of(spec)
         n = self.n
@@ -668,6 +670,7 @@ class Resolver:
 
     def demand(self, outputs: Sequence[str]) -> dict[str, np.ndarray]:
         """Per field, the rows whose resolution asks for it (outputs: every row)."""
+        self.held()
         asked = {name: np.zeros(self.n, dtype=bool) for name in self.outcomes}
         for name in outputs:
             asked[name][:] = True
@@ -687,7 +690,30 @@ class Resolver:
     def tries(self, name: str) -> tuple[Outcome, Callable[[np.ndarray], np.ndarray]]:
         """The outcome whose per rule masks (tried, reached) say a field's rules, and how
         they become masks of this chunk's rows."""
+        self.held()
         return self.outcomes[name], _same
+
+    def release(self) -> None:
+        """Free what only the resolution, ``demand`` and ``provenance_codes`` read (each
+        rule's masks, the rules that applied, the errors): the output reads the values
+        alone, and the next chunk is resolved with less held. Asking for those after
+        this is an error, not a silently empty answer."""
+        self.released = True
+        released = np.zeros(0, dtype=bool)
+        for out in self.outcomes.values():
+            out.tried.clear()
+            out.reach.clear()
+            out.ok = out.err = released
+            if not isinstance(out, _Spread):  # (its rules: the first rows', released below)
+                out.rule, out.warned = released, None
+        runs = getattr(self, "runs", None)
+        if runs is not None:
+            runs.release()
+
+    def held(self) -> None:
+        """Raise if ``release`` freed the masks and rules of this resolution."""
+        if self.released:
+            raise RuntimeError("the resolution's rules were released: its values alone remain")
 
     def values_in(self, name: str, rows: np.ndarray) -> np.ndarray:
         """A resolved field's values in ``rows`` (indices of this chunk's rows)."""
@@ -697,6 +723,7 @@ class Resolver:
         """Per row, the code of a resolved field's provenance: 0 disclosed, 2 (k + 1) given
         by rule k, plus 1 where that rule's warning holds (where the field is not
         resolved: 0)."""
+        self.held()
         out = self.outcomes[name]
         code: np.ndarray = np.maximum(out.rule, -1)  # DISCLOSED and FAILED alike: -1
         code += 1
@@ -826,6 +853,7 @@ class RunResolver(Resolver):
         return result
 
     def tries(self, name: str) -> tuple[Outcome, Callable[[np.ndarray], np.ndarray]]:
+        self.held()
         if name in self.moving:
             return self.outcomes[name], _same
         source, widen = self.runs.tries(name)
