@@ -29,7 +29,7 @@ from .formats import (
     read_pieces,
 )
 
-CHUNK_ROWS = 131_072  # rows estimated at once: bounds memory, keeps columns long
+CHUNK_ROWS = 262_144  # rows estimated at once: bounds memory, keeps columns long
 ENGINES = ("vector", "rows", "dask")
 
 

@@ -12,7 +12,7 @@ import typer
 from .commands import echo, err
 from .options import RulesOption
 
-CHUNK_ROWS = 131_072  # tuneprint.batch.run.CHUNK_ROWS, which needs pyarrow to import
+CHUNK_ROWS = 262_144  # tuneprint.batch.run.CHUNK_ROWS, which needs pyarrow to import
 
 
 def register(app: typer.Typer) -> None:
