@@ -1531,3 +1531,64 @@ def test_typed_parquet_columns_give_the_per_disclosure_results(
     assert (problem["line"], problem["field"], problem["code"]) == (5, "training_tokens", "bounds")
     assert errors[5] is None and out.column("training_tokens")[5].as_py() == float(2**53 + 1)
     assert sum(e is None for e in errors) >= n - 8  # the others are estimated
+
+
+FREED_MEMORY = """
+import resource, sys
+import numpy as np
+if sys.argv[1] == "keep":
+    from tuneprint.batch.memory import keep_freed_memory
+    assert keep_freed_memory()
+def faults():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+def chunk():  # arrays of about 2 MiB, touched, then freed, as a chunk's are
+    arrays = [np.ones(262144 + 4096 * k) for k in range(8)]
+    del arrays
+chunk()
+before = faults()
+for _ in range(10):
+    chunk()
+print(faults() - before)
+"""
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or os.confstr("CS_GNU_LIBC_VERSION") is None,
+    reason="glibc's allocator",
+)
+def test_a_batch_process_reuses_the_memory_it_frees() -> None:
+    """Told to (``keep_freed_memory``, as the command line and its workers are), glibc
+    keeps the pages of freed arrays of a few MiB and serves the next chunk's arrays from
+    them: no page is touched for the first time again. Left as it is, the same ten chunks
+    fault tens of thousands of fresh pages in."""
+    counts = {
+        mode: int(
+            subprocess.run(
+                [sys.executable, "-c", FREED_MEMORY, mode],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
+        for mode in ("leave", "keep")
+    }
+    assert counts["leave"] > 10_000  # (the cost this saves: a fresh page faults in)
+    assert counts["keep"] < counts["leave"] // 20
+
+
+def test_the_batch_command_keeps_the_memory_it_frees(
+    sample: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The command line's batch asks for it before the first chunk (a library caller's
+    process is left as it is: ``run_batch`` does not)."""
+    from tuneprint.batch import memory
+    from tuneprint.cli.app import app
+    from typer.testing import CliRunner
+
+    asked: list[bool] = []
+    monkeypatch.setattr(memory, "keep_freed_memory", lambda: asked.append(True) or True)
+    run_batch(sample, tmp_path / "api.parquet", tuneprint.load_ruleset(None))
+    assert asked == []
+    result = CliRunner().invoke(app, ["batch", str(sample), str(tmp_path / "o.parquet"), "-q"])
+    assert result.exit_code == 0, result.output
+    assert asked == [True]

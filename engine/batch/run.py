@@ -112,7 +112,9 @@ _WORKER: dict[str, Any] = {}  # in a worker: its ruleset and layout
 
 def _start_worker(folder: str, digest: str, fields: list[str]) -> None:
     from ..api import load_ruleset
+    from .memory import keep_freed_memory
 
+    keep_freed_memory()
     ruleset = load_ruleset(folder)
     if ruleset.content_hash != digest:  # the folder changed since the run began
         raise RuntimeError(f"{folder}: the ruleset changed during the run")

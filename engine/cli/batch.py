@@ -74,6 +74,9 @@ def register(app: typer.Typer) -> None:
                 "--engine", None, "", f"expected vector, rows or dask, got {engine!r}", "option"
             )
         ruleset = load_ruleset(rules)
+        from ..batch.memory import keep_freed_memory
+
+        keep_freed_memory()  # (this process runs the batch alone: see batch/memory.py)
         show = not quiet and sys.stderr.isatty()
         if show:
             from rich.progress import (
