@@ -1592,3 +1592,43 @@ def test_the_batch_command_keeps_the_memory_it_frees(
     result = CliRunner().invoke(app, ["batch", str(sample), str(tmp_path / "o.parquet"), "-q"])
     assert result.exit_code == 0, result.output
     assert asked == [True]
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_a_chunk_is_freed_before_the_next_is_estimated(
+    newest: Ruleset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str
+) -> None:
+    """No step of a run (reader, checker, estimator, writer loop) holds a chunk's input
+    rows or its output rows while the next chunk is estimated: the memory of one chunk is
+    reused by the next, and the peak is one chunk's, not two."""
+    import gc
+    import weakref
+
+    import pyarrow.csv as pcsv
+    from tuneprint.batch import engine
+
+    source = tmp_path / "in.csv"
+    source.write_text(
+        "id,gpu_model,gpu_count,reserved_hours,country\n"
+        + "".join(f"r{i},A100 80GB,{1 + i % 8},{10 + i},FR\n" for i in range(400)),
+        encoding="utf-8",
+    )
+    if suffix == ".parquet":
+        pq.write_table(pcsv.read_csv(source), tmp_path / "in.parquet")
+        source = tmp_path / "in.parquet"
+    inputs: list[weakref.ref[Any]] = []
+    outputs: list[weakref.ref[Any]] = []
+    held: list[int] = []
+    estimate = engine.estimate_chunk
+
+    def watched(layout: Any, columns: Any, *rest: Any, **named: Any) -> Any:
+        gc.collect()  # (only what a reference holds stays)
+        held.append(sum(r() is not None for r in inputs + outputs))
+        inputs.append(weakref.ref(columns))
+        out = estimate(layout, columns, *rest, **named)
+        outputs.append(weakref.ref(out))
+        return out
+
+    monkeypatch.setattr("tuneprint.batch.run.estimate_chunk", watched)
+    counts = run_batch(source, tmp_path / "out.parquet", newest, chunk_rows=100)
+    assert counts.rows == 400 and held == [0, 0, 0, 0]
