@@ -324,12 +324,13 @@ def grouping(columns: Columns) -> np.ndarray | None:
     return order
 
 
-STEADY_SAMPLE = 1024  # values of a number column, among the rows disclosing it, counted
-# ... at most this many distinct: its rows are grouped by value. Grouping by a column of d
-# values makes up to d times the runs; measured on the benchmark's disclosures, shares of
-# the GPU given to two digits (76 values) made 6.6 times the first rows of runs (6,059 to
-# 40,291 in a chunk of 262,144 rows) and the run an eighth slower (2.39 s of processor
-# time against 2.12, best of twelve); counts (4 values) pay
+STEADY_SAMPLE = 1024  # values of a number column counted, among the rows disclosing it
+# A number column of at most this many distinct values has its rows grouped by value.
+# Grouping by a column of d values makes up to d times the runs: on the benchmark's
+# disclosures, shares of the GPU given to two digits (76 values) made 6.6 times the first
+# rows of runs (6,059 to 40,291 in a chunk of 262,144 rows) and the run an eighth slower
+# (2.39 s of processor time against 2.12, best of twelve), where GPU counts (4 values)
+# save more than their runs cost.
 STEADY_MOST = 16
 
 

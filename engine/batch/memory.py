@@ -3,7 +3,7 @@
 A chunk's arrays are a few MiB each, and glibc's allocator maps fresh pages for each one
 of that size and returns them to the system when it is freed: every chunk then touches
 its memory for the first time again, and the kernel clears each page it hands back (a
-third of a run of 10^6 rows went to that). Told to serve blocks of up to 32 MiB from its
+sixth of a run of 10^6 rows went to that). Told to serve blocks of up to 32 MiB from its
 heap and to keep what is freed, it reuses the pages of the chunk before. The peak is the
 same (the memory kept is what the largest chunk used); only processes that tuneprint
 owns are told (the command line, its workers), not a program that imports it."""

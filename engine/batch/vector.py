@@ -704,11 +704,8 @@ class Resolver:
             out.tried.clear()
             out.reach.clear()
             out.ok = out.err = released
-            if not isinstance(out, _Spread):  # (its rules: the first rows', released below)
+            if not isinstance(out, _Spread):  # (its rules are the first rows')
                 out.rule, out.warned = released, None
-        runs = getattr(self, "runs", None)
-        if runs is not None:
-            runs.release()
 
     def held(self) -> None:
         """Raise if ``release`` freed the masks and rules of this resolution."""
@@ -860,6 +857,10 @@ class RunResolver(Resolver):
         if widen is _same:
             return source, self.spread_runs
         return source, lambda rows: self.spread_runs(widen(rows))
+
+    def release(self) -> None:
+        super().release()
+        self.runs.release()  # (the first rows' resolution, whose rules the spread fields have)
 
     def values_in(self, name: str, rows: np.ndarray) -> np.ndarray:
         if name in self.moving:
