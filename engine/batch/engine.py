@@ -595,9 +595,11 @@ class _Builder:
                 else:
                     data, valid = source.values_in(name, inverse), back(valid)
             else:
-                data = self.data[name]
+                data = self.data.pop(name)
                 if self.order is not None:
                     data, valid = back(data), back(valid)
+            if name in self.sources:  # (its arrays freed before the next column is made)
+                self.sources.pop(name).forget(name)
             data = np.asarray(data, dtype=dtype)
             written = self.written[name]
             if written:  # rows estimated one by one: into copies (the arrays may be shared)

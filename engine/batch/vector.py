@@ -716,6 +716,11 @@ class Resolver:
         """A resolved field's values in ``rows`` (indices of this chunk's rows)."""
         return np.take(self.outcomes[name].vec.data, rows)
 
+    def forget(self, name: str) -> None:
+        """Drop a field's outcome once the output holds its values: its arrays are freed
+        (unless another field's outcome shares them) before the next column is made."""
+        self.outcomes.pop(name, None)
+
     def provenance_codes(self, name: str) -> np.ndarray:
         """Per row, the code of a resolved field's provenance: 0 disclosed, 2 (k + 1) given
         by rule k, plus 1 where that rule's warning holds (where the field is not
