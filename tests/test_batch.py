@@ -1326,6 +1326,53 @@ def test_a_released_resolution_keeps_its_values_and_refuses_its_rules(newest: Ru
     assert len(codes) == n
 
 
+def test_a_resolution_by_runs_holds_no_spread_values_nor_a_mask_per_field(
+    newest: Ruleset,
+) -> None:
+    """Once the fields are resolved, the values of the first rows spread to every row for
+    the formulas are freed (the output reads the first rows, and a later read spreads them
+    again, the same); what each row asks for holds one shared read-only mask for the
+    fields every row asks for, and a mask of its own for a field only some rows ask for."""
+    import numpy as np
+    from tuneprint.batch.engine import steady_numbers
+    from tuneprint.batch.vector import NUM, TEXT, Chunk, Interner, RunResolver, Vec, resolver_of
+
+    n = 64
+    interner = Interner()
+    chunk = Chunk(n, interner)
+    every = np.ones(n, dtype=bool)
+    gpu = interner.code("nvidia-a100-sxm4-80gb")
+    chunk.disclose("gpu_model", Vec(TEXT, np.full(n, gpu, dtype=np.int64)), every)
+    chunk.disclose("gpu_count", Vec(NUM, np.repeat([1.0, 8.0], n // 2)), every)
+    chunk.disclose("reserved_hours", Vec(NUM, np.arange(1.0, n + 1)), every)
+    chunk.steady = steady_numbers(chunk)
+    resolver = resolver_of(newest, chunk)
+    assert isinstance(resolver, RunResolver)
+    names = [*newest.outputs]
+    for name in names:
+        resolver.outcome(name)
+    spread = {
+        name: out.vec._data.copy()
+        for name, out in resolver.outcomes.items()
+        if getattr(out.vec, "_data", None) is not None
+    }
+    assert spread  # (the formulas read some: the GPU's power, the grid's intensity)
+    order = np.arange(n)[::-1].copy()
+    before = {name: resolver.values_in(name, order) for name in names}
+    resolver.drop_spread()
+    assert all(resolver.outcomes[name].vec._data is None for name in spread)
+    for name, data in spread.items():
+        assert np.array_equal(resolver.outcomes[name].vec.data, data, equal_nan=True)
+    for name in names:
+        assert np.array_equal(resolver.values_in(name, order), before[name], equal_nan=True)
+    asked = resolver.demand(names)
+    shared = asked[names[0]]
+    assert shared.all() and not shared.flags.writeable
+    assert all(asked[name] is shared for name in names)
+    assert all(m is shared or (m.any() and not m.all()) for m in asked.values())
+    assert set(asked) <= set(resolver.outcomes)  # (only fields resolved: none made up)
+
+
 @pytest.mark.parametrize("grouped", [True, False])
 def test_an_output_column_made_frees_its_fields_resolution(
     grouped: bool, newest: Ruleset, monkeypatch: pytest.MonkeyPatch

@@ -256,6 +256,7 @@ def estimate_chunk(
         for name in rs.outputs:
             out = resolver.outcome(name)
             exact &= out.ok & ~out.err
+        resolver.drop_spread()
         asked = resolver.demand(rs.outputs)
         for name, rows_asked in asked.items():
             exact &= ~(rows_asked & resolver.outcomes[name].err)

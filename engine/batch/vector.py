@@ -669,14 +669,16 @@ class Resolver:
     # -- what each row asks for ----------------------------------------------------------
 
     def demand(self, outputs: Sequence[str]) -> dict[str, np.ndarray]:
-        """Per field, the rows whose resolution asks for it (outputs: every row)."""
+        """Per field, the rows whose resolution asks for it (outputs: every row). A field
+        no row asks for is left out, and the fields every row asks for share one mask
+        that no one writes to (about half the fields of a chunk: no mask of their own)."""
         self.held()
-        asked = {name: np.zeros(self.n, dtype=bool) for name in self.outcomes}
-        for name in outputs:
-            asked[name][:] = True
+        every = np.ones(self.n, dtype=bool)
+        every.flags.writeable = False
+        asked = dict.fromkeys(outputs, every)
         for name in reversed(self.order):  # consumers come after what they read
-            rows = asked[name]
-            if not rows.any():
+            rows = asked.get(name)
+            if rows is None or not rows.any():
                 continue
             result, widen = self.tries(name)
             for tried, reach in zip(result.tried, result.reach, strict=True):
@@ -684,7 +686,14 @@ class Resolver:
                 if not here.any():
                     continue
                 for dep, reached in reach:
-                    asked[dep] |= here & widen(reached)
+                    have = asked.get(dep)
+                    if have is every:
+                        continue
+                    more = here & widen(reached)  # (a new array: the field's own)
+                    if have is None:
+                        asked[dep] = every if more.all() else more
+                    else:
+                        have |= more
         return asked
 
     def tries(self, name: str) -> tuple[Outcome, Callable[[np.ndarray], np.ndarray]]:
@@ -715,6 +724,11 @@ class Resolver:
     def values_in(self, name: str, rows: np.ndarray) -> np.ndarray:
         """A resolved field's values in ``rows`` (indices of this chunk's rows)."""
         return np.take(self.outcomes[name].vec.data, rows)
+
+    def drop_spread(self) -> None:
+        """Free the values of the first rows of runs spread to every row for the formulas
+        that read them, once the fields are resolved (only a resolution by runs has any):
+        the output takes them from the first rows."""
 
     def forget(self, name: str) -> None:
         """Drop a field's outcome once the output holds its values: its arrays are freed
@@ -863,6 +877,11 @@ class RunResolver(Resolver):
             return source, self.spread_runs
         return source, lambda rows: self.spread_runs(widen(rows))
 
+    def drop_spread(self) -> None:
+        for out in self.outcomes.values():
+            if isinstance(out, _Spread):
+                out.vec.drop()  # (spread again if anything reads it: not the output)
+
     def release(self) -> None:
         super().release()
         self.runs.release()  # (the first rows' resolution, whose rules the spread fields have)
@@ -934,11 +953,17 @@ class _SpreadVec(Vec):
             self._data = self._spread(self._first.data)
         return self._data
 
+    def drop(self) -> None:
+        """Free the spread values (the first rows' stay)."""
+        self._data = None
+
 
 class _Spread(Outcome):
     """The outcome of the first rows of runs, for every row: its masks spread at once
     (most are the same in every run: shared arrays), its values when read, the rules that
     applied and their warnings when asked for."""
+
+    vec: _SpreadVec
 
     def __init__(self, first: Outcome, spread: Callable[[np.ndarray], np.ndarray]) -> None:
         self.vec = _SpreadVec(first.vec, spread)
