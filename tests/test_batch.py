@@ -16,6 +16,7 @@ from datetime import timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 pa = pytest.importorskip("pyarrow")
@@ -778,6 +779,34 @@ def test_rows_grouped_for_the_resolution_come_back_in_their_order(
     in_order = estimate_table(table, newest, chunk_rows=128)
     assert grouped.equals(in_order)
     assert grouped.column("id").to_pylist()[:3] == ["table:1", "r1", "r2"]
+
+
+def _check_together(keys: np.ndarray) -> None:
+    from tuneprint.batch.engine import together
+
+    order = together(keys)
+    assert sorted(order.tolist()) == list(range(len(keys)))  # every row, once
+    grouped = keys[order]
+    starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
+    assert len(starts) == len(np.unique(keys))  # each key's rows side by side
+    assert list(grouped) == sorted(grouped.tolist())  # in the order of the keys
+    for a, b in zip(starts, [*starts[1:], len(keys)], strict=True):
+        assert list(order[a:b]) == sorted(order[a:b])  # a group's rows in their order
+
+
+KEYS = st.integers(0, 2**64 - 1) | st.sampled_from([0, 1, 2**63])  # few values, often
+
+
+@given(st.lists(KEYS, min_size=1, max_size=300))
+@settings(max_examples=150, deadline=None)
+def test_rows_are_put_together_by_key(keys: list[int]) -> None:
+    _check_together(np.array(keys, dtype=np.uint64))
+
+
+def test_rows_are_put_together_when_keys_take_more_values_than_sixteen_bits_count() -> None:
+    rng = np.random.default_rng(3)
+    keys = rng.integers(0, 2**64 - 1, size=70_000, dtype=np.uint64, endpoint=True)
+    _check_together(np.concatenate([keys, keys[::-1], keys[:5]]))
 
 
 def _columns(table: pa.Table, rs: Ruleset) -> Any:

@@ -18,6 +18,7 @@ SPACE, TILDE = ord(" "), ord("~")  # the printable ASCII characters, from and to
 _NUMPY = {
     pa.int32(): np.int32,
     pa.int64(): np.int64,
+    pa.uint64(): np.uint64,
     pa.float64(): np.float64,
     pa.timestamp("us"): np.int64,
 }
@@ -51,7 +52,7 @@ def numbers(
     null: np.ndarray | None = None,
     valid: Validity | None = None,
 ) -> pa.Array:
-    """A fixed-width column (int32, int64, float64, timestamp[us]) from a NumPy array,
+    """A fixed-width column (int32, int64, uint64, float64, timestamp[us]) from a NumPy array,
     null where ``null`` holds (or as ``valid`` says)."""
     values = np.ascontiguousarray(data, dtype=_NUMPY[kind])
     bitmap, count = _validity(null) if valid is None else valid

@@ -321,7 +321,24 @@ def grouping(columns: Columns) -> np.ndarray | None:
                 low = (low ^ code) * np.uint64(next(weights))
     shift = np.uint64(KEY_BITS - PRESENCE_BITS)
     key = (high >> shift << shift) | (low >> np.uint64(PRESENCE_BITS))
-    order: np.ndarray = np.argsort(key)
+    return together(key)
+
+
+def together(key: np.ndarray) -> np.ndarray:
+    """An order of the rows by key, the rows of each key in their own order. The keys are
+    numbered by a hash table (linear), in the order of the keys themselves (a sort of the
+    distinct keys alone), so that the keys sharing their high bits (what rows disclose)
+    stay side by side; where they take at most 65,536 values (a chunk of the benchmark's
+    rows: about 6,000) the numbers sort by radix, also linear: of a chunk of 262,144 rows,
+    about 5 ms against 15.7 ms for sorting the keys themselves."""
+    import pyarrow.compute as pc
+
+    coded = pc.dictionary_encode(arrays.numbers(key, pa.uint64()))
+    distinct = arrays.numpy(coded.dictionary)
+    rank = np.empty(len(distinct), dtype=np.min_scalar_type(max(len(distinct) - 1, 0)))
+    rank[np.argsort(distinct)] = np.arange(len(distinct))
+    numbers = np.take(rank, arrays.numpy(coded.indices))
+    order: np.ndarray = np.argsort(numbers, kind="stable")
     return order
 
 
