@@ -1313,16 +1313,16 @@ def test_a_formulas_constant_is_one_value_seen_as_a_column(newest: Ruleset) -> N
     assert resolver.constant(True).data.all() and resolver.constant(1).kind == NUM
 
 
-def test_a_released_resolution_keeps_its_values_and_refuses_its_rules(newest: Ruleset) -> None:
-    """Once its output columns are made, a chunk's resolution frees each rule's masks,
-    the rules that applied and the errors (the next chunk is resolved with less held):
-    its values still read back, by runs and row by row, and asking for what was freed
-    raises rather than answering with no rows."""
-    import numpy as np
+RUN_ROWS = 64  # of the chunk of ``_resolution_by_runs``
+
+
+def _resolution_by_runs(rs: Ruleset) -> Any:
+    """A chunk of RUN_ROWS rows of one GPU, two runs of counts and hours row by row, resolved by
+    runs (its every output field resolved)."""
     from tuneprint.batch.engine import steady_numbers
     from tuneprint.batch.vector import NUM, TEXT, Chunk, Interner, RunResolver, Vec, resolver_of
 
-    n = 64
+    n = RUN_ROWS
     interner = Interner()
     chunk = Chunk(n, interner)
     every = np.ones(n, dtype=bool)
@@ -1331,11 +1331,21 @@ def test_a_released_resolution_keeps_its_values_and_refuses_its_rules(newest: Ru
     chunk.disclose("gpu_count", Vec(NUM, np.repeat([1.0, 8.0], n // 2)), every)
     chunk.disclose("reserved_hours", Vec(NUM, np.arange(1.0, n + 1)), every)
     chunk.steady = steady_numbers(chunk)
-    resolver = resolver_of(newest, chunk)
+    resolver = resolver_of(rs, chunk)
     assert isinstance(resolver, RunResolver)  # two runs of counts; hours row by row
-    names = [*newest.outputs]
-    for name in names:
+    for name in rs.outputs:
         resolver.outcome(name)
+    return resolver
+
+
+def test_a_released_resolution_keeps_its_values_and_refuses_its_rules(newest: Ruleset) -> None:
+    """Once its output columns are made, a chunk's resolution frees each rule's masks,
+    the rules that applied and the errors (the next chunk is resolved with less held):
+    its values still read back, by runs and row by row, and asking for what was freed
+    raises rather than answering with no rows."""
+    n = RUN_ROWS
+    resolver = _resolution_by_runs(newest)
+    names = [*newest.outputs]
     resolver.demand(names)
     order = np.arange(n)[::-1].copy()
     before = {name: resolver.values_in(name, order).copy() for name in names}
@@ -1362,24 +1372,9 @@ def test_a_resolution_by_runs_holds_no_spread_values_nor_a_mask_per_field(
     the formulas are freed (the output reads the first rows, and a later read spreads them
     again, the same); what each row asks for holds one shared read-only mask for the
     fields every row asks for, and a mask of its own for a field only some rows ask for."""
-    import numpy as np
-    from tuneprint.batch.engine import steady_numbers
-    from tuneprint.batch.vector import NUM, TEXT, Chunk, Interner, RunResolver, Vec, resolver_of
-
-    n = 64
-    interner = Interner()
-    chunk = Chunk(n, interner)
-    every = np.ones(n, dtype=bool)
-    gpu = interner.code("nvidia-a100-sxm4-80gb")
-    chunk.disclose("gpu_model", Vec(TEXT, np.full(n, gpu, dtype=np.int64)), every)
-    chunk.disclose("gpu_count", Vec(NUM, np.repeat([1.0, 8.0], n // 2)), every)
-    chunk.disclose("reserved_hours", Vec(NUM, np.arange(1.0, n + 1)), every)
-    chunk.steady = steady_numbers(chunk)
-    resolver = resolver_of(newest, chunk)
-    assert isinstance(resolver, RunResolver)
+    n = RUN_ROWS
+    resolver = _resolution_by_runs(newest)
     names = [*newest.outputs]
-    for name in names:
-        resolver.outcome(name)
     spread = {
         name: out.vec._data.copy()
         for name, out in resolver.outcomes.items()
