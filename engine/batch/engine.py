@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..api import Result, estimate
 from ..core.model import Disclosure, Ruleset
@@ -331,8 +332,6 @@ def together(key: np.ndarray) -> np.ndarray:
     stay side by side; where they take at most 65,536 values (a chunk of the benchmark's
     rows: about 6,000) the numbers sort by radix, also linear: of a chunk of 262,144 rows,
     about 5 ms against 15.7 ms for sorting the keys themselves."""
-    import pyarrow.compute as pc
-
     coded = pc.dictionary_encode(arrays.numbers(key, pa.uint64()))
     distinct = arrays.numpy(coded.dictionary)
     rank = np.empty(len(distinct), dtype=np.min_scalar_type(max(len(distinct) - 1, 0)))
