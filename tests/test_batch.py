@@ -1228,7 +1228,6 @@ def test_a_number_column_of_few_values_is_grouped_by_value(newest: Ruleset) -> N
     changes, and within a run it no longer varies; hours, all different, still do, as do
     shares of many values, however few rows disclose them. The
     first rows of those runs are resolved by runs of names alone."""
-    import numpy as np
     from tuneprint.batch.engine import steady_numbers
     from tuneprint.batch.vector import (
         NUM,
@@ -1275,7 +1274,6 @@ def test_a_number_column_of_few_values_is_grouped_by_value(newest: Ruleset) -> N
 def test_a_validity_made_once_is_the_one_arrow_makes(valid: list[bool]) -> None:
     """The bitmap and null count shared by the output columns that have the same rows are
     those of an Arrow column with nulls where ``valid`` is false."""
-    import numpy as np
     from tuneprint.batch import arrays
 
     data = np.arange(len(valid), dtype=np.float64)
@@ -1287,7 +1285,6 @@ def test_a_validity_made_once_is_the_one_arrow_makes(valid: list[bool]) -> None:
 
 
 def test_a_column_is_uniform_only_when_every_row_holds_its_first_value() -> None:
-    import numpy as np
     from tuneprint.batch.engine import _uniform
 
     assert _uniform(np.zeros(0)) and _uniform(np.full(5, 2.5)) and _uniform(np.ones(3, bool))
@@ -1298,7 +1295,6 @@ def test_a_column_is_uniform_only_when_every_row_holds_its_first_value() -> None
 def test_a_formulas_constant_is_one_value_seen_as_a_column(newest: Ruleset) -> None:
     """A constant of a formula is made once per chunk, as a read-only view of one value
     (no column of copies), of the kind the formula reads it as."""
-    import numpy as np
     from tuneprint.batch.vector import BOOL, NUM, TEXT, Chunk, Interner, Resolver
 
     resolver = Resolver(newest, Chunk(5, Interner()))
@@ -1436,7 +1432,6 @@ def test_a_column_the_same_for_every_run_is_spread_without_a_copy_per_run(newest
     shares it), as is a mixed mask once spread (most masks are spread again), another
     uniform column is its one value seen as a column (a read-only
     view), and anything else (NaN included) is repeated run by run."""
-    import numpy as np
     from tuneprint.batch.vector import NUM, Chunk, Interner, RunResolver, Vec
 
     chunk = Chunk(6, Interner())
@@ -1467,7 +1462,6 @@ def test_a_rule_reads_no_further_than_its_first_input_no_row_has(newest: Ruleset
     """As the per-disclosure resolver stops at a rule's first missing input, a rule whose
     input no row has does not resolve its later inputs (it read them for every row: a
     tenth of a benchmark run), and gives the same rows."""
-    import numpy as np
     from tuneprint.batch.vector import NUM, TEXT, Chunk, Interner, Resolver, Vec
 
     interner = Interner()
@@ -1497,7 +1491,6 @@ def test_a_resolution_by_runs_is_freed_as_soon_as_it_is_let_go(newest: Ruleset) 
     import gc
     import weakref
 
-    import numpy as np
     from tuneprint.batch.vector import NUM, TEXT, Chunk, Interner, RunResolver, Vec
 
     interner = Interner()

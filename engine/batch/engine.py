@@ -331,7 +331,7 @@ def together(key: np.ndarray) -> np.ndarray:
     distinct keys alone), so that the keys sharing their high bits (what rows disclose)
     stay side by side; where they take at most 65,536 values (a chunk of the benchmark's
     rows: about 6,000) the numbers sort by radix, also linear: of a chunk of 262,144 rows,
-    about 5 ms against 15.7 ms for sorting the keys themselves."""
+    6.0 ms against 15.8 ms for sorting the keys themselves."""
     coded = pc.dictionary_encode(arrays.numbers(key, pa.uint64()))
     distinct = arrays.numpy(coded.dictionary)
     rank = np.empty(len(distinct), dtype=np.min_scalar_type(max(len(distinct) - 1, 0)))
