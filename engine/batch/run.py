@@ -4,6 +4,7 @@ process or on a Dask cluster, every row accounted for."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 from collections import deque
@@ -203,6 +204,10 @@ def run_batch(
     """Estimate every row of ``source`` into ``target``; the counts. ``workers``: processes
     estimating chunks at once (the vector and rows engines)."""
     format_of(target)
+    if _same_file(source, target):  # written over while it is read: lost, and no output
+        raise InputError.one(
+            str(target), None, "", f"is the input ({source}): write the output elsewhere", "file"
+        )
     if engine == "dask":
         from .cluster import run_on_dask
 
@@ -223,6 +228,14 @@ def run_batch(
         raise
     writer.close()
     return counts
+
+
+def _same_file(source: Path, target: Path) -> bool:
+    """Whether the output would be the input itself (through any link or path)."""
+    try:
+        return os.path.samefile(source, target)
+    except (OSError, ValueError):  # (an output not made yet: not the input)
+        return False
 
 
 def _writer(target: Path, layout: Layout) -> Writer:
