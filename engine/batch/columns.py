@@ -198,7 +198,7 @@ def id_column(columns: Columns, array: pa.Array, default: Callable[[], pa.Array]
     plain = _matches(array, PRINTABLE)
     long = arrays.numpy(pc.binary_length(array)) > MAX_CELL_CHARS  # (bytes: chars if plain)
     columns.flag("id", ~plain | long)
-    trimmed = pc.utf8_trim(array, " ")
+    trimmed = arrays.trimmed(array)
     blank = (arrays.numpy(pc.binary_length(trimmed)) == 0) & plain
     for i in np.flatnonzero(~plain):  # blank as Python's strip() sees it
         blank[i] = not str(trimmed[int(i)].as_py()).strip()
