@@ -374,9 +374,10 @@ def test_parquet_text_of_few_values_is_read_as_dictionaries_and_of_many_as_text(
     pq.write_table(table, plain, use_dictionary=False)
     for source in (coded, plain):
         fields = table.column_names[1:]
-        assert formats._coded_columns(pq.ParquetFile(source), source, fields, 1000) == [
-            "gpu_model", "gpu_count", "cloud_region"
-        ]  # fmt: skip
+        for rows in (1000, n):  # (a chunk of more rows than are read to tell: the same)
+            assert formats._coded_columns(pq.ParquetFile(source), source, fields, rows) == [
+                "gpu_model", "gpu_count", "cloud_region"
+            ]  # fmt: skip
     outputs = []
     for source in (coded, plain):
         run_batch(source, source.with_suffix(".out.parquet"), newest, chunk_rows=1000)
