@@ -151,10 +151,17 @@ def kind_of(spec: FieldSpec) -> str:
     return TEXT
 
 
+_DTYPES = {NUM: np.float64, TEXT: np.int64, DATE: np.int64, BOOL: np.bool_}
+
+
 def empty(kind: str, n: int) -> Vec:
     """A column of n undefined values of a kind."""
-    dtype = {NUM: np.float64, TEXT: np.int64, DATE: np.int64, BOOL: np.bool_}[kind]
-    return Vec(kind, np.zeros(n, dtype=dtype))
+    return Vec(kind, np.zeros(n, dtype=_DTYPES[kind]))
+
+
+def unset(kind: str, n: int) -> Vec:
+    """The values of a rule applying in no row: one zero seen as n (read-only)."""
+    return Vec(kind, np.broadcast_to(np.zeros(1, dtype=_DTYPES[kind]), (n,)))
 
 
 Evaluated = tuple[Vec, np.ndarray, np.ndarray]  # values, rows with a missing row, rows failing
@@ -573,17 +580,20 @@ class Resolver:
                 if dep in gathered:
                     continue
                 gathered.add(dep)
-                reach.append((dep, rows.copy()))
+                reach.append((dep, rows))  # (no one writes to a mask once made: no copy)
                 got = self.outcome(dep)
-                err[:] |= rows & got.err
-                rows = rows & got.ok & ~got.err
+                if got.err.any():
+                    err[:] |= rows & got.err
+                    rows = rows & got.ok & ~got.err
+                elif not got.ok.all():  # (most inputs: every row has it, the mask stays)
+                    rows = rows & got.ok
             return rows
 
         env = self.env
-        nothing = np.zeros(self.n, dtype=bool)
+        nothing = self.nothing  # (read-only, as every mask given back: none is written)
 
         def nowhere() -> tuple[np.ndarray, Vec, np.ndarray]:  # (the rule applies in no row)
-            return nothing, empty(kind_of(spec), self.n), nothing
+            return nothing, unset(kind_of(spec), self.n), nothing
 
         if not cond.any():
             return nowhere()
@@ -603,10 +613,10 @@ class Resolver:
         value, bad = self.checked(spec, value, cond)
         err[:] |= cond & bad
         applies = cond & ~bad
-        warns = np.zeros(self.n, dtype=bool)
+        warns = nothing
         if rule.warning is not None:
             if rule.warn_when is None:
-                warns = applies.copy()
+                warns = applies
             else:
                 rows = applies
                 for dep in rule.warn_when.disclosed_inputs:  # not disclosed: no warning
@@ -628,10 +638,8 @@ class Resolver:
         if kind == NUM:
             data = _f64(value.data)
             return Vec(NUM, data), rows & ~fits_number(spec, data)
-        if kind != TEXT:
-            return value, np.zeros(self.n, dtype=bool)
-        if not rows.any():
-            return value, np.zeros(self.n, dtype=bool)
+        if kind != TEXT or not rows.any():
+            return value, self.nothing
         size = len(self.interner.texts)
         codes = np.where(rows, value.data, 0)  # (other rows may hold anything)
         seen = np.zeros(size, dtype=bool)
