@@ -1777,3 +1777,15 @@ def test_a_chunk_is_freed_before_the_next_is_estimated(
     monkeypatch.setattr("tuneprint.batch.run.estimate_chunk", watched)
     counts = run_batch(source, tmp_path / "out.parquet", newest, chunk_rows=100)
     assert counts.rows == 400 and held == [0, 0, 0, 0]
+
+
+@pytest.mark.parametrize("rules", [0, 1, 62, 63, 64, 500])
+def test_rule_codes_hold_every_rules_provenance_code(rules: int) -> None:
+    """A field's rule indices and provenance codes (2 (k + 1) + 1 for rule k, with a
+    warning) fit their type: a byte up to 63 rules, two bytes beyond."""
+    from tuneprint.batch.vector import DISCLOSED, FAILED, rule_codes
+
+    kind = rule_codes(rules)
+    top = np.iinfo(kind)
+    assert 2 * rules + 1 <= top.max and min(FAILED, DISCLOSED) >= top.min
+    assert kind == (np.int8 if rules <= 63 else np.int16)

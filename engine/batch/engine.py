@@ -36,7 +36,7 @@ from ..core.problems import Problem, TuneprintError, UnresolvedError
 from ..core.provenance import plain
 from . import arrays
 from .columns import Columns, Refused
-from .vector import DATE, NUM, TEXT, Interner, Resolver, resolver_of, to_micros
+from .vector import DATE, NUM, TEXT, Interner, Resolver, resolver_of, rule_codes, to_micros
 from .vector import Chunk as VChunk
 
 ROW, ID, PROVENANCE, WARNINGS, ERROR, RULESET, HASH = (
@@ -437,10 +437,7 @@ class _Builder:
         # per field and row: -1 not resolved, 0 disclosed, k + 1 rule k; times 2, plus 1
         # when the rule's warning holds (UNRESOLVED: -1 times 2)
         most = max((len(rs.rules.get(f, ())) for f in layout.provenance), default=0)
-        small = 2 * (most + 1) + 1 <= np.iinfo(np.int8).max
-        self.codes = np.full(
-            (len(layout.provenance), n), UNRESOLVED, dtype=np.int8 if small else np.int16
-        )
+        self.codes = np.full((len(layout.provenance), n), UNRESOLVED, dtype=rule_codes(most))
         self.ids: list[str | None] | pa.Array = [None] * n
         self.named: dict[int, str | None] = {}  # ids of rows read again one by one
         self.errors: dict[int, str] = {}  # by row of the chunk

@@ -42,6 +42,13 @@ DENSE_FACTOR = 4  # ... and at most this many times the chunk's rows
 FAILED, DISCLOSED = -1, -2  # rule index of a field's row: no rule applied; disclosed
 
 
+def rule_codes(rules: int) -> type[np.signedinteger[Any]]:
+    """The integer type of a field's rule indices and provenance codes (2 (k + 1) + 1 for
+    its last rule k): a byte for a field of up to 63 rules (every shipped one), so that
+    the codes are made and copied a byte a row, without a cast."""
+    return np.int8 if 2 * rules + 1 <= np.iinfo(np.int8).max else np.int16
+
+
 class Interner:
     """Text values as integer codes, shared by every column of a run, so that equal texts
     have equal codes whichever column they come from."""
@@ -113,6 +120,7 @@ class Chunk:
         self.values: dict[str, Vec] = {}
         self.present: dict[str, np.ndarray] = {}
         self.steady: set[str] = set()  # number columns whose rows are grouped by value
+        self._nowhere: np.ndarray | None = None  # (what ``disclosed`` gives of the others)
 
     def disclose(self, name: str, vec: Vec, present: np.ndarray) -> None:
         """Add a disclosed column (``present`` False where the row does not disclose it)."""
@@ -120,9 +128,15 @@ class Chunk:
         self.present[name] = present
 
     def disclosed(self, name: str) -> np.ndarray:
-        """Rows that disclose a field."""
+        """Rows that disclose a field (read, never written: a field no row discloses
+        gives one shared read-only mask)."""
         mask = self.present.get(name)
-        return mask if mask is not None else np.zeros(self.n, dtype=bool)
+        if mask is not None:
+            return mask
+        if self._nowhere is None:
+            self._nowhere = np.zeros(self.n, dtype=bool)
+            self._nowhere.flags.writeable = False
+        return self._nowhere
 
 
 def fits_number(spec: FieldSpec, data: np.ndarray) -> np.ndarray:
@@ -536,12 +550,14 @@ class Resolver:
         vec = empty(kind, n) if given is None else Vec(given.kind, given.data.copy())
         ok = disclosed.copy()
         err = np.zeros(n, dtype=bool)
-        rule_of = np.full(n, FAILED, dtype=np.int16)
-        np.copyto(rule_of, DISCLOSED, where=disclosed)
+        rules = self.rs.rules.get(name, ())
+        rule_of = np.full(n, FAILED, dtype=rule_codes(len(rules)))
+        if given is not None:
+            np.copyto(rule_of, DISCLOSED, where=disclosed)
         warned = np.zeros(n, dtype=bool)
         remaining = ~disclosed
         result = Outcome(vec, ok, err, rule_of, warned)
-        for k, rule in enumerate(self.rs.rules.get(name, ())):
+        for k, rule in enumerate(rules):
             tried = remaining & ~err
             result.tried.append(tried)
             reach: list[tuple[str, np.ndarray]] = []
@@ -549,11 +565,14 @@ class Resolver:
             if not tried.any():
                 continue
             applies, value, warns = self.rule(rule, spec, tried, err, reach)
-            np.copyto(vec.data, value.data, casting="unsafe", where=applies)
-            ok |= applies
-            np.copyto(rule_of, k, where=applies)
-            warned |= applies & warns
-            remaining = remaining & ~applies & ~err
+            if applies.any():  # (a rule tried applies in no row a third of the time)
+                np.copyto(vec.data, value.data, casting="unsafe", where=applies)
+                ok |= applies
+                np.copyto(rule_of, k, where=applies)
+                if warns is not self.nothing:
+                    warned |= applies & warns
+                remaining = remaining & ~applies
+            remaining = remaining & ~err
         self.outcomes[name] = result
         self.order.append(name)
         return result
