@@ -24,7 +24,18 @@ from ..core.problems import Problem
 from ..core.values import MAX_DIGITS, ValueProblem, coerce
 from ..load.disclosures import MAX_CELL_CHARS, cell
 from . import arrays
-from .vector import BOOL, DATE, NUM, Chunk, Interner, Vec, fits_number, kind_of, to_micros
+from .vector import (
+    BOOL,
+    DATE,
+    NUM,
+    Chunk,
+    Interner,
+    Vec,
+    fits_number,
+    kind_of,
+    take_rows,
+    to_micros,
+)
 
 # The plain decimal form, which Arrow's cast reads exactly as Python's float() does (both
 # correctly rounded); every other form (signs, exponents, "_", spaces, leading zeros...)
@@ -85,7 +96,9 @@ class Columns:
         new = Columns(len(where), self.chunk.interner)
         for name, vec in self.chunk.values.items():
             new.chunk.disclose(
-                name, Vec(vec.kind, vec.data.take(where)), self.chunk.present[name].take(where)
+                name,
+                Vec(vec.kind, take_rows(vec.data, where)),
+                self.chunk.present[name].take(where),
             )
         new.chunk.steady = self.chunk.steady
         new.bad = self.bad.take(where)

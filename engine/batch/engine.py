@@ -36,7 +36,17 @@ from ..core.problems import Problem, TuneprintError, UnresolvedError
 from ..core.provenance import plain
 from . import arrays
 from .columns import Columns, Refused
-from .vector import DATE, NUM, TEXT, Interner, Resolver, resolver_of, rule_codes, to_micros
+from .vector import (
+    DATE,
+    NUM,
+    TEXT,
+    Interner,
+    Resolver,
+    resolver_of,
+    rule_codes,
+    take_rows,
+    to_micros,
+)
 from .vector import Chunk as VChunk
 
 ROW, ID, PROVENANCE, WARNINGS, ERROR, RULESET, HASH = (
@@ -586,7 +596,7 @@ class _Builder:
             if found is not None:
                 return found[1]
             # the same in any order (most masks: every row, or none; a constant)
-            put = array if _uniform(array) else np.take(array, inverse)
+            put = array if _uniform(array) else take_rows(array, inverse)
             reordered[id(array)] = array, put
             return put
 
