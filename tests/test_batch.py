@@ -826,6 +826,24 @@ def test_rows_grouped_for_the_resolution_come_back_in_their_order(
     assert grouped.column("id").to_pylist()[:3] == ["table:1", "r1", "r2"]
 
 
+def test_columns_moved_into_an_order_are_the_columns_taken_and_leave_none_behind(
+    newest: Ruleset,
+) -> None:
+    rng = np.random.default_rng(3)
+    rows = [list(SAMPLE_ROWS[int(k)]) for k in rng.integers(0, len(SAMPLE_ROWS), 200)]
+    table = pa.table({name: [row[i] for row in rows] for i, name in enumerate(SAMPLE_HEADER)})
+    order = rng.permutation(len(rows))
+    kept, moving = _columns(table, newest), _columns(table, newest)
+    taken, moved = kept.taken(order), moving.taken(order, moved=True)
+    assert moving.chunk.values == {} and moving.chunk.present == {}  # nothing held twice
+    assert kept.chunk.values  # (taking alone leaves them)
+    assert set(moved.chunk.values) == set(taken.chunk.values)
+    for name, vec in taken.chunk.values.items():
+        assert np.array_equal(moved.chunk.values[name].data, vec.data)
+        assert np.array_equal(moved.chunk.present[name], taken.chunk.present[name])
+    assert np.array_equal(moved.bad, taken.bad) and moved.ids == taken.ids
+
+
 def _check_together(keys: np.ndarray) -> None:
     from tuneprint.batch.engine import together
 

@@ -90,16 +90,19 @@ class Columns:
         found = self.flagged.get(column)
         self.flagged[column] = rows.copy() if found is None else found | rows
 
-    def taken(self, where: np.ndarray, ids: bool = True) -> Columns:
+    def taken(self, where: np.ndarray, ids: bool = True, moved: bool = False) -> Columns:
         """These columns with only the rows ``where`` lists, in its order (without the
-        ids when ``ids`` is False)."""
+        ids when ``ids`` is False). ``moved``: the values are moved, each column dropped
+        from these ones once taken (an order of all the rows, whose columns in their own
+        order are read no more), so that the two are never held whole together."""
         new = Columns(len(where), self.chunk.interner)
-        for name, vec in self.chunk.values.items():
-            new.chunk.disclose(
-                name,
-                Vec(vec.kind, take_rows(vec.data, where)),
-                self.chunk.present[name].take(where),
-            )
+        for name in list(self.chunk.values):
+            vec, present = self.chunk.values[name], self.chunk.present[name]
+            if moved:
+                del self.chunk.values[name], self.chunk.present[name]
+            data, rows = take_rows(vec.data, where), present.take(where)
+            new.chunk.disclose(name, Vec(vec.kind, data), rows)
+            del vec, present  # (freed now when moved)
         new.chunk.steady = self.chunk.steady
         new.bad = self.bad.take(where)
         new.filled = self.filled.take(where)

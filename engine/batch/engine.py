@@ -259,7 +259,9 @@ def estimate_chunk(
     each row's resolution depends on that row alone."""
     rs = layout.ruleset
     order = grouping(columns) if vectorised else None
-    grouped = columns if order is None else columns.taken(order, ids=False)
+    # (the rows in their own order are read again one by one from the input, not from
+    # these columns: their values move to the grouped ones)
+    grouped = columns if order is None else columns.taken(order, ids=False, moved=True)
     n = grouped.chunk.n
     exact = ~grouped.bad
     resolver = resolver_of(rs, grouped.chunk) if order is not None else Resolver(rs, grouped.chunk)
