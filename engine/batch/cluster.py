@@ -22,7 +22,14 @@ import pyarrow as pa
 
 from ..core.model import Ruleset
 from ..core.problems import InputError
-from .formats import Writer, _csv_header_line, format_of, plain_csv
+from .formats import (
+    Writer,
+    _csv_header_line,
+    format_of,
+    parquet_batches,
+    parquet_file,
+    plain_csv,
+)
 from .run import CHUNK_ROWS, Counts, temporary_folder
 
 PART_ROWS = 250_000  # rows per part sent to a worker
@@ -38,26 +45,8 @@ def _parts(source: Path, folder: Path, rows_per_part: int) -> list[tuple[Path, i
 
         parts: list[tuple[Path, int]] = []
         start = 0
-        try:
-            file = pq.ParquetFile(source)
-        except (pa.ArrowException, OSError) as exc:
-            raise InputError.one(
-                str(source), None, "", f"not a Parquet file: {exc}", "syntax"
-            ) from None
-        batches = file.iter_batches(batch_size=rows_per_part)
-        while True:
-            try:
-                batch = next(batches, None)
-            except (pa.ArrowException, OSError) as exc:  # a page its footer promised
-                raise InputError.one(
-                    str(source),
-                    None,
-                    "",
-                    f"cannot read its rows after row {start}: {exc}",
-                    "syntax",
-                ) from None
-            if batch is None:
-                break
+        file = parquet_file(source, str(source))
+        for batch in parquet_batches(file, str(source), rows_per_part):
             path = folder / f"in-{len(parts):05d}.parquet"
             pq.write_table(pa.Table.from_batches([batch]), path)
             parts.append((path, start))
