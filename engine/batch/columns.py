@@ -102,7 +102,6 @@ class Columns:
                 del self.chunk.values[name], self.chunk.present[name]
             data, rows = take_rows(vec.data, where), present.take(where)
             new.chunk.disclose(name, Vec(vec.kind, data), rows)
-            del vec, present  # (freed now when moved)
         new.chunk.steady = self.chunk.steady
         new.bad = self.bad.take(where)
         new.filled = self.filled.take(where)

@@ -22,6 +22,7 @@ import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -120,7 +121,6 @@ class Chunk:
         self.values: dict[str, Vec] = {}
         self.present: dict[str, np.ndarray] = {}
         self.steady: set[str] = set()  # number columns whose rows are grouped by value
-        self._nowhere: np.ndarray | None = None  # (what ``disclosed`` gives of the others)
 
     def disclose(self, name: str, vec: Vec, present: np.ndarray) -> None:
         """Add a disclosed column (``present`` False where the row does not disclose it)."""
@@ -131,12 +131,14 @@ class Chunk:
         """Rows that disclose a field (read, never written: a field no row discloses
         gives one shared read-only mask)."""
         mask = self.present.get(name)
-        if mask is not None:
-            return mask
-        if self._nowhere is None:
-            self._nowhere = np.zeros(self.n, dtype=bool)
-            self._nowhere.flags.writeable = False
-        return self._nowhere
+        return mask if mask is not None else self.nowhere
+
+    @cached_property
+    def nowhere(self) -> np.ndarray:
+        """No row: one read-only mask of the chunk, shared by whatever has no row."""
+        mask = np.zeros(self.n, dtype=bool)
+        mask.flags.writeable = False
+        return mask
 
 
 def fits_number(spec: FieldSpec, data: np.ndarray) -> np.ndarray:
@@ -191,9 +193,8 @@ class Resolver:
         self.interner = chunk.interner
         self.outcomes: dict[str, Outcome] = {}
         self.order: list[str] = []
-        self.nothing = np.zeros(self.n, dtype=bool)  # no row (shared: never written)
+        self.nothing = chunk.nowhere  # no row (shared: never written)
         self.released = False  # (``release``: the values alone are kept)
-        self.nothing.flags.writeable = False
         self.constants: dict[tuple[type, Any], Vec] = {}
 
     # -- expressions ------------------------------------------------------------------
