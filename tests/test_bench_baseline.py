@@ -38,3 +38,19 @@ def test_the_baseline_times_a_generated_file(tmp_path: Path) -> None:
     source = tmp_path / "in.csv"
     batch_scale.write_csv(source, 300)
     assert 0 < batch_scale.plain_python(source, repeats=1) < 1e-3  # seconds a row
+
+
+def test_the_file_to_file_baseline_writes_a_row_for_every_row(tmp_path: Path) -> None:
+    import csv
+
+    source, target = tmp_path / "in.csv", tmp_path / "plain.csv"
+    batch_scale.write_csv(source, 300)
+    assert 0 < batch_scale.plain_files(source, target, repeats=1) < 1e-3  # seconds a row
+    with open(target, encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["id"] for r in rows] == [f"r{i}" for i in range(300)]
+    tables = batch_scale.plain_tables()
+    with open(source, encoding="utf-8", newline="") as handle:
+        expected = [batch_scale.plain_row(r, tables) for r in csv.DictReader(handle)]
+    assert [r["error"] != "" for r in rows] == [e[2] is not None for e in expected]
+    assert any(r["error"] for r in rows) and any(r["total_emissions_kgco2e"] for r in rows)

@@ -33,7 +33,9 @@ def test_batch_scale(tmp_path: Path) -> None:
     assert lines[0].startswith("start-up: one row, from a new process to its output, in ")
     assert lines[1].startswith("400 disclosures")
     assert "baseline plain Python" in lines[2]
+    assert "from CSV file to CSV file" in lines[3]
     runs = [line for line in lines if "x baseline" in line]
+    assert all("x file to file" in line for line in runs)
     assert len(runs) == 2 and "(Parquet in)" in runs[1]  # CSV in, then Parquet in
     assert all("400 rows in" in line for line in runs)
 
