@@ -157,14 +157,6 @@ def cells(array: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return data, offsets[:-1], offsets[1:]
 
 
-def _counts(flags: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """Per cell, how many of its bytes are flagged."""
-    total = np.zeros(len(flags) + 1, dtype=np.int64)
-    np.cumsum(flags, out=total[1:])
-    counts: np.ndarray = total[ends] - total[starts]
-    return counts
-
-
 def printable(array: pa.Array) -> np.ndarray:
     """Cells of printable ASCII only (``^[ -~]*$``), of a string column without nulls."""
     data, starts, ends = cells(array)
@@ -191,38 +183,44 @@ def trimmed(array: pa.Array) -> pa.Array:
     return cut
 
 
-DIGIT_0, DIGIT_9, DOT, MINUS = ord("0"), ord("9"), ord("."), ord("-")
-# Each byte's weight in one running sum that counts, per cell, in fields of 21 bits, its
-# bytes other than digits, its minus signs and its points.
-FIELD_BITS = 21
-FIELD = (1 << FIELD_BITS) - 1  # the longest cell counted
-WEIGHTS = np.ones(256, dtype=np.int64)
-WEIGHTS[DIGIT_0 : DIGIT_9 + 1] = 0
-WEIGHTS[MINUS] = 1 << FIELD_BITS
-WEIGHTS[DOT] = 1 << (2 * FIELD_BITS)
+DIGIT_0, DIGIT_9, DOT, MINUS, SLASH = ord("0"), ord("9"), ord("."), ord("-"), ord("/")
 
 
 def plain_numbers(array: pa.Array) -> np.ndarray:
     """Cells in the plain decimal form ``^-?(?:0|[1-9][0-9]*)(?:\\.[0-9]+)?$``, of a
     string column without nulls: an optional minus, whole digits without a leading zero
-    (or a zero alone), and maybe a point and one digit or more. A cell of more than
-    ``FIELD`` bytes (two million) is not taken as one."""
+    (or a zero alone), and maybe a point and one digit or more.
+
+    A column of numbers has few bytes other than digits and points, and few minus signs:
+    the cells holding those are found from where those bytes are (the first cell that
+    ends after each), and only the points are counted cell by cell (a running count over
+    the bytes). A chunk's column of 262,144 cells: 1.5-6 ms against 12-13 ms for counting
+    every kind of byte in one running sum of 64-bit weights."""
     data, starts, ends = cells(array)
+    n = len(starts)
     if not len(data):
-        return np.zeros(len(starts), dtype=bool)
-    counts = _counts(WEIGHTS[data], starts, ends)
-    others = counts & FIELD
-    minuses = (counts >> FIELD_BITS) & FIELD
-    dots = counts >> (2 * FIELD_BITS)
-    last = len(data) - 1
-    first = np.minimum(starts, last)  # (an empty cell points anywhere: it is refused)
-    signed = (ends > starts) & (data[first] == MINUS)
-    begin = starts + signed  # the first digit
-    good: np.ndarray = (others == 0) & (begin < ends) & (ends - starts <= FIELD)
-    good &= minuses == signed  # a minus at the start alone
-    good &= dots <= 1
+        return np.zeros(n, dtype=bool)
+    good: np.ndarray = ends > starts
+    # bytes other than "-", "." and digits: "-" to "9" is one range, less "/"
+    outside = (data - np.uint8(MINUS)) > np.uint8(DIGIT_9 - MINUS)
+    other = np.flatnonzero(outside | (data == SLASH))
+    if len(other):
+        good[np.searchsorted(ends, other, side="right")] = False
+    signed = np.zeros(n, dtype=bool)
+    minus = np.flatnonzero(data == MINUS)
+    if len(minus):  # a minus at the start alone
+        cell = np.searchsorted(ends, minus, side="right")
+        first = minus == starts[cell]
+        signed[cell[first]] = True
+        good[cell[~first]] = False
+    points = np.zeros(len(data) + 1, dtype=np.int32 if len(data) < 2**31 else np.int64)
+    np.cumsum(data == DOT, out=points[1:])
+    good &= points[ends] - points[starts] <= 1  # at most one point
     # digits, at most one point, a minus at the start alone: what remains is a digit
     # before the point, one after it, and no leading zero
+    last = len(data) - 1
+    begin = starts + signed  # the first digit
+    good &= begin < ends
     lead = data[np.minimum(begin, last)]
     good &= lead != DOT
     good &= data[np.clip(ends - 1, 0, last)] != DOT
