@@ -1295,6 +1295,21 @@ def test_the_plain_number_form_is_read_past_millions_of_points_and_long_cells() 
         assert arrays.plain_numbers(part).tolist() == expected
 
 
+def test_the_plain_number_form_of_every_short_cell_is_the_pattern() -> None:
+    """Every cell of up to four bytes of digits, points, minus signs, a slash (the byte
+    between them) and a letter: read byte by byte as the pattern reads it."""
+    import itertools
+
+    from tuneprint.batch import arrays
+    from tuneprint.batch.columns import PLAIN_NUMBER
+
+    cells = ["".join(p) for k in range(5) for p in itertools.product("019.-/a", repeat=k)]
+    column = pa.array(["x", *cells], pa.string()).slice(1)
+    expected = pc.match_substring_regex(column, PLAIN_NUMBER).to_pylist()
+    assert arrays.plain_numbers(column).tolist() == expected
+    assert sum(expected) > 100  # (the form is found, not only refused)
+
+
 def test_a_number_column_of_few_values_is_grouped_by_value(newest: Ruleset) -> None:
     """A count taking four values is grouped by value, as names are: runs start where it
     changes, and within a run it no longer varies; hours, all different, still do, as do
