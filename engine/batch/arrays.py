@@ -213,7 +213,7 @@ def plain_numbers(array: pa.Array) -> np.ndarray:
         first = minus == starts[cell]
         signed[cell[first]] = True
         good[cell[~first]] = False
-    points = np.zeros(len(data) + 1, dtype=np.int32 if len(data) < 2**31 else np.int64)
+    points = np.zeros(len(data) + 1, dtype=np.int32 if len(data) <= MAX_TEXT_BYTES else np.int64)
     np.cumsum(data == DOT, out=points[1:])
     good &= points[ends] - points[starts] <= 1  # at most one point
     # digits, at most one point, a minus at the start alone: what remains is a digit
