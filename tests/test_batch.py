@@ -1310,6 +1310,44 @@ def test_the_plain_number_form_of_every_short_cell_is_the_pattern() -> None:
     assert sum(expected) > 100  # (the form is found, not only refused)
 
 
+@settings(deadline=None, max_examples=100)
+@given(
+    st.lists(st.tuples(st.floats(allow_nan=True, allow_infinity=True), st.booleans()),
+             max_size=60),
+    st.sampled_from(["<f8", "<i8", "<i4", "<u1", "bool"]),
+)  # fmt: skip
+def test_zeroed_is_np_where_with_zero_bit_for_bit(
+    rows: list[tuple[float, bool]], kind: str
+) -> None:
+    """Values where a mask holds and 0 elsewhere, without a branch per row: the same bits
+    as ``np.where(mask, values, 0)`` (+0.0, never -0.0 or NaN), of every width, also of a
+    column seen with a stride or broadcast from one value; and the choice between two
+    boolean columns is ``np.where``'s."""
+    from tuneprint.batch import arrays
+    from tuneprint.batch.vector import _choose
+
+    floats = np.array([v for v, _ in rows], dtype=np.float64)
+    keep = np.array([k for _, k in rows], dtype=bool)
+    if kind == "<f8":
+        values = floats
+    elif kind == "bool":
+        values = floats > 0
+    else:
+        with np.errstate(invalid="ignore"):
+            values = np.nan_to_num(floats, posinf=7, neginf=-7).astype(kind)
+    for column, mask in ((values, keep), (np.repeat(values, 2)[::2], keep)):
+        expected = np.where(mask, column, np.zeros(1, dtype=column.dtype))
+        got = arrays.zeroed(column, mask)
+        assert got.dtype == column.dtype
+        assert got.tobytes() == expected.tobytes()
+    if len(values):
+        one = np.broadcast_to(values[:1], values.shape)  # (stride 0, read-only)
+        expected = np.where(keep, one, np.zeros(1, dtype=values.dtype))
+        assert arrays.zeroed(one, keep).tobytes() == expected.tobytes()
+    flags = floats > 0
+    assert (_choose(keep, flags, ~flags) == np.where(keep, flags, ~flags)).all()
+
+
 def test_a_number_column_of_few_values_is_grouped_by_value(newest: Ruleset) -> None:
     """A count taking four values is grouped by value, as names are: runs start where it
     changes, and within a run it no longer varies; hours, all different, still do, as do

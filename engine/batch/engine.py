@@ -208,10 +208,11 @@ def _text_column(
     of the texts its rows hold, in the order of their codes: not every text of the chunk,
     so that a reader sees a column's own values as its categories (countries, not GPUs)."""
     size = len(texts)
-    coded = np.where(valid, codes, size)  # (other rows may hold anything)
-    kept = np.flatnonzero(np.bincount(coded, minlength=size + 1)[:size])
+    # each row's code plus one, 0 where not valid (other rows may hold anything)
+    coded = arrays.zeroed(codes + 1, valid)
+    kept = np.flatnonzero(np.bincount(coded, minlength=size + 1)[1:])
     index = np.zeros(size + 1, dtype=np.int32)
-    index[kept] = np.arange(len(kept), dtype=np.int32)
+    index[kept + 1] = np.arange(len(kept), dtype=np.int32)
     indices = arrays.numbers(index.take(coded), pa.int32(), valid=bits)
     return pa.DictionaryArray.from_arrays(indices, arrays.texts([texts[k] for k in kept.tolist()]))
 
@@ -638,7 +639,7 @@ class _Builder:
                 valid[where] = True
             bits = validity(valid)
             if kind == "integer":
-                columns.append(arrays.numbers(np.where(valid, data, 0), pa.int64(), valid=bits))
+                columns.append(arrays.numbers(arrays.zeroed(data, valid), pa.int64(), valid=bits))
             elif kind == "number":
                 columns.append(arrays.numbers(data, pa.float64(), valid=bits))
             elif kind in ("date", "datetime"):
