@@ -606,6 +606,19 @@ class _Builder:
             reordered[id(array)] = array, put
             return put
 
+        # the masks of the rows each column holds, one array for each distinct content:
+        # the columns' masks are made field by field, and a chunk of the benchmark's rows
+        # has 26 arrays of 7 contents (each other array would be reordered and packed)
+        masks: dict[int, list[np.ndarray]] = {}  # by the count of rows each holds
+
+        def canonical(valid: np.ndarray) -> np.ndarray:
+            same = masks.setdefault(int(np.count_nonzero(valid)), [])
+            for seen in same:
+                if seen is valid or np.array_equal(seen, valid):
+                    return seen
+            same.append(valid)
+            return valid
+
         def validity(valid: np.ndarray) -> arrays.Validity:
             found = validities.get(id(valid))
             if found is None:
@@ -616,6 +629,8 @@ class _Builder:
         for name in self.layout.values:
             kind, dtype = self.kinds[name], self.dtypes[name]
             valid = self.valid.get(name)
+            if valid is not None:
+                valid = canonical(valid)
             if valid is None or not valid.any():  # (all null)
                 data, valid = np.zeros(self.n, dtype=dtype), np.zeros(self.n, dtype=bool)
             elif name in self.sources:  # the resolver's values, taken in the chunk's order
