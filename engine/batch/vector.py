@@ -559,7 +559,7 @@ class Resolver:
         remaining = ~disclosed
         result = Outcome(vec, ok, err, rule_of, warned)
         for k, rule in enumerate(rules):
-            tried = remaining & ~err
+            tried = remaining  # (no row of it fails: those are taken out below, as err grows)
             result.tried.append(tried)
             reach: list[tuple[str, np.ndarray]] = []
             result.reach.append(reach)
@@ -573,7 +573,8 @@ class Resolver:
                 if warns is not self.nothing:
                     warned |= applies & warns
                 remaining = remaining & ~applies
-            remaining = remaining & ~err
+            if err.any():  # (most rules fail in no row)
+                remaining = remaining & ~err
         self.outcomes[name] = result
         self.order.append(name)
         return result
