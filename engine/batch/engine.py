@@ -329,12 +329,14 @@ def grouping(columns: Columns) -> np.ndarray | None:
         for name, vec in chunk.values.items():
             present = chunk.present[name]
             high = (high ^ present.view(np.uint8)) * np.uint64(next(weights))
-            if vec.kind != NUM:  # (0 where not present: the high bits tell those apart;
-                # a product, not np.where: its mask is of random bits, a tenth of the time)
+            # each value, 0 where not present (the high bits tell those rows apart), made
+            # without np.where: in the input's order its mask is of random bits (a fifth
+            # to a twentieth of the time)
+            if vec.kind != NUM:
                 code = np.multiply(vec.data, present, dtype=np.int64).view(np.uint64)
                 low = (low ^ code) * np.uint64(next(weights))
             elif name in chunk.steady:
-                code = np.where(present, vec.data, np.nan).view(np.uint64)
+                code = arrays.zeroed(vec.data, present).view(np.uint64)
                 low = (low ^ code) * np.uint64(next(weights))
     shift = np.uint64(KEY_BITS - PRESENCE_BITS)
     key = (high >> shift << shift) | (low >> np.uint64(PRESENCE_BITS))
