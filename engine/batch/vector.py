@@ -31,6 +31,7 @@ from ..core.functions import FUNCTIONS
 from ..core.model import Expression, FieldSpec, Rule, Ruleset, Table
 from ..core.tables import NotApplicable, has_row, lookup, lookup_year
 from ..core.values import NUMBER_TYPES, ValueProblem, coerce
+from .arrays import zeroed
 
 NUM, TEXT, DATE, BOOL = "num", "text", "date", "bool"
 EPOCH_YEAR = 1970  # numpy's datetime64 counts from the start of 1970
@@ -486,7 +487,7 @@ class Resolver:
         if total > np.iinfo(np.int64).max // 4:
             return self.combine_slow(keys, live)
         if len(parts) == 1 and parts[0][0] == TEXT:
-            combined = np.where(live, parts[0][1].data, 0)
+            combined = zeroed(parts[0][1].data, live)
         else:
             combined = np.zeros(self.n, dtype=np.int64)
             for (_, vec), low, stride in zip(parts, offsets, strides, strict=True):
@@ -662,7 +663,7 @@ class Resolver:
         if kind != TEXT or not rows.any():
             return value, self.nothing
         size = len(self.interner.texts)
-        codes = np.where(rows, value.data, 0)  # (other rows may hold anything)
+        codes = zeroed(value.data, rows)  # (other rows may hold anything)
         seen = np.zeros(size, dtype=bool)
         seen[codes] = True
         seen[0] = bool((rows & (value.data == 0)).any())
