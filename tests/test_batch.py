@@ -1866,3 +1866,49 @@ def test_rule_codes_hold_every_rules_provenance_code(rules: int) -> None:
     top = np.iinfo(kind)
     assert 2 * rules + 1 <= top.max and min(FAILED, DISCLOSED) >= top.min
     assert kind == (np.int8 if rules <= 63 else np.int16)
+
+
+@given(st.lists(st.text(max_size=6) | st.binary(max_size=6), max_size=20), st.integers(0, 3))
+def test_bytes_seen_as_text_are_the_text_arrow_checks(cells: list[str | bytes], cut: int) -> None:
+    """A column of bytes as text: the same strings as Arrow's checked cast, seen without a
+    copy where every byte is ASCII, and an error, not a wrong text, where a cell is not
+    UTF-8 (also of a column sliced from a longer one, whose buffer holds cells outside it)."""
+    from tuneprint.batch import arrays
+
+    column = pa.array(
+        [c.encode("utf-8") if isinstance(c, str) else c for c in cells], pa.binary()
+    ).slice(min(cut, len(cells)))
+    try:
+        expected = column.cast(pa.string())
+    except pa.ArrowInvalid:
+        with pytest.raises(pa.ArrowInvalid):
+            arrays.as_text(column)
+        return
+    got = arrays.as_text(column)
+    assert got.type == pa.string() and got.equals(expected)
+    got.validate(full=True)
+
+
+@pytest.mark.parametrize(
+    ("changed", "said"),
+    [
+        (b"r2,A100\xff 80GB,8,10\n", "not UTF-8 text after line 1"),
+        (b"r2,A100 80GB,8,10,12\n", "cannot read it as CSV any more"),
+    ],
+)
+def test_a_csv_file_changed_after_its_check_is_one_message(
+    changed: bytes, said: str, tmp_path: Path, newest: Ruleset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CSV file's first check (plain records, UTF-8) lets Arrow read its cells as bytes
+    unchecked; if the file is no longer what was checked (it changed in between), the
+    batch stops with one message naming the file, not a traceback or a wrong text."""
+    from tuneprint.batch import formats
+    from tuneprint.core.problems import InputError
+
+    source = tmp_path / "changed.csv"  # (the bytes past its first line's reading)
+    rows = b"".join(b"r%d,A100 80GB,8,10\n" % i for i in range(1000))
+    source.write_bytes(b"id,gpu_model,gpu_count,reserved_hours\n" + rows + changed)
+    monkeypatch.setattr(formats, "plain_csv", lambda path, columns: True)  # as if checked
+    with pytest.raises(InputError) as raised:
+        run_batch(source, tmp_path / "out.parquet", newest)
+    assert f"{source}: {said}" in str(raised.value), str(raised.value)

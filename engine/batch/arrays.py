@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 
 MAX_TEXT_BYTES = 2**31 - 1  # of a string column: its offsets are 32-bit
 SPACE, TILDE = ord(" "), ord("~")  # the printable ASCII characters, from and to
+ASCII_LAST = 0x7F  # bytes above it are parts of other UTF-8 characters
 _NUMPY = {
     pa.int32(): np.int32,
     pa.int64(): np.int64,
@@ -103,8 +104,8 @@ def coded(
 
 
 __all__ = [
-    "Validity", "booleans", "coded", "numbers", "numpy", "sparse_texts", "texts", "validity",
-    "zeroed",
+    "Validity", "as_text", "booleans", "coded", "numbers", "numpy", "sparse_texts", "texts",
+    "validity", "zeroed",
 ]  # fmt: skip
 
 
@@ -117,6 +118,17 @@ def zeroed(values: np.ndarray, keep: np.ndarray) -> np.ndarray:
     ones = np.negative(keep.view(np.uint8), dtype=kind)  # every bit set where kept
     out: np.ndarray = np.bitwise_and(values.view(kind), ones).view(values.dtype)
     return out
+
+
+def as_text(array: pa.Array) -> pa.Array:
+    """A column of bytes (binary) as a string column: viewed as it is where every byte of
+    its data is ASCII, which is UTF-8 cell by cell (no check to make: Arrow reads a CSV
+    file's cells as strings, each checked, in a third more time than as bytes), else
+    cast, which checks each cell. Raises ``pa.ArrowInvalid`` where a cell is not UTF-8."""
+    data = array.buffers()[2]
+    if data is None or not data.size or np.frombuffer(data, dtype=np.uint8).max() <= ASCII_LAST:
+        return array.view(pa.string())
+    return array.cast(pa.string())
 
 
 def _bits(buffer: pa.Buffer, offset: int, n: int) -> np.ndarray:

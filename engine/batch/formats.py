@@ -264,22 +264,46 @@ def _arrow_csv(
     fields = [h for h in header if h != "id"]
 
     def piece(table: pa.Table, done: int) -> Piece:
+        # the cells are read as bytes, then seen as text: plain_csv has checked that the
+        # file is UTF-8, so Arrow need not check each cell (a quarter of its reading time);
+        # a column with other bytes than ASCII is checked again (the file may have changed)
+        try:
+            texts = [arrays.as_text(table.column(h).combine_chunks()) for h in header]
+        except pa.ArrowInvalid:
+            raise InputError.one(
+                name, None, "", f"not UTF-8 text after line {done + 1}", "syntax"
+            ) from None
+        table = pa.Table.from_arrays(texts, names=header)
         return Piece("csv", table, name, tuple(header), (), done)
 
+    def batches() -> Iterator[pa.RecordBatch]:
+        reader: Any = None
+        while True:  # (the file was checked whole: it can fail only if it changed since)
+            try:
+                if reader is None:  # (opening it reads its first block)
+                    reader = pcsv.open_csv(
+                        path,
+                        read_options=pcsv.ReadOptions(block_size=READ_BLOCK, use_threads=False),
+                        parse_options=pcsv.ParseOptions(newlines_in_values=False),
+                        convert_options=pcsv.ConvertOptions(
+                            column_types={h: pa.binary() for h in header},
+                            strings_can_be_null=False,
+                        ),
+                    )
+                batch = next(reader, None)
+            except (pa.ArrowException, OSError) as exc:
+                raise InputError.one(
+                    name, None, "", f"cannot read it as CSV any more: {exc}", "syntax"
+                ) from None
+            if batch is None:
+                return
+            yield batch
+
     def chunks() -> Iterator[Piece]:
-        reader = pcsv.open_csv(
-            path,
-            read_options=pcsv.ReadOptions(block_size=READ_BLOCK, use_threads=False),
-            parse_options=pcsv.ParseOptions(newlines_in_values=False),
-            convert_options=pcsv.ConvertOptions(
-                column_types={h: pa.string() for h in header},
-                strings_can_be_null=False,
-            ),
-        )
         done = offset
         pending: list[pa.RecordBatch] = []
         size = 0
-        for batch in reader:
+        for batch in batches():
             pending.append(batch)
             size += batch.num_rows
             if sum(b.nbytes for b in pending) > CHUNK_BYTES and size < chunk_rows:
