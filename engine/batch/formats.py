@@ -53,7 +53,7 @@ from .columns import (
 from .vector import Interner
 
 SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}
-SCAN_BLOCK = 1 << 24  # bytes of a CSV file checked at a time
+SCAN_BLOCK = 1 << 20  # bytes of a CSV file checked at a time
 CHUNK_BYTES = 1 << 26  # bytes of cells in one chunk, whatever the number of rows
 WRITE_BATCH = 1 << 16  # values Parquet's writer encodes at a time (1,024 by default)
 READ_BLOCK = 1 << 22  # bytes Arrow's CSV reader parses at a time
@@ -218,25 +218,31 @@ def _csv_header_line(path: Path, name: str) -> list[str] | None:
 def plain_csv(path: Path, columns: int) -> bool:
     """Whether every line of a CSV file is a plain record of ``columns`` cells: no quote,
     no carriage return, no byte-order mark, no empty line, and valid UTF-8."""
+    import codecs
+
     if columns < 2:
         return False
     commas = columns - 1
     carry = 0  # commas of the line the previous block ended in
     tail = 0  # its bytes (after the last newline)
-    with open(path, "rb") as handle:
-        first = True
+    # one block read into again and again: each block of its own would be memory touched
+    # for the first time (a block of 16 MiB: 10 ms); 1 MiB is read and checked in cache
+    buffer = bytearray(SCAN_BLOCK)
+    utf8 = codecs.getincrementaldecoder("utf-8")()  # (a character may span two blocks)
+    with open(path, "rb", buffering=0) as handle:
+        if handle.read(len(BOM.encode())) == BOM.encode():
+            return False
+        handle.seek(0)
         while True:
-            block = handle.read(SCAN_BLOCK)
-            if not block:  # a last line without its newline is a whole record, or nothing
-                return tail == 0 or carry == commas
-            if first and block.startswith(BOM.encode()):
-                return False
-            first = False
-            if not block.isascii():
+            size = handle.readinto(buffer)
+            if not size:  # a last line without its newline is a whole record, or nothing
+                return (tail == 0 or carry == commas) and not utf8.getstate()[0]
+            block = buffer if size == len(buffer) else buffer[:size]
+            if not block.isascii() or utf8.getstate()[0]:
                 try:
-                    block.decode("utf-8")
+                    utf8.decode(block)
                 except UnicodeDecodeError:
-                    return False  # (a character cut at the block's end is read by Python)
+                    return False
             if block.find(b'"') >= 0 or block.find(b"\r") >= 0:
                 return False
             # the separators in order: each line's commas, then its newline (a blank line
@@ -248,10 +254,10 @@ def plain_csv(path: Path, columns: int) -> bool:
                 if at[0] != commas - carry or (np.diff(at) != commas + 1).any():
                     return False
                 carry = int(separators.size - at[-1] - 1)
-                tail = len(block) - block.rfind(b"\n") - 1
+                tail = size - block.rfind(b"\n") - 1
             else:
                 carry += int(separators.size)
-                tail += len(block)
+                tail += size
             if carry > commas:
                 return False
 
