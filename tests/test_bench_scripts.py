@@ -5,6 +5,7 @@ and says what it measured is."""
 from __future__ import annotations
 
 import importlib.util
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -38,6 +39,13 @@ def test_batch_scale(tmp_path: Path) -> None:
     assert all("x file to file" in line for line in runs)
     assert len(runs) == 2 and "(Parquet in)" in runs[1]  # CSV in, then Parquet in
     assert all("400 rows in" in line for line in runs)
+    again = bench(tmp_path, "batch_scale.py", "--sizes", "300", "--engines", "vector",
+                  "--inputs", "parquet", "--repeat", "2").splitlines()  # fmt: skip
+    runs = [line for line in again if "x baseline" in line]
+    assert len(runs) == 1 and "(Parquet in)" in runs[0] and ", 2 runs)" in runs[0], again
+    low, high = re.search(r"\(([0-9.]+)-([0-9.]+) s, 2 runs\)", runs[0]).groups()
+    median = float(runs[0].split()[3])
+    assert float(low) <= median <= float(high)
 
 
 def test_estimate_time(tmp_path: Path) -> None:
