@@ -273,8 +273,11 @@ def _arrow_csv(
         # the cells are read as bytes, then seen as text: plain_csv has checked that the
         # file is UTF-8, so Arrow need not check each cell (a quarter of its reading time);
         # a column with other bytes than ASCII is checked again (the file may have changed)
-        try:
-            texts = [arrays.as_text(table.column(h).combine_chunks()) for h in header]
+        try:  # (piece by piece: seen without a copy, the column whole made once, later)
+            texts = [
+                pa.chunked_array([arrays.as_text(c) for c in table.column(h).chunks], pa.string())
+                for h in header
+            ]
         except pa.ArrowInvalid:
             raise InputError.one(
                 name, None, "", f"not UTF-8 text after line {done + 1}", "syntax"
