@@ -214,8 +214,7 @@ def run(engine: str, source: Path, target: Path) -> tuple[float, float, str]:
     # a fresh parent for each run, so the peak is this run's: the largest resident set of
     # one process of its tree (the batch or one of its workers)
     cmd = [sys.executable, "-c", MEASURE, *cmd]
-    # each run writes a new file, as the first does (a file written over is flushed to
-    # disk when closed, by ext4 at least: a cost of the run before, not of this one)
+    # each run writes a new file, as the first does: every run of an engine is made alike
     target.unlink(missing_ok=True)
     start = time.perf_counter()
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
