@@ -729,6 +729,20 @@ def test_an_empty_batch_is_an_error_and_writes_nothing(tmp_path: Path) -> None:
     assert not (tmp_path / "out.parquet").exists()
 
 
+@pytest.mark.parametrize("text", [b"id,gpu_model", b"id,gpu_model\n", b"id,gpu_model\n\n"])
+def test_a_header_alone_is_a_batch_of_no_rows(text: bytes, tmp_path: Path) -> None:
+    """A CSV header alone, with or without its newline, is told as it is: no rows (Arrow,
+    which reads plain records, is not asked to read a file of none)."""
+    from tuneprint.batch.formats import plain_csv
+
+    source = tmp_path / "header.csv"
+    source.write_bytes(text)
+    assert not plain_csv(source, 2)
+    done = tuneprint_cli("batch", source, tmp_path / "out.parquet")
+    assert done.returncode == 2 and f"error: {source}: the batch holds no rows" in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "out.parquet").exists()
+
+
 @pytest.mark.parametrize("kind", ["parquet", "csv", "jsonl"])
 def test_explain_row_rebuilds_the_whole_derivation(
     kind: str, sample: Path, newest: Ruleset, tmp_path: Path
@@ -1208,7 +1222,8 @@ def test_cell_forms_read_byte_by_byte_are_the_patterns(texts: list[str]) -> None
 
 def plain_lines(data: bytes, columns: int) -> bool:
     """What ``plain_csv`` tells, line by line: UTF-8 without a byte-order mark, quotes or
-    carriage returns, and every line (the last may lack its newline) of ``columns`` cells."""
+    carriage returns, every line (the last may lack its newline) of ``columns`` cells, and
+    a line after the first (the header)."""
     if columns < 2 or data.startswith(b"\xef\xbb\xbf"):
         return False
     try:
@@ -1220,7 +1235,7 @@ def plain_lines(data: bytes, columns: int) -> bool:
     lines = text.split("\n")
     if lines[-1] == "":
         lines.pop()  # (the file ends with a newline)
-    return all(line.count(",") == columns - 1 for line in lines)
+    return len(lines) > 1 and all(line.count(",") == columns - 1 for line in lines)
 
 
 # pieces of CSV files: cells, separators, what makes a record not plain, characters of two
@@ -1891,11 +1906,61 @@ def test_bytes_seen_as_text_are_the_text_arrow_checks(cells: list[str | bytes], 
     got.validate(full=True)
 
 
+@given(st.lists(st.binary(max_size=4), max_size=40), st.integers(0, 3))
+def test_the_first_cell_not_utf8_is_found(cells: list[bytes], cut: int) -> None:
+    """The first cell of a column of bytes that is not UTF-8 (that a changed file's message
+    names by its line), as a cell-by-cell check finds it, also in a sliced column."""
+    from tuneprint.batch import arrays
+
+    def text(cell: bytes) -> bool:
+        try:
+            cell.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        return True
+
+    column = pa.array(cells, pa.binary()).slice(min(cut, len(cells)))
+    expected = next((i for i, c in enumerate(column.to_pylist()) if not text(c)), len(column))
+    assert arrays.first_not_utf8(column) == expected
+
+
+@pytest.mark.parametrize(
+    ("header", "said"),
+    [
+        (b"id,gpu_count,gpu_model,reserved_hours", "column 2 is now 'gpu_count', was 'gpu_model'"),
+        (b"id,gpu_model,gpu_count", "3 columns, were 4"),
+    ],
+)
+def test_a_csv_header_changed_after_its_check_is_one_message(
+    header: bytes, said: str, tmp_path: Path, newest: Ruleset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CSV file whose header is no longer the one first read (the file was replaced
+    between its check and its reading) stops the batch with one message naming the file
+    and its first line, not an internal error."""
+    from tuneprint.batch import formats
+    from tuneprint.core.problems import InputError
+
+    source = tmp_path / "replaced.csv"
+    source.write_bytes(b"id,gpu_model,gpu_count,reserved_hours\nr1,A100 80GB,8,10\n")
+    checked = formats.plain_csv
+
+    def replaced_after(path: Path, columns: int) -> bool:
+        plain = checked(path, columns)
+        cells = header.count(b",") + 1
+        path.write_bytes(header + b"\n" + b",".join([b"r1", b"A100 80GB", b"8", b"10"][:cells]))
+        return plain
+
+    monkeypatch.setattr(formats, "plain_csv", replaced_after)
+    with pytest.raises(InputError) as raised:
+        run_batch(source, tmp_path / "out.parquet", newest)
+    assert f"{source}:1: its header changed since it was first read: {said}" in str(raised.value)
+
+
 @pytest.mark.parametrize(
     ("changed", "said"),
     [
-        (b"r2,A100\xff 80GB,8,10\n", "not UTF-8 text after line 1"),
-        (b"r2,A100 80GB,8,10,12\n", "cannot read it as CSV any more"),
+        (b"r2,A100\xff 80GB,8,10\n", ":1002: gpu_model: not UTF-8 text (the file changed"),
+        (b"r2,A100 80GB,8,10,12\n", ": cannot read it as CSV any more"),
     ],
 )
 def test_a_csv_file_changed_after_its_check_is_one_message(
@@ -1913,4 +1978,4 @@ def test_a_csv_file_changed_after_its_check_is_one_message(
     monkeypatch.setattr(formats, "plain_csv", lambda path, columns: True)  # as if checked
     with pytest.raises(InputError) as raised:
         run_batch(source, tmp_path / "out.parquet", newest)
-    assert f"{source}: {said}" in str(raised.value), str(raised.value)
+    assert f"{source}{said}" in str(raised.value), str(raised.value)

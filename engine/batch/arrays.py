@@ -104,8 +104,8 @@ def coded(
 
 
 __all__ = [
-    "Validity", "as_text", "booleans", "coded", "numbers", "numpy", "sparse_texts", "texts",
-    "validity", "zeroed",
+    "Validity", "as_text", "booleans", "coded", "first_not_utf8", "numbers", "numpy",
+    "sparse_texts", "texts", "validity", "zeroed",
 ]  # fmt: skip
 
 
@@ -129,6 +129,21 @@ def as_text(array: pa.Array) -> pa.Array:
     if data is None or not data.size or np.frombuffer(data, dtype=np.uint8).max() <= ASCII_LAST:
         return array.view(pa.string())
     return array.cast(pa.string())
+
+
+def first_not_utf8(array: pa.Array) -> int:
+    """The first cell of a column of bytes that is not UTF-8 (its length where every cell
+    is): the shortest head whose cast fails, found by halving (each cast checks in C)."""
+    low, high = 0, len(array)  # the head of ``low`` cells casts; of ``high + 1``, not
+    while low < high:
+        middle = (low + high) // 2
+        try:
+            array.slice(0, middle + 1).cast(pa.string())
+        except pa.ArrowInvalid:
+            high = middle
+        else:
+            low = middle + 1
+    return low
 
 
 def _bits(buffer: pa.Buffer, offset: int, n: int) -> np.ndarray:

@@ -217,7 +217,8 @@ def _csv_header_line(path: Path, name: str) -> list[str] | None:
 
 def plain_csv(path: Path, columns: int) -> bool:
     """Whether every line of a CSV file is a plain record of ``columns`` cells: no quote,
-    no carriage return, no byte-order mark, no empty line, and valid UTF-8."""
+    no carriage return, no byte-order mark, no empty line, and valid UTF-8; and whether a
+    row follows its header (a header alone is told as Python's reader tells it)."""
     import codecs
 
     if columns < 2:
@@ -225,6 +226,7 @@ def plain_csv(path: Path, columns: int) -> bool:
     commas = columns - 1
     carry = 0  # commas of the line the previous block ended in
     tail = 0  # its bytes (after the last newline)
+    lines = 0  # ended by a newline
     # one block read into again and again: each block of its own would be memory touched
     # for the first time (a block of 16 MiB: 10 ms); 1 MiB is read and checked in cache
     buffer = bytearray(SCAN_BLOCK)
@@ -236,7 +238,8 @@ def plain_csv(path: Path, columns: int) -> bool:
         while True:
             size = handle.readinto(buffer)
             if not size:  # a last line without its newline is a whole record, or nothing
-                return (tail == 0 or carry == commas) and not utf8.getstate()[0]
+                rows = lines + (tail > 0) - 1
+                return rows > 0 and (tail == 0 or carry == commas) and not utf8.getstate()[0]
             block = buffer if size == len(buffer) else buffer[:size]
             if not block.isascii() or utf8.getstate()[0]:
                 try:
@@ -255,6 +258,7 @@ def plain_csv(path: Path, columns: int) -> bool:
                     return False
                 carry = int(separators.size - at[-1] - 1)
                 tail = size - block.rfind(b"\n") - 1
+                lines += at.size
             else:
                 carry += int(separators.size)
                 tail += size
@@ -273,15 +277,23 @@ def _arrow_csv(
         # the cells are read as bytes, then seen as text: plain_csv has checked that the
         # file is UTF-8, so Arrow need not check each cell (a quarter of its reading time);
         # a column with other bytes than ASCII is checked again (the file may have changed)
-        try:  # (piece by piece: seen without a copy, the column whole made once, later)
-            texts = [
-                pa.chunked_array([arrays.as_text(c) for c in table.column(h).chunks], pa.string())
-                for h in header
-            ]
-        except pa.ArrowInvalid:
-            raise InputError.one(
-                name, None, "", f"not UTF-8 text after line {done + 1}", "syntax"
-            ) from None
+        texts = []
+        for h in header:  # (piece by piece: seen without a copy, the column whole made once)
+            try:
+                texts.append(
+                    pa.chunked_array(
+                        [arrays.as_text(c) for c in table.column(h).chunks], pa.string()
+                    )
+                )
+            except pa.ArrowInvalid:
+                at = done + 2 + arrays.first_not_utf8(table.column(h).combine_chunks())
+                raise InputError.one(
+                    name,
+                    at,
+                    h,
+                    "not UTF-8 text (the file changed since it was first read)",
+                    "syntax",
+                ) from None
         table = pa.Table.from_arrays(texts, names=header)
         return Piece("csv", table, name, tuple(header), (), done)
 
@@ -306,6 +318,10 @@ def _arrow_csv(
                 ) from None
             if batch is None:
                 return
+            if batch.schema.names != header:  # (the file's first line is not the one checked)
+                raise InputError.one(
+                    name, 1, "", _header_change(header, batch.schema.names), "syntax"
+                )
             yield batch
 
     def chunks() -> Iterator[Piece]:
@@ -331,6 +347,17 @@ def _arrow_csv(
             yield piece(pa.Table.from_batches(pending), done)
 
     return fields, chunks()
+
+
+def _header_change(was: list[str], now: list[str]) -> str:
+    """The first difference between a CSV file's header as first read and as read again."""
+    for k, (before, after) in enumerate(zip(was, now, strict=False)):  # (counts told after)
+        if before != after:
+            return (
+                f"its header changed since it was first read: column {k + 1} is now "
+                f"{after!r}, was {before!r}"
+            )
+    return f"its header changed since it was first read: {len(now)} columns, were {len(was)}"
 
 
 def _arrow_chunk(
