@@ -1979,3 +1979,38 @@ def test_a_csv_file_changed_after_its_check_is_one_message(
     with pytest.raises(InputError) as raised:
         run_batch(source, tmp_path / "out.parquet", newest)
     assert f"{source}{said}" in str(raised.value), str(raised.value)
+
+
+def test_a_row_that_is_an_error_keeps_its_id_whichever_reader_takes_the_file(
+    tmp_path: Path, newest: Ruleset
+) -> None:
+    """The rows that are errors keep the id their cells give (or FILE:LINE), whether the
+    file is read by Arrow (plain records, Parquet) or by Python's reader (a quoted cell,
+    JSON Lines): the same rows give the same output whatever reads them."""
+    import pyarrow.parquet as pq
+
+    header = ["id", "gpu_model", "gpu_count", "reserved_hours"]
+    rows = [["a", "A100 80GB", "8", "10"], ["bad", "A100 80GB", "four", "10"], ["", "", "x", ""]]
+    rows += [["c", "A100 80GB", "8", "-3"]]
+    for folder in ("plain", "quoted", "parquet", "jsonl"):
+        (tmp_path / folder).mkdir()
+    plain = write_csv(tmp_path / "plain" / "rows.csv", header, rows)
+    quoted = tmp_path / "quoted" / "rows.csv"  # (a quoted cell: Python's reader takes it)
+    quoted.write_text(plain.read_text().replace("a,A100 80GB", 'a,"A100 80GB"'))
+    parquet = tmp_path / "parquet" / "rows.parquet"
+    pq.write_table(pa.table({h: [r[k] for r in rows] for k, h in enumerate(header)}), parquet)
+    jsonl = tmp_path / "jsonl" / "rows.jsonl"
+    values = {"gpu_model": "A100 80GB", "gpu_count": 8, "reserved_hours": 10}
+    lines = [{"id": "a", "values": values}]
+    lines += [{"id": "bad", "values": {"gpu_model": "A100 80GB", "gpu_count": "four"}}]
+    lines += [{"values": {"gpu_count": "x"}}, {"id": "c", "values": {"reserved_hours": -3}}]
+    jsonl.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    ids = {}
+    for source in (plain, quoted, parquet, jsonl):
+        target = source.with_name("out.parquet")
+        run_batch(source, target, newest)
+        out = read_output(target)
+        assert out.column("error").null_count == 1  # (the first row estimated, three errors)
+        ids[source.parent.name] = out.column("id").to_pylist()
+    assert ids["plain"] == ids["quoted"] == ["a", "bad", "rows:4", "c"]  # (line 4: its row)
+    assert ids["parquet"] == ids["jsonl"] == ["a", "bad", "rows:3", "c"]

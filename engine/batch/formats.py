@@ -456,25 +456,34 @@ def _without(chunk: Chunk, keep: np.ndarray) -> Chunk:
     return Chunk(chunk.columns.taken(where), chunk.rows[where], lambda i: back(int(where[i])))
 
 
-def _csv_items(path: Path, name: str, ruleset: Ruleset) -> Iterator[tuple[int, Any]]:
-    """(line, disclosure or error) of each row, read by Python as ``estimate`` reads them,
-    the file streamed (a batch of any size in bounded memory)."""
-    from ..load.disclosures import _csv_rows
+Item = tuple[int, Disclosure | InputError, str | None]  # line, the row, an error's id
 
+
+def _csv_items(path: Path, name: str, ruleset: Ruleset) -> Iterator[Item]:
+    """(line, disclosure or error, the id of an error) of each row, read by Python as
+    ``estimate`` reads them, the file streamed (a batch of any size in bounded memory).
+    A row that is an error keeps the id its cells give, or its FILE:LINE, as the rows
+    Arrow reads do."""
+    from ..load.disclosures import csv_records
+
+    stem = _stem(name)
     with open(path, encoding="utf-8", newline="", errors="strict") as handle:
         lines = (line.removeprefix(BOM) if n == 0 else line for n, line in enumerate(handle))
         try:
-            for item in _csv_rows(name, lines, ruleset):
-                yield _line_of(item), item
+            for item, written in csv_records(name, lines, ruleset):
+                line = _line_of(item)
+                error_id = None if isinstance(item, Disclosure) else written or f"{stem}:{line}"
+                yield line, item, error_id
         except UnicodeDecodeError as exc:
             raise InputError.one(
                 name, None, "", f"not UTF-8 text: {exc.reason}", "syntax"
             ) from None
 
 
-def _jsonl_items(
-    path: Path, name: str, ruleset: Ruleset, offset: int = 0
-) -> Iterator[tuple[int, Any]]:
+def _jsonl_items(path: Path, name: str, ruleset: Ruleset, offset: int = 0) -> Iterator[Item]:
+    from ..load.disclosures import jsonl_id
+
+    stem = _stem(name)
     with open(path, encoding="utf-8", newline="") as handle:
         number = offset
         while True:
@@ -493,9 +502,9 @@ def _jsonl_items(
             if not line.strip():
                 continue
             try:
-                yield number, jsonl_row(name, number, line, ruleset)
+                yield number, jsonl_row(name, number, line, ruleset), None
             except InputError as exc:
-                yield number, exc.with_traceback(None)
+                yield number, exc.with_traceback(None), jsonl_id(line) or f"{stem}:{number}"
 
 
 def _line_of(item: Disclosure | InputError) -> int:
@@ -506,12 +515,12 @@ def _line_of(item: Disclosure | InputError) -> int:
 
 
 def _python_rows(
-    items: Iterator[tuple[int, Disclosure | InputError]], ruleset: Ruleset, chunk_rows: int
+    items: Iterator[Item], ruleset: Ruleset, chunk_rows: int
 ) -> tuple[list[str], Iterator[Chunk]]:
     fields = sorted(ruleset.fields)  # any field may appear in a row
 
     def chunks() -> Iterator[Chunk]:
-        batch: list[tuple[int, Disclosure | InputError]] = []
+        batch: list[Item] = []
         for item in items:
             batch.append(item)
             if len(batch) >= chunk_rows:
@@ -523,15 +532,16 @@ def _python_rows(
     return fields, chunks()
 
 
-def _items_chunk(
-    batch: list[tuple[int, Disclosure | InputError]], ruleset: Ruleset, fields: list[str]
-) -> Chunk:
-    items = [item for _, item in batch]
+def _items_chunk(batch: list[Item], ruleset: Ruleset, fields: list[str]) -> Chunk:
+    items = [item for _, item, _ in batch]
     present = [
         f for f in fields if any(isinstance(i, Disclosure) and f in i.values for i in items)
     ]
     columns = disclosure_columns(items, ruleset, Interner(), present)
-    rows = np.array([line for line, _ in batch], dtype=np.int64)
+    for i, (_, _, error_id) in enumerate(batch):
+        if error_id is not None:
+            columns.ids[i] = error_id
+    rows = np.array([line for line, _, _ in batch], dtype=np.int64)
     return Chunk(columns, rows, lambda i: items[i])
 
 

@@ -278,6 +278,17 @@ def jsonl_row(name: str, number: int, line: str, ruleset: Ruleset) -> Disclosure
     return values_row(name, number, row_id, doc["values"], ruleset)
 
 
+def jsonl_id(line: str) -> str | None:
+    """The id a JSON Lines row gives, as ``jsonl_row`` reads it (None where it gives
+    none: not JSON, not an object, no id, a blank one), for a row that is an error."""
+    try:
+        doc = parse_json(line, "", InputError)
+    except InputError:
+        return None
+    found = doc.get("id") if isinstance(doc, dict) else None
+    return str(found) if found else None
+
+
 def _at(problem: Problem, name: str, line: int) -> Problem:
     return Problem(name, line, problem.where, problem.message, problem.code, problem.field)
 
@@ -305,14 +316,24 @@ def _csv_rows(
 ) -> Iterator[Disclosure | InputError]:
     """The rows of a CSV text, or of its lines as they are read (a file opened with
     ``newline=""``, read as it goes: a batch of any size)."""
+    return (item for item, _ in csv_records(name, text, ruleset))
+
+
+def csv_records(
+    name: str, text: str | Iterable[str], ruleset: Ruleset
+) -> Iterator[tuple[Disclosure | InputError, str | None]]:
+    """Each row of a CSV text as ``_csv_rows`` reads it, with the id its cells give (None
+    where they give none: no id column, a blank id, cells that do not match the header),
+    so that a row that is an error keeps its id in a batch's output."""
     reader = csv.reader(io.StringIO(text, newline="") if isinstance(text, str) else text)
     try:
         header = next(reader)
     except StopIteration:
         return
     except csv.Error as exc:
-        yield InputError.one(name, 1, "", f"the header is not valid CSV: {exc}", "syntax")
+        yield InputError.one(name, 1, "", f"the header is not valid CSV: {exc}", "syntax"), None
         return
+    where = header.index("id") if "id" in header else None
     header_problems = csv_header(name, header, ruleset)
     if header_problems:
         # Every row still gets its line: rows out equals rows in.
@@ -326,18 +347,24 @@ def _csv_rows(
         except StopIteration:
             return
         except csv.Error as exc:
-            yield InputError.one(name, start, "", f"not valid CSV: {exc}", "syntax")
+            yield InputError.one(name, start, "", f"not valid CSV: {exc}", "syntax"), None
             continue
         line = start
         if not any(c.strip() for c in cells):
             continue
         if header_problems:
-            yield InputError([*header_problems, Problem(name, line, "", message, "schema")])
+            problem = Problem(name, line, "", message, "schema")
+            yield InputError([*header_problems, problem]), None
             continue
+        written = (
+            cells[where].strip() or None
+            if where is not None and len(cells) == len(header)
+            else None
+        )  # fmt: skip
         try:
-            yield csv_row(name, line, header, cells, ruleset)
+            yield csv_row(name, line, header, cells, ruleset), written
         except InputError as exc:
-            yield exc
+            yield exc, written
 
 
 def csv_row(
