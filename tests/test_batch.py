@@ -2014,3 +2014,24 @@ def test_a_row_that_is_an_error_keeps_its_id_whichever_reader_takes_the_file(
         ids[source.parent.name] = out.column("id").to_pylist()
     assert ids["plain"] == ids["quoted"] == ["a", "bad", "rows:4", "c"]  # (line 4: its row)
     assert ids["parquet"] == ids["jsonl"] == ["a", "bad", "rows:3", "c"]
+
+
+def test_a_cell_over_pythons_field_limit_is_a_cell_over_the_limit(
+    tmp_path: Path, newest: Ruleset
+) -> None:
+    """A cell longer than Python's CSV reader takes (131,072 characters) is that row's
+    `limit` problem, as a cell over the limit of a file Arrow reads is, not "not valid
+    CSV": the rows around it are estimated either way."""
+    rows = "id,gpu_model,gpu_count,reserved_hours\na,A100 80GB,8,10\n"
+    rows += f"b,{'x' * 200_000},8,10\nc,A100 80GB,8,10\n"
+    problems = {}
+    for name, text in (("plain", rows), ("quoted", rows.replace("a,A100", 'a,"A100'))):
+        source = tmp_path / f"{name}.csv"
+        source.write_text(text.replace('"A100 80GB', '"A100 80GB"'))
+        run_batch(source, tmp_path / f"{name}.parquet", newest)
+        errors = read_output(tmp_path / f"{name}.parquet").column("error").to_pylist()
+        assert errors[0] is None and errors[2] is None, errors
+        (problems[name],) = json.loads(errors[1])
+    for problem in problems.values():
+        assert problem["code"] == "limit" and problem["line"] == 3
+        assert problem["message"].endswith("characters; the limit is 1000"), problem

@@ -347,6 +347,12 @@ def csv_records(
         except StopIteration:
             return
         except csv.Error as exc:
+            if str(exc).startswith("field larger than field limit"):  # (Python's reader)
+                # the cell's problem, as a cell over the limit of a file Arrow reads is
+                text = f"a cell of more than {csv.field_size_limit()} characters"
+                message = f"{text}; the limit is {MAX_CELL_CHARS}"
+                yield InputError.one(name, start, "", message, "limit"), None
+                continue
             yield InputError.one(name, start, "", f"not valid CSV: {exc}", "syntax"), None
             continue
         line = start
