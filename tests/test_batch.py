@@ -2004,6 +2004,8 @@ def test_a_row_that_is_an_error_keeps_its_id_whichever_reader_takes_the_file(
     lines = [{"id": "a", "values": values}]
     lines += [{"id": "bad", "values": {"gpu_model": "A100 80GB", "gpu_count": "four"}}]
     lines += [{"values": {"gpu_count": "x"}}, {"id": "c", "values": {"reserved_hours": -3}}]
+    # an id that is not text is its row's error, and gives no id (FILE:LINE)
+    lines += [{"id": {"not": "text"}, "values": values}, {"id": 7, "values": values}]
     jsonl.write_text("".join(json.dumps(line) + "\n" for line in lines))
     ids = {}
     for source in (plain, quoted, parquet, jsonl):
@@ -2013,7 +2015,8 @@ def test_a_row_that_is_an_error_keeps_its_id_whichever_reader_takes_the_file(
         assert out.column("error").null_count == 1  # (the first row estimated, three errors)
         ids[source.parent.name] = out.column("id").to_pylist()
     assert ids["plain"] == ids["quoted"] == ["a", "bad", "rows:4", "c"]  # (line 4: its row)
-    assert ids["parquet"] == ids["jsonl"] == ["a", "bad", "rows:3", "c"]
+    assert ids["parquet"] == ["a", "bad", "rows:3", "c"]
+    assert ids["jsonl"] == ["a", "bad", "rows:3", "c", "rows:5", "rows:6"]
 
 
 def test_a_cell_over_pythons_field_limit_is_a_cell_over_the_limit(

@@ -280,13 +280,14 @@ def jsonl_row(name: str, number: int, line: str, ruleset: Ruleset) -> Disclosure
 
 def jsonl_id(line: str) -> str | None:
     """The id a JSON Lines row gives, as ``jsonl_row`` reads it (None where it gives
-    none: not JSON, not an object, no id, a blank one), for a row that is an error."""
+    none: not JSON, not an object, no id, an empty one, one that is not text), for a row
+    that is an error."""
     try:
         doc = parse_json(line, "", InputError)
     except InputError:
         return None
     found = doc.get("id") if isinstance(doc, dict) else None
-    return str(found) if found else None
+    return found if isinstance(found, str) and found else None  # (as jsonl_row: not trimmed)
 
 
 def _at(problem: Problem, name: str, line: int) -> Problem:
