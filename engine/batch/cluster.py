@@ -23,6 +23,7 @@ import pyarrow as pa
 from ..core.model import Ruleset
 from ..core.problems import InputError
 from .formats import (
+    NotPlain,
     Writer,
     _csv_header_line,
     format_of,
@@ -95,6 +96,11 @@ def _estimate_part(
             batch = _estimated(layout, chunk, True)
             writer.write(batch)
             counts.add(batch)
+    except NotPlain:  # (a part is cut from a file checked line by line: it has changed)
+        raise InputError.one(
+            name, None, "", "cannot read it as CSV any more: a line is no longer a plain "
+            "record (the file changed while it was read)", "syntax",
+        ) from None  # fmt: skip
     finally:
         writer.close()
     return {"rows": counts.rows, "ok": counts.ok, "errors": counts.errors}

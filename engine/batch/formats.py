@@ -121,12 +121,15 @@ def read_chunks(
     chunk_rows: int,
     name: str | None = None,
     offset: int = 0,
+    arrow_csv: bool = True,
 ) -> tuple[list[str], Iterator[Chunk]]:
     """The fields the input discloses and its chunks. Raises InputError when the file as
     a whole cannot be read (missing, not a regular file). ``offset``: lines (rows, for
-    Parquet) of the whole file before this part of it, when a cluster reads parts."""
+    Parquet) of the whole file before this part of it, when a cluster reads parts.
+    ``arrow_csv``: whether Arrow may read a CSV file (else Python's reader reads it); the
+    chunks raise ``NotPlain`` where Arrow finds a line that is not a plain record."""
     shown = str(path) if name is None else name
-    fields, chunks = _read_chunks(path, shown, ruleset, chunk_rows, offset)
+    fields, chunks = _read_chunks(path, shown, ruleset, chunk_rows, offset, arrow_csv)
     return fields, _not_empty(chunks, shown, offset)
 
 
@@ -143,31 +146,39 @@ def _not_empty(chunks: Iterator[Chunk], name: str, offset: int) -> Iterator[Chun
 
 
 def read_pieces(
-    path: Path, ruleset: Ruleset, chunk_rows: int, name: str | None = None, offset: int = 0
+    path: Path,
+    ruleset: Ruleset,
+    chunk_rows: int,
+    name: str | None = None,
+    offset: int = 0,
+    arrow_csv: bool = True,
 ) -> tuple[list[str], Iterator[Piece]] | None:
     """The fields and the pieces of an input Arrow reads (Parquet, and CSV files of plain
-    records), or None when the input needs Python's reader (JSON Lines, other CSV)."""
+    text: see ``plain_text``), or None when the input needs Python's reader (JSON Lines,
+    other CSV, any CSV when not ``arrow_csv``). The pieces of a CSV file raise
+    ``NotPlain`` at a line that is not a plain record (other cells than the header's)."""
     shown = str(path) if name is None else name
     kind = format_of(path)
     _check_file(path, shown)
     if kind == "parquet":
         return _parquet(path, shown, ruleset, chunk_rows, offset)
-    if kind == "jsonl":
+    if kind == "jsonl" or not arrow_csv:
         return None
     header = _csv_header_line(path, shown)
     if (
         header is not None
+        and len(header) > 1
         and not csv_header(shown, header, ruleset)
-        and plain_csv(path, len(header))
+        and plain_text(path)
     ):
         return _arrow_csv(path, shown, header, chunk_rows, offset)
     return None
 
 
 def _read_chunks(
-    path: Path, shown: str, ruleset: Ruleset, chunk_rows: int, offset: int
+    path: Path, shown: str, ruleset: Ruleset, chunk_rows: int, offset: int, arrow_csv: bool
 ) -> tuple[list[str], Iterator[Chunk]]:
-    found = read_pieces(path, ruleset, chunk_rows, shown, offset)
+    found = read_pieces(path, ruleset, chunk_rows, shown, offset, arrow_csv)
     if found is not None:
         fields, pieces = found
         return fields, _chunks_of(pieces, ruleset)
@@ -213,6 +224,40 @@ def _csv_header_line(path: Path, name: str) -> list[str] | None:
         return next(csv.reader([first.removeprefix(BOM)]))
     except (csv.Error, StopIteration):
         return None
+
+
+class NotPlain(Exception):
+    """A CSV file that Arrow began to read holds a line that is not a plain record (other
+    cells than its header's): it is read again, whole, by Python's reader, which tells
+    such a line as its row's error (the run's output so far is dropped)."""
+
+
+def plain_text(path: Path) -> bool:
+    """Whether Arrow's reader may take a CSV file: UTF-8 without a byte-order mark, quotes
+    or carriage returns, and a line after its header (a header alone is told as Python's
+    reader tells it). Each line a record of the header's cells is not checked here: Arrow
+    counts the cells of every line as it reads (``NotPlain``), and takes a blank line as a
+    row of blank cells, which the batch skips, as Python's reader does."""
+    import codecs
+
+    buffer = bytearray(SCAN_BLOCK)  # (one block read into again and again: see plain_csv)
+    utf8 = codecs.getincrementaldecoder("utf-8")()  # (a character may span two blocks)
+    newline = False
+    with open(path, "rb", buffering=0) as handle:
+        if handle.read(len(BOM.encode())) == BOM.encode():
+            return False
+        handle.seek(0)
+        while size := handle.readinto(buffer):
+            block = buffer if size == len(buffer) else buffer[:size]
+            if not block.isascii() or utf8.getstate()[0]:
+                try:
+                    utf8.decode(block)
+                except UnicodeDecodeError:
+                    return False
+            if block.find(b'"') >= 0 or block.find(b"\r") >= 0:
+                return False
+            newline = newline or block.find(b"\n") >= 0
+    return newline and not utf8.getstate()[0]
 
 
 def plain_csv(path: Path, columns: int) -> bool:
@@ -274,7 +319,7 @@ def _arrow_csv(
     fields = [h for h in header if h != "id"]
 
     def piece(table: pa.Table, done: int) -> Piece:
-        # the cells are read as bytes, then seen as text: plain_csv has checked that the
+        # the cells are read as bytes, then seen as text: plain_text has checked that the
         # file is UTF-8, so Arrow need not check each cell (a quarter of its reading time);
         # a column with other bytes than ASCII is checked again (the file may have changed)
         texts = []
@@ -297,15 +342,27 @@ def _arrow_csv(
         table = pa.Table.from_arrays(texts, names=header)
         return Piece("csv", table, name, tuple(header), (), done)
 
+    uneven: list[int | None] = []  # a line of other cells than the header's, when met
+
+    def not_a_record(row: Any) -> str:
+        uneven.append(row.number)
+        return "error"
+
     def batches() -> Iterator[pa.RecordBatch]:
         reader: Any = None
-        while True:  # (the file was checked whole: it can fail only if it changed since)
+        while True:
             try:
                 if reader is None:  # (opening it reads its first block)
                     reader = pcsv.open_csv(
                         path,
                         read_options=pcsv.ReadOptions(block_size=READ_BLOCK, use_threads=False),
-                        parse_options=pcsv.ParseOptions(newlines_in_values=False),
+                        parse_options=pcsv.ParseOptions(
+                            newlines_in_values=False,
+                            # a blank line is a row, of blank cells: the lines and rows of
+                            # the file stay one for one (the batch skips such rows)
+                            ignore_empty_lines=False,
+                            invalid_row_handler=not_a_record,
+                        ),
                         convert_options=pcsv.ConvertOptions(
                             column_types={h: pa.binary() for h in header},
                             strings_can_be_null=False,
@@ -313,7 +370,9 @@ def _arrow_csv(
                     )
                 batch = next(reader, None)
             except (pa.ArrowException, OSError) as exc:
-                raise InputError.one(
+                if uneven:  # (Python's reader tells that line as its row's error)
+                    raise NotPlain(f"{name}: row {uneven[0]} is not a plain record") from None
+                raise InputError.one(  # (the file was checked: it has changed since)
                     name, None, "", f"cannot read it as CSV any more: {exc}", "syntax"
                 ) from None
             if batch is None:

@@ -22,6 +22,7 @@ from .engine import ERROR, Layout, estimate_chunk
 from .formats import (
     SCAN_BLOCK,
     Chunk,
+    NotPlain,
     Piece,
     Writer,
     chunk_of,
@@ -73,23 +74,25 @@ def estimated_batches(
     engine: str = "vector",
     name: str | None = None,
     workers: int = 1,
+    arrow_csv: bool = True,
 ) -> tuple[Layout, Iterator[pa.RecordBatch]]:
     """The layout of the output and its chunks, in the input's order. With ``workers``
     above one, chunks of an input Arrow reads are estimated by that many processes while
-    this one reads and writes."""
+    this one reads and writes. The chunks of a CSV file Arrow reads raise ``NotPlain``
+    at a line that is not a plain record (``arrow_csv``: see ``read_chunks``)."""
     if engine not in ("vector", "rows"):
         raise InputError.one(
             "--engine", None, "", f"expected vector or rows, got {engine!r}", "option"
         )
     vectorised = engine == "vector"
-    pieces = read_pieces(source, ruleset, chunk_rows, name) if workers > 1 else None
+    pieces = read_pieces(source, ruleset, chunk_rows, name, 0, arrow_csv) if workers > 1 else None
     if pieces is not None:
         fields, parts = pieces
         layout = Layout.of(ruleset, fields)
         return layout, _not_empty(
             _in_workers(parts, ruleset, fields, vectorised, workers), str(source)
         )
-    fields, chunks = read_chunks(source, ruleset, chunk_rows, name)
+    fields, chunks = read_chunks(source, ruleset, chunk_rows, name, 0, arrow_csv)
     layout = Layout.of(ruleset, fields)
 
     def batches() -> Iterator[pa.RecordBatch]:
@@ -212,7 +215,26 @@ def run_batch(
         from .cluster import run_on_dask
 
         return run_on_dask(source, target, ruleset, chunk_rows, scheduler, progress, name)
-    layout, batches = estimated_batches(source, ruleset, chunk_rows, engine, name, workers)
+    try:
+        return _run(source, target, ruleset, engine, chunk_rows, progress, name, workers, True)
+    except NotPlain:  # (a CSV file Arrow took holds a line of other cells than its header's)
+        return _run(source, target, ruleset, engine, chunk_rows, progress, name, workers, False)
+
+
+def _run(
+    source: Path,
+    target: Path,
+    ruleset: Ruleset,
+    engine: str,
+    chunk_rows: int,
+    progress: Callable[[int], None] | None,
+    name: str | None,
+    workers: int,
+    arrow_csv: bool,
+) -> Counts:
+    layout, batches = estimated_batches(
+        source, ruleset, chunk_rows, engine, name, workers, arrow_csv
+    )
     counts = Counts()
     writer = _writer(target, layout)
     try:
@@ -225,6 +247,8 @@ def run_batch(
     except BaseException:  # the input as a whole is bad, or the run stopped: no output
         writer.close()
         target.unlink(missing_ok=True)
+        if progress is not None and counts.rows:  # (read again from its start: NotPlain)
+            progress(-counts.rows)
         raise
     writer.close()
     return counts
