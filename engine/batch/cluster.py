@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..core.model import Ruleset
-from ..core.problems import InputError
+from ..core.problems import InputError, TuneprintError
 from .formats import (
     NotPlain,
     Writer,
@@ -79,8 +79,19 @@ def _parts(source: Path, folder: Path, rows_per_part: int) -> list[tuple[Path, i
 
 def _estimate_part(
     part: str, out: str, rules: str, chunk_rows: int, name: str, offset: int
-) -> dict[str, int]:
-    """On a worker: one part estimated into a Parquet file; its counts."""
+) -> dict[str, Any]:
+    """On a worker: one part estimated into a Parquet file; its counts, or the error that
+    stops the batch (returned, not raised: it is the input's, not a failure of the task,
+    which the worker would log with its traceback)."""
+    try:
+        return _estimated_part(part, out, rules, chunk_rows, name, offset)
+    except TuneprintError as exc:
+        return {"failed": exc.with_traceback(None)}
+
+
+def _estimated_part(
+    part: str, out: str, rules: str, chunk_rows: int, name: str, offset: int
+) -> dict[str, Any]:
     from ..api import load_ruleset
     from .engine import Layout
     from .formats import read_chunks
@@ -155,6 +166,8 @@ def run_on_dask(
         try:
             for future, out in zip(futures, outs, strict=True):
                 got = future.result()
+                if "failed" in got:
+                    raise got["failed"]
                 part = pq.ParquetFile(out)
                 if writer is None:
                     writer = Writer(target, part.schema_arrow)
