@@ -1013,6 +1013,13 @@ def test_dask_on_a_local_cluster_of_two_workers_gives_the_single_process_file(
         )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "1800 rows in, 900 estimated, 900 errors" in done.stdout
+    # an error of the whole input is one message, not a log of a worker's traceback (the
+    # local cluster's workers write to the command's standard error)
+    header = tmp_path / "header.csv"
+    header.write_text("id,gpu_model\n")
+    done = tuneprint_cli("batch", header, tmp_path / "header.parquet", "--engine", "dask", "-q")
+    said = done.stderr.strip()
+    assert done.returncode == 2 and said == f"error: {header}: the batch holds no rows", said
     run_batch(source, tmp_path / "single.csv", newest)
     assert (tmp_path / "dask.csv").read_bytes() == (tmp_path / "single.csv").read_bytes()
 
@@ -1930,6 +1937,7 @@ def test_the_first_cell_not_utf8_is_found(cells: list[bytes], cut: int) -> None:
     [
         (b"id,gpu_count,gpu_model,reserved_hours", "column 2 is now 'gpu_count', was 'gpu_model'"),
         (b"id,gpu_model,gpu_count", "3 columns, were 4"),
+        (b"id,gpu_model\xff,gpu_count,reserved_hours", "it is not UTF-8 text"),
     ],
 )
 def test_a_csv_header_changed_after_its_check_is_one_message(
@@ -2016,6 +2024,20 @@ def test_a_row_that_is_an_error_keeps_its_id_whichever_reader_takes_the_file(
         ids[source.parent.name] = out.column("id").to_pylist()
     assert ids["plain"] == ids["quoted"] == ["a", "bad", "rows:4", "c"]  # (line 4: its row)
     assert ids["parquet"] == ["a", "bad", "rows:3", "c"]
+    # ids of other characters than printable ASCII (each read again by the row's reader)
+    rows = [["caf\u00e9", "A100 80GB", "four", "10"], ["\tx\u00a0", "A100 80GB", "x", "1"]]
+    write_csv(plain, header, rows)
+    quoted.write_text(plain.read_text().replace("\u00e9,A100 80GB", '\u00e9,"A100 80GB"'))
+    pq.write_table(pa.table({h: [r[k] for r in rows] for k, h in enumerate(header)}), parquet)
+    binary = tmp_path / "parquet" / "binary.parquet"  # (ids as bytes: their text)
+    pq.write_table(
+        pa.table({"id": pa.array([b"caf\xc3\xa9", b"x"]), "gpu_count": ["four", "x"]}), binary
+    )
+    for source in (plain, quoted, parquet, binary):
+        run_batch(source, source.with_name("out.parquet"), newest)
+        assert read_output(source.with_name("out.parquet")).column("id").to_pylist() == [
+            "caf\u00e9", "x"
+        ], source  # fmt: skip
     assert ids["jsonl"] == ["a", "bad", "rows:3", "c", "rows:5", "rows:6"]
 
 
@@ -2037,7 +2059,36 @@ def test_a_cell_over_pythons_field_limit_is_a_cell_over_the_limit(
         (problems[name],) = json.loads(errors[1])
     for problem in problems.values():
         assert problem["code"] == "limit" and problem["line"] == 3
-        assert problem["message"].endswith("characters; the limit is 1000"), problem
+        assert problem["message"] == "a cell of 200000 characters; the limit is 1000", problem
+
+
+def test_a_long_quoted_cell_over_lines_makes_no_rows_of_its_own(
+    tmp_path: Path, newest: Ruleset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A quoted cell longer than Python's CSV reader takes by default, holding line breaks
+    and lines that look like rows, is one cell of its row (that row's limit problem): no
+    row is made of what it holds. Past the longest cell the reader takes, the file cannot
+    be told into rows: one error naming the line, and no output."""
+    from tuneprint.core.problems import InputError
+    from tuneprint.load import disclosures
+
+    inside = "z" * 140_000 + "\nd,A100 80GB,8\ne,A100 80GB,8\n"
+    source = tmp_path / "cell.csv"
+    source.write_text(f'id,gpu_model,gpu_count\nb,"{inside}",8\nc,A100 80GB,8\n')
+    import csv as csv_module
+
+    kept = csv_module.field_size_limit()
+    counts = run_batch(source, tmp_path / "out.parquet", newest)
+    assert csv_module.field_size_limit() == kept  # (other readers of the process keep theirs)
+    out = read_output(tmp_path / "out.parquet")
+    assert counts.rows == 2 and out.column("id").to_pylist() == ["b", "c"]
+    assert out.column("row").to_pylist() == [2, 6]
+    assert json.loads(out.column("error")[0].as_py())[0]["code"] == "limit"
+    monkeypatch.setattr(disclosures, "CSV_FIELD_CHARS", 100_000)
+    with pytest.raises(InputError) as raised:
+        run_batch(source, tmp_path / "over.parquet", newest)
+    assert f"{source}:2: a cell of more than 100000 characters" in str(raised.value)
+    assert not (tmp_path / "over.parquet").exists()
 
 
 def plain_bytes(data: bytes) -> bool:

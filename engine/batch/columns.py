@@ -219,12 +219,23 @@ def id_column(columns: Columns, array: pa.Array, default: Callable[[], pa.Array]
     columns.flag("id", ~plain | long)
     trimmed = arrays.trimmed(array)
     blank = (arrays.numpy(pc.binary_length(trimmed)) == 0) & plain
-    for i in np.flatnonzero(~plain):  # blank as Python's strip() sees it
-        blank[i] = not str(trimmed[int(i)].as_py()).strip()
+    # the others without their spaces as Python's strip() sees them (a row that is an
+    # error keeps that id, as it does when Python's reader takes the file)
+    other: dict[int, str] = {}
+    for i in np.flatnonzero(~plain):
+        text = str(trimmed[int(i)].as_py()).strip()
+        blank[i] = not text
+        if text:
+            other[int(i)] = text
     columns.filled |= ~blank
-    replace = blank | ~plain
-    if replace.any():
-        trimmed = pc.if_else(arrays.booleans(replace), default(), trimmed)
+    if other:
+        mask = np.zeros(len(array), dtype=bool)
+        mask[list(other)] = True
+        trimmed = pc.if_else(
+            arrays.booleans(mask), arrays.sparse_texts(len(array), other), trimmed
+        )
+    if blank.any():
+        trimmed = pc.if_else(arrays.booleans(blank), default(), trimmed)
     columns.ids = trimmed
 
 

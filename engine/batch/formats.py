@@ -377,10 +377,15 @@ def _arrow_csv(
                 ) from None
             if batch is None:
                 return
-            if batch.schema.names != header:  # (the file's first line is not the one checked)
+            try:
+                names = batch.schema.names
+            except UnicodeDecodeError:  # (a header no longer UTF-8)
                 raise InputError.one(
-                    name, 1, "", _header_change(header, batch.schema.names), "syntax"
-                )
+                    name, 1, "", "its header changed since it was first read: it is not "
+                    "UTF-8 text", "syntax",
+                ) from None  # fmt: skip
+            if names != header:  # (the file's first line is not the one checked)
+                raise InputError.one(name, 1, "", _header_change(header, names), "syntax")
             yield batch
 
     def chunks() -> Iterator[Piece]:
@@ -751,7 +756,10 @@ def _parquet_chunk(
 
 def _id_text(value: Any, stem: str, line: int) -> str:
     """A Parquet cell's id as the per-disclosure reader makes it: the value as text without
-    its spaces, or FILE:ROW where it is blank."""
+    its spaces, or FILE:ROW where it is blank (bytes as the UTF-8 text they hold, a byte
+    that is not UTF-8 as U+FFFD, not their Python form)."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
     text = str(value).strip() if value is not None else ""
     return text or f"{stem}:{line}"
 

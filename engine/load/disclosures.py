@@ -204,6 +204,10 @@ def load_disclosure(path: Path, ruleset: Ruleset, name: str | None = None) -> Di
 
 BATCH_SUFFIXES = (".csv", ".jsonl")
 MAX_CELL_CHARS = 1000  # characters in one CSV cell: no field needs more
+# characters of a cell Python's CSV reader takes whole (its default, 131,072, stops inside
+# a longer cell, and what follows it in the cell would be read as rows): the cell is then
+# its row's error, as any cell over MAX_CELL_CHARS; beyond this the file cannot be read
+CSV_FIELD_CHARS = 1 << 26
 
 
 def capped(problems: list[Problem], name: str, line: int | None) -> list[Problem]:
@@ -328,7 +332,7 @@ def csv_records(
     so that a row that is an error keeps its id in a batch's output."""
     reader = csv.reader(io.StringIO(text, newline="") if isinstance(text, str) else text)
     try:
-        header = next(reader)
+        header = _record(reader)
     except StopIteration:
         return
     except csv.Error as exc:
@@ -344,16 +348,15 @@ def csv_records(
     while True:
         start = reader.line_num + 1
         try:
-            cells = next(reader)
+            cells = _record(reader)
         except StopIteration:
             return
         except csv.Error as exc:
-            if str(exc).startswith("field larger than field limit"):  # (Python's reader)
-                # the cell's problem, as a cell over the limit of a file Arrow reads is
-                text = f"a cell of more than {csv.field_size_limit()} characters"
-                message = f"{text}; the limit is {MAX_CELL_CHARS}"
-                yield InputError.one(name, start, "", message, "limit"), None
-                continue
+            if str(exc).startswith("field larger than field limit"):  # (no end to tell)
+                raise InputError.one(
+                    name, start, "", f"a cell of more than {CSV_FIELD_CHARS} characters: the "
+                    "rest of the file cannot be told into rows", "limit",
+                ) from None  # fmt: skip
             yield InputError.one(name, start, "", f"not valid CSV: {exc}", "syntax"), None
             continue
         line = start
@@ -372,6 +375,17 @@ def csv_records(
             yield csv_row(name, line, header, cells, ruleset), written
         except InputError as exc:
             yield exc, written
+
+
+def _record(reader: Any) -> list[str]:
+    """The next record of a CSV reader, its cells taken whole up to CSV_FIELD_CHARS (the
+    module's limit is its own, set back at once: other readers keep theirs)."""
+    kept = csv.field_size_limit(CSV_FIELD_CHARS)
+    try:
+        cells: list[str] = next(reader)
+    finally:
+        csv.field_size_limit(kept)
+    return cells
 
 
 def csv_row(
