@@ -1262,6 +1262,15 @@ def test_a_plain_csv_is_told_as_line_by_line(data: bytes, columns: int, block: i
     """The scan that lets Arrow's reader take a CSV file, in blocks of any size, tells what
     reading it line by line tells (also of a character, or the byte-order mark, cut at a
     block's end)."""
+    from tuneprint.batch import formats
+
+    told = told_in_blocks(lambda path: formats.plain_csv(path, columns), data, block)
+    assert told == plain_lines(data, columns)
+
+
+def told_in_blocks(check: Any, data: bytes, block: int) -> bool:
+    """What a check of a file's bytes tells, the file scanned in blocks of ``block`` bytes
+    (a hypothesis test's own folder: a pytest fixture would be shared by its examples)."""
     import tempfile
 
     from tuneprint.batch import formats
@@ -1272,10 +1281,9 @@ def test_a_plain_csv_is_told_as_line_by_line(data: bytes, columns: int, block: i
         saved = formats.SCAN_BLOCK
         formats.SCAN_BLOCK = block
         try:
-            told = formats.plain_csv(path, columns)
+            return bool(check(path))
         finally:
             formats.SCAN_BLOCK = saved
-    assert told == plain_lines(data, columns)
 
 
 def test_a_last_line_without_its_newline_is_a_row_whole_or_short(
@@ -2108,20 +2116,9 @@ def plain_bytes(data: bytes) -> bool:
 def test_plain_text_is_told_as_a_whole_reading_tells_it(data: bytes, block: int) -> None:
     """The first check of a CSV file Arrow may read, in blocks of any size, tells what a
     reading of the whole file tells (also of a character cut at a block's end)."""
-    import tempfile
-
     from tuneprint.batch import formats
 
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "in.csv"
-        path.write_bytes(data)
-        saved = formats.SCAN_BLOCK
-        formats.SCAN_BLOCK = block
-        try:
-            told = formats.plain_text(path)
-        finally:
-            formats.SCAN_BLOCK = saved
-    assert told == plain_bytes(data)
+    assert told_in_blocks(formats.plain_text, data, block) == plain_bytes(data)
 
 
 @pytest.mark.parametrize("workers", [1, 2])

@@ -238,14 +238,32 @@ def plain_text(path: Path) -> bool:
     reader tells it). Each line a record of the header's cells is not checked here: Arrow
     counts the cells of every line as it reads (``NotPlain``), and takes a blank line as a
     row of blank cells, which the batch skips, as Python's reader does."""
+    newline = False
+    try:
+        for block in _text_blocks(path):
+            newline = newline or block.find(b"\n") >= 0
+    except _NotText:
+        return False
+    return newline
+
+
+class _NotText(Exception):
+    """A block of a file that is not plain text (see ``_text_blocks``)."""
+
+
+def _text_blocks(path: Path) -> Iterator[bytearray]:
+    """A file's blocks, in order, while they are plain text: UTF-8 without a byte-order
+    mark, quotes or carriage returns (``_NotText`` at the first that is not, or at the end
+    when a character is cut there). Each block is the same buffer, read into again: each
+    block of its own would be memory touched for the first time (a block of 16 MiB: 10
+    ms); 1 MiB is read and checked in cache."""
     import codecs
 
-    buffer = bytearray(SCAN_BLOCK)  # (one block read into again and again: see plain_csv)
+    buffer = bytearray(SCAN_BLOCK)
     utf8 = codecs.getincrementaldecoder("utf-8")()  # (a character may span two blocks)
-    newline = False
     with open(path, "rb", buffering=0) as handle:
         if handle.read(len(BOM.encode())) == BOM.encode():
-            return False
+            raise _NotText
         handle.seek(0)
         while size := handle.readinto(buffer):
             block = buffer if size == len(buffer) else buffer[:size]
@@ -253,46 +271,27 @@ def plain_text(path: Path) -> bool:
                 try:
                     utf8.decode(block)
                 except UnicodeDecodeError:
-                    return False
+                    raise _NotText from None
             if block.find(b'"') >= 0 or block.find(b"\r") >= 0:
-                return False
-            newline = newline or block.find(b"\n") >= 0
-    return newline and not utf8.getstate()[0]
+                raise _NotText
+            yield block
+    if utf8.getstate()[0]:
+        raise _NotText
 
 
 def plain_csv(path: Path, columns: int) -> bool:
     """Whether every line of a CSV file is a plain record of ``columns`` cells: no quote,
     no carriage return, no byte-order mark, no empty line, and valid UTF-8; and whether a
     row follows its header (a header alone is told as Python's reader tells it)."""
-    import codecs
-
     if columns < 2:
         return False
     commas = columns - 1
     carry = 0  # commas of the line the previous block ended in
     tail = 0  # its bytes (after the last newline)
     lines = 0  # ended by a newline
-    # one block read into again and again: each block of its own would be memory touched
-    # for the first time (a block of 16 MiB: 10 ms); 1 MiB is read and checked in cache
-    buffer = bytearray(SCAN_BLOCK)
-    utf8 = codecs.getincrementaldecoder("utf-8")()  # (a character may span two blocks)
-    with open(path, "rb", buffering=0) as handle:
-        if handle.read(len(BOM.encode())) == BOM.encode():
-            return False
-        handle.seek(0)
-        while True:
-            size = handle.readinto(buffer)
-            if not size:  # a last line without its newline is a whole record, or nothing
-                rows = lines + (tail > 0) - 1
-                return rows > 0 and (tail == 0 or carry == commas) and not utf8.getstate()[0]
-            block = buffer if size == len(buffer) else buffer[:size]
-            if not block.isascii() or utf8.getstate()[0]:
-                try:
-                    utf8.decode(block)
-                except UnicodeDecodeError:
-                    return False
-            if block.find(b'"') >= 0 or block.find(b"\r") >= 0:
-                return False
+    try:
+        for block in _text_blocks(path):
+            size = len(block)
             # the separators in order: each line's commas, then its newline (a blank line
             # has none, a line of other cells too few or too many: a newline out of place)
             data = np.frombuffer(block, dtype=np.uint8)
@@ -309,6 +308,10 @@ def plain_csv(path: Path, columns: int) -> bool:
                 tail += size
             if carry > commas:
                 return False
+    except _NotText:
+        return False
+    rows = lines + (tail > 0) - 1  # a last line without its newline is a whole record
+    return rows > 0 and (tail == 0 or carry == commas)
 
 
 def _arrow_csv(
