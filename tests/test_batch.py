@@ -2133,7 +2133,7 @@ def test_a_csv_file_arrow_reads_gives_what_pythons_reader_gives(
     line as it goes: a line of other cells than the header's, met in any chunk, has the
     file read again, whole, by Python's reader, and a blank line is a row of blank cells,
     skipped. Either way the rows out are Python's reader's, value for value, line for
-    line, and the progress counts each row once."""
+    line, in the same columns, and the progress counts each row once."""
     from tuneprint.batch import formats
 
     header = "id,gpu_model,gpu_count,reserved_hours,cloud_region"
@@ -2167,5 +2167,6 @@ def test_a_csv_file_arrow_reads_gives_what_pythons_reader_gives(
     got, want = read_output(fast), read_output(tmp_path / "python.parquet")
     assert counts.rows == got.num_rows == want.num_rows == sum(seen)
     assert got.num_rows == len([line for line in lines if line.strip()])
-    for column in got.column_names:  # (Python's reader gives a column to every field)
+    assert got.schema == want.schema  # (the header's fields, whichever reader reads them)
+    for column in got.column_names:
         assert got.column(column).to_pylist() == want.column(column).to_pylist(), column

@@ -184,7 +184,11 @@ def _read_chunks(
         return fields, _chunks_of(pieces, ruleset)
     if format_of(path) == "jsonl":
         return _python_rows(_jsonl_items(path, shown, ruleset, offset), ruleset, chunk_rows)
-    return _python_rows(_csv_items(path, shown, ruleset), ruleset, chunk_rows)
+    # the columns of the header's fields, as when Arrow reads the file (any field, where
+    # the header cannot be read: every row is then an error of it)
+    header = _csv_header_line(path, shown)
+    named = [h for h in header if h in ruleset.fields] if header is not None else None
+    return _python_rows(_csv_items(path, shown, ruleset), ruleset, chunk_rows, named)
 
 
 def _chunks_of(pieces: Iterator[Piece], ruleset: Ruleset) -> Iterator[Chunk]:
@@ -582,9 +586,11 @@ def _line_of(item: Disclosure | InputError) -> int:
 
 
 def _python_rows(
-    items: Iterator[Item], ruleset: Ruleset, chunk_rows: int
+    items: Iterator[Item], ruleset: Ruleset, chunk_rows: int, fields: list[str] | None = None
 ) -> tuple[list[str], Iterator[Chunk]]:
-    fields = sorted(ruleset.fields)  # any field may appear in a row
+    """Chunks of the rows Python's reader read, with a column for each of ``fields`` (the
+    fields of a CSV header; by default any field, which a JSON Lines row may hold)."""
+    fields = sorted(ruleset.fields) if fields is None else list(dict.fromkeys(fields))
 
     def chunks() -> Iterator[Chunk]:
         batch: list[Item] = []
