@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import timezone
 from pathlib import Path
 from typing import Any
@@ -1259,16 +1260,16 @@ PIECES += [b"\xff", b"\xc3", b"\x80"]
     st.integers(1, 9),
 )
 def test_a_plain_csv_is_told_as_line_by_line(data: bytes, columns: int, block: int) -> None:
-    """The scan that lets Arrow's reader take a CSV file, in blocks of any size, tells what
-    reading it line by line tells (also of a character, or the byte-order mark, cut at a
-    block's end)."""
+    """The scan that lets a CSV file be cut at any line into parts Arrow reads (Dask), in
+    blocks of any size, tells what reading it line by line tells (also of a character, or
+    the byte-order mark, cut at a block's end)."""
     from tuneprint.batch import formats
 
     told = told_in_blocks(lambda path: formats.plain_csv(path, columns), data, block)
     assert told == plain_lines(data, columns)
 
 
-def told_in_blocks(check: Any, data: bytes, block: int) -> bool:
+def told_in_blocks(check: Callable[[Path], bool], data: bytes, block: int) -> bool:
     """What a check of a file's bytes tells, the file scanned in blocks of ``block`` bytes
     (a hypothesis test's own folder: a pytest fixture would be shared by its examples)."""
     import tempfile

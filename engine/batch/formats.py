@@ -167,7 +167,8 @@ def read_pieces(
     header = _csv_header_line(path, shown)
     if (
         header is not None
-        and len(header) > 1
+        and len(header) > 1  # (a line of one cell is a record whatever it holds: Arrow
+        # would take a line of tabs as a cell, Python's reader as a blank line)
         and not csv_header(shown, header, ruleset)
         and plain_text(path)
     ):
@@ -286,7 +287,8 @@ def _text_blocks(path: Path) -> Iterator[bytearray]:
 def plain_csv(path: Path, columns: int) -> bool:
     """Whether every line of a CSV file is a plain record of ``columns`` cells: no quote,
     no carriage return, no byte-order mark, no empty line, and valid UTF-8; and whether a
-    row follows its header (a header alone is told as Python's reader tells it)."""
+    row follows its header. Such a file may be cut at any line into parts, each read by
+    Arrow (``--engine dask``); the local engines need ``plain_text`` alone."""
     if columns < 2:
         return False
     commas = columns - 1

@@ -278,20 +278,25 @@ def jsonl_row(name: str, number: int, line: str, ruleset: Ruleset) -> Disclosure
     problems = [] if well_formed(doc) else check("disclosure", doc, name)
     if problems:
         raise InputError(capped([_at(p, name, number) for p in problems], name, number))
-    row_id = str(doc.get("id") or f"{_stem(name)}:{number}")
+    row_id = _doc_id(doc) or f"{_stem(name)}:{number}"
     return values_row(name, number, row_id, doc["values"], ruleset)
 
 
 def jsonl_id(line: str) -> str | None:
-    """The id a JSON Lines row gives, as ``jsonl_row`` reads it (None where it gives
-    none: not JSON, not an object, no id, an empty one, one that is not text), for a row
-    that is an error."""
+    """The id a JSON Lines row gives, as ``jsonl_row`` reads it, for a row that is an
+    error (None where it gives none: not JSON, or see ``_doc_id``)."""
     try:
         doc = parse_json(line, "", InputError)
     except InputError:
         return None
+    return _doc_id(doc)
+
+
+def _doc_id(doc: Any) -> str | None:
+    """A disclosure document's id: its ``id`` as written (not trimmed), None where it has
+    none, an empty one, or one that is not text (which the schema refuses)."""
     found = doc.get("id") if isinstance(doc, dict) else None
-    return found if isinstance(found, str) and found else None  # (as jsonl_row: not trimmed)
+    return found if isinstance(found, str) and found else None
 
 
 def _at(problem: Problem, name: str, line: int) -> Problem:
