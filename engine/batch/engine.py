@@ -565,8 +565,9 @@ class _Builder:
     def _encode(self, kind: str, value: Any) -> Any:
         if kind in ("number", "integer"):
             return float(value)
-        if kind in ("date", "datetime"):
-            return to_micros(value) if isinstance(value, datetime) else 0
+        if kind in ("date", "datetime"):  # a time with its zone: its time there (what the
+            # estimate took its year and month from: the row is rebuilt from it)
+            return to_micros(value.replace(tzinfo=None)) if isinstance(value, datetime) else 0
         if kind == "boolean":
             return bool(value)
         return self.interner.code(str(plain(value)))

@@ -54,7 +54,8 @@ def explain_output_row(
     if row.get(ERROR):  # the row's derivation is its error, as recorded
         raise InputError([Problem.from_dict(p) for p in json.loads(row[ERROR])])
     source = f"{name}#row={position}"
-    result = estimate({"id": str(row[ID] or source), "values": _plain(values)}, rs, name=source)
+    disclosed = _plain(values, rs)
+    result = estimate({"id": str(row[ID] or source), "values": disclosed}, rs, name=source)
     again = {key: compact_record(r) for key, r in result.fields.items()}
     changed = [key for key in {*recorded, *again} if again.get(key) != recorded.get(key)]
     if changed:
@@ -91,13 +92,17 @@ def _no_row(path: Path, number: int, first: int | None, count: int) -> InputErro
     return InputError.one("--row", None, "", f"no row {number} in {path}: {shown}", "option")
 
 
-def _plain(values: dict[str, Any]) -> dict[str, Any]:
-    """Values as a disclosure holds them: times as ISO text, CSV cells read as the batch
-    reader reads them."""
+NUMBERS = ("number", "integer")  # types of the fields a CSV output gives as text
+
+
+def _plain(values: dict[str, Any], rs: Ruleset) -> dict[str, Any]:
+    """Values as a disclosure holds them: times as ISO text, numbers written as text (a
+    CSV output's) read as the batch reader reads them, and text as it is (a name may
+    look like a number: "12" is a state's code)."""
     out = {}
     for key, value in values.items():
         if isinstance(value, str):
-            out[key] = cell(value)
+            out[key] = cell(value) if rs.fields[key].type in NUMBERS else value
         else:
             out[key] = value.isoformat() if hasattr(value, "isoformat") else value
     return out
