@@ -37,27 +37,29 @@ PART_ROWS = 250_000  # rows per part sent to a worker
 LOCAL_WORKERS = 2  # workers of the local cluster started when no scheduler is given
 
 
-def _parts(source: Path, folder: Path, rows_per_part: int) -> list[tuple[Path, int]]:
-    """(part file, offset) for each part: the offset is the lines (or rows) of the input
-    before the part, as the readers count them."""
+def _parts(source: Path, folder: Path, rows_per_part: int) -> list[tuple[Path, int, bool]]:
+    """(part file, offset, whether Arrow may read it) for each part: the offset is the
+    lines (or rows) of the input before the part, as the readers count them. A CSV file
+    that is not plain records is one part, read whole by Python's reader (as one process
+    reads it: a short line is its row's error)."""
     kind = format_of(source)
     if kind == "parquet":
         import pyarrow.parquet as pq
 
-        parts: list[tuple[Path, int]] = []
+        parts: list[tuple[Path, int, bool]] = []
         start = 0
         file = parquet_file(source, str(source))
         for batch in parquet_batches(file, str(source), rows_per_part):
             path = folder / f"in-{len(parts):05d}.parquet"
             pq.write_table(pa.Table.from_batches([batch]), path)
-            parts.append((path, start))
+            parts.append((path, start, True))
             start += batch.num_rows
-        return parts or [(source, 0)]
+        return parts or [(source, 0, True)]
     header_line = b""
     if kind == "csv":
         header = _csv_header_line(source, str(source))
         if header is None or not plain_csv(source, len(header)):
-            return [(source, 0)]  # read whole, as Python's reader reads it
+            return [(source, 0, False)]  # read whole, as Python's reader reads it
         with open(source, "rb") as handle:
             header_line = handle.readline()
     parts = []
@@ -72,25 +74,25 @@ def _parts(source: Path, folder: Path, rows_per_part: int) -> list[tuple[Path, i
             path = folder / f"in-{len(parts):05d}{source.suffix}"
             path.write_bytes(header_line + block)
             offset = lines_before - 1 if kind == "csv" else lines_before
-            parts.append((path, offset))
+            parts.append((path, offset, True))
             lines_before += int(np.count_nonzero(np.frombuffer(block, dtype=np.uint8) == 10))
-    return parts or [(source, 0)]
+    return parts or [(source, 0, True)]
 
 
 def _estimate_part(
-    part: str, out: str, rules: str, chunk_rows: int, name: str, offset: int
+    part: str, out: str, rules: str, chunk_rows: int, name: str, offset: int, arrow: bool
 ) -> dict[str, Any]:
     """On a worker: one part estimated into a Parquet file; its counts, or the error that
     stops the batch (returned, not raised: it is the input's, not a failure of the task,
     which the worker would log with its traceback)."""
     try:
-        return _estimated_part(part, out, rules, chunk_rows, name, offset)
+        return _estimated_part(part, out, rules, chunk_rows, name, offset, arrow)
     except TuneprintError as exc:
         return {"failed": exc.with_traceback(None)}
 
 
 def _estimated_part(
-    part: str, out: str, rules: str, chunk_rows: int, name: str, offset: int
+    part: str, out: str, rules: str, chunk_rows: int, name: str, offset: int, arrow: bool
 ) -> dict[str, Any]:
     from ..api import load_ruleset
     from .engine import Layout
@@ -98,7 +100,7 @@ def _estimated_part(
     from .run import _estimated
 
     ruleset = load_ruleset(rules)
-    fields, chunks = read_chunks(Path(part), ruleset, chunk_rows, name, offset)
+    fields, chunks = read_chunks(Path(part), ruleset, chunk_rows, name, offset, arrow)
     layout = Layout.of(ruleset, fields)
     counts = Counts()
     writer = Writer(Path(out), layout.schema())
@@ -157,9 +159,9 @@ def run_on_dask(
         outs = [folder / f"out-{i:05d}.parquet" for i in range(len(parts))]
         futures = [
             client.submit(
-                _estimate_part, str(p), str(o), rules, chunk_rows, shown, offset, pure=False
+                _estimate_part, str(p), str(o), rules, chunk_rows, shown, offset, arrow, pure=False
             )
-            for (p, offset), o in zip(parts, outs, strict=True)
+            for (p, offset, arrow), o in zip(parts, outs, strict=True)
         ]
         counts = Counts()
         writer: Writer | None = None

@@ -73,6 +73,10 @@ def register(app: typer.Typer) -> None:
             raise InputError.one(
                 "--engine", None, "", f"expected vector, rows or dask, got {engine!r}", "option"
             )
+        if scheduler is not None and engine != "dask":
+            raise InputError.one(
+                "--scheduler", None, "", "a Dask scheduler is for --engine dask alone", "option"
+            )
         ruleset = load_ruleset(rules)
         from ..batch.memory import keep_freed_memory
 
