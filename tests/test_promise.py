@@ -301,7 +301,9 @@ def check_promise(case: dict[str, Any], report: dict[str, Any]) -> list[str]:
 def _batch_broken(case: dict[str, Any], report: dict[str, Any]) -> list[str]:
     """The promise for ``tuneprint batch`` on the case's batch file: as ``estimate`` on
     the same file, but a bad row is an error row of the output, not a failed run. When
-    ``estimate`` gave every row, the batch gives every row, in order, and exits 0."""
+    ``estimate`` gave every row, the batch gives every row, in order, and exits 0; when
+    ``estimate`` refused every row for the CSV header, the batch refuses the file, with one
+    message and no output."""
     batch = report["batch"]
     broken = []
     text = batch["stdout"] + batch["stderr"]
@@ -326,7 +328,19 @@ def _batch_broken(case: dict[str, Any], report: dict[str, Any]) -> list[str]:
         and all(p.get("line") is None for p in estimated[0].get("errors", [{}]))
         and ":" not in str(estimated[0].get("name"))
     )  # estimate's one entry is an error of the whole file (an empty batch)
-    if whole:
+    header = (
+        isinstance(estimated, list)
+        and bool(estimated)
+        and all(
+            isinstance(e, dict)
+            and any("the header is invalid" in p.get("message", "") for p in e.get("errors", []))
+            for e in estimated
+        )
+    )  # every row refused for the CSV header: the batch refuses the file (docs/batch.md)
+    if header:
+        if batch["exit"] != 2 or case.get("expect", "") not in batch["stderr"]:
+            broken.append(f"a bad header not refused as one error: {batch['stderr'][-500:]}")
+    elif whole:
         if batch["exit"] != 2 or case.get("stderr", "") not in batch["stderr"]:
             broken.append(f"not refused as estimate refuses it: {batch['stderr'][-500:]}")
     elif isinstance(estimated, list) and "rows" in case and len(estimated) == case["rows"]:

@@ -28,23 +28,21 @@ def estimate_table(
     Table with one row per input row (see ``tuneprint batch`` for its columns)."""
     import pyarrow as pa
 
-    from ..core.problems import Problem
-    from ..load.disclosures import csv_header
-    from .formats import Chunk, _parquet_chunk
+    from .formats import Chunk, _check_header, _parquet_chunk
 
     if not isinstance(table, pa.Table):
         if hasattr(table, "to_arrow"):  # Polars
             table = table.to_arrow()
         else:  # pandas
             table = pa.Table.from_pandas(table, preserve_index=False)
-    header = table.column_names
-    problems: list[Problem] = csv_header("table", header, ruleset)
+    header = [str(name) for name in table.column_names]
+    _check_header("table", header, ruleset)  # (an unknown column: InputError)
     fields = [h for h in header if h != "id"]
     layout = Layout.of(ruleset, fields)
     batches = []
     done = 0
     for batch in table.to_batches(max_chunksize=chunk_rows):
-        chunk: Chunk = _parquet_chunk(batch, "table", header, fields, problems, ruleset, done)
+        chunk: Chunk = _parquet_chunk(batch, "table", header, fields, ruleset, done)
         done += batch.num_rows
         batches.append(
             estimate_chunk(layout, chunk.columns, chunk.rows, chunk.fallback, engine == "vector")

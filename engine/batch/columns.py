@@ -44,6 +44,7 @@ from .vector import (
 PLAIN_NUMBER = r"^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?$"
 PRINTABLE = r"^[ -~]*$"  # printable ASCII: Python's strip() takes only spaces off it
 EXACT_INTEGERS = 2.0**53  # below it in size, every integer is exact as a float64
+EXACT_DIGITS = 15  # so is every whole number written with this many characters or fewer
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,11 @@ def text_column(columns: Columns, spec: FieldSpec, array: pa.Array, ruleset: Rul
     if kind == NUM:
         lengths = arrays.numpy(pc.binary_length(array))
         plain_rows = (lengths <= MAX_DIGITS) & _matches(array, PLAIN_NUMBER)
+        whole = np.flatnonzero(plain_rows & (lengths > EXACT_DIGITS))
+        if len(whole):  # whole numbers of more digits may not be exact as floats: Python's
+            # int (the per-disclosure reader's) is compared with the field's bounds
+            point = arrays.numpy(pc.match_substring(array.take(whole), "."))
+            plain_rows[whole[~point]] = False
         plain = arrays.booleans(plain_rows)
         data = np.zeros(n, dtype=np.float64)
         if plain_rows.any():
@@ -300,8 +306,8 @@ def _coded(
             codes[j] = to_micros(fitted)
         elif kind == BOOL:
             codes[j] = int(bool(fitted))
-        elif kind == NUM:
-            codes[j] = 0
+        elif kind == NUM:  # (not a number type: read by the per-disclosure reader)
+            continue
         else:
             codes[j] = interner.code(str(fitted))
         fits[j] = True
@@ -323,12 +329,20 @@ def typed_column(columns: Columns, spec: FieldSpec, array: pa.Array, ruleset: Ru
         return text_column(columns, spec, filled, ruleset)
     if pa.types.is_dictionary(array.type) and text_type(array.type.value_type):
         return text_column(columns, spec, array, ruleset)  # (empty cells: blank)
+    if pa.types.is_dictionary(array.type):  # (of numbers, dates: a data frame's categories)
+        array = array.cast(array.type.value_type)
     kind = kind_of(spec)
-    if kind == NUM and (pa.types.is_integer(array.type) or pa.types.is_floating(array.type)):
+    if kind == NUM and (
+        pa.types.is_integer(array.type)
+        or pa.types.is_floating(array.type)
+        or pa.types.is_decimal(array.type)  # (as the per-disclosure reader reads them)
+    ):
         present = arrays.numpy(array.is_valid())
         data = arrays.numpy(array.cast(pa.float64(), safe=False))  # zero where null
         good = present & fits_number(spec, data)
-        if pa.types.is_integer(array.type):  # beyond 2**53 not exact: the per-row reader's
+        if pa.types.is_integer(array.type) or (
+            pa.types.is_decimal(array.type) and array.type.scale <= 0
+        ):  # beyond 2**53 not exact: the per-row reader's
             good &= np.abs(data) < EXACT_INTEGERS
         columns.flag(spec.name, present & ~good)
         columns.chunk.disclose(spec.name, Vec(NUM, np.array(data, dtype=np.float64)), good)

@@ -19,6 +19,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,9 +28,10 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..core.model import Disclosure, Ruleset
-from ..core.problems import InputError, Problem, TuneprintError
+from ..core.problems import InputError, TuneprintError
 from ..load.disclosures import (
     cell,
     csv_header,
@@ -50,7 +53,7 @@ from .columns import (
     text_type,
     typed_column,
 )
-from .vector import Interner
+from .vector import MICROSECONDS_PER_SECOND, Interner
 
 SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}
 SCAN_BLOCK = 1 << 20  # bytes of a CSV file checked at a time
@@ -90,8 +93,7 @@ class Piece:
     kind: str  # "csv" (every cell text, a table) or "parquet" (typed columns, a batch)
     table: pa.Table | pa.RecordBatch
     name: str
-    header: tuple[str, ...]
-    problems: tuple[Problem, ...]  # of the header: every row is refused
+    header: tuple[str, ...]  # (checked: no column unknown, unnamed or twice)
     done: int  # rows (Parquet) or lines after the header (CSV) before these
 
     @property
@@ -106,9 +108,8 @@ def chunk_of(piece: Piece, ruleset: Ruleset) -> Chunk:
             piece.table, piece.name, list(piece.header), piece.fields, ruleset, piece.done
         )
     return _parquet_chunk(
-        piece.table, piece.name, list(piece.header), piece.fields, list(piece.problems),
-        ruleset, piece.done,
-    )  # fmt: skip
+        piece.table, piece.name, list(piece.header), piece.fields, ruleset, piece.done
+    )
 
 
 def _stem(name: str) -> str:
@@ -162,14 +163,17 @@ def read_pieces(
     _check_file(path, shown)
     if kind == "parquet":
         return _parquet(path, shown, ruleset, chunk_rows, offset)
-    if kind == "jsonl" or not arrow_csv:
+    if kind == "jsonl":
         return None
     header = _csv_header_line(path, shown)
+    if header is not None:
+        _check_header(shown, header, ruleset)
+    if not arrow_csv:
+        return None
     if (
         header is not None
         and len(header) > 1  # (a line of one cell is a record whatever it holds: Arrow
         # would take a line of tabs as a cell, Python's reader as a blank line)
-        and not csv_header(shown, header, ruleset)
         and plain_text(path)
     ):
         return _arrow_csv(path, shown, header, chunk_rows, offset)
@@ -190,6 +194,15 @@ def _read_chunks(
     header = _csv_header_line(path, shown)
     named = [h for h in header if h in ruleset.fields] if header is not None else None
     return _python_rows(_csv_items(path, shown, ruleset), ruleset, chunk_rows, named)
+
+
+def _check_header(name: str, header: list[str], ruleset: Ruleset) -> None:
+    """Raise one error naming each column of a header (of a CSV file, a Parquet file, a
+    table) that is unknown, unnamed or given twice: an error of the whole input, whose
+    rows would all be refused for it (the output would hold no estimate)."""
+    problems = csv_header(name, header, ruleset)
+    if problems:
+        raise InputError(problems)
 
 
 def _chunks_of(pieces: Iterator[Piece], ruleset: Ruleset) -> Iterator[Chunk]:
@@ -349,7 +362,7 @@ def _arrow_csv(
                     "syntax",
                 ) from None
         table = pa.Table.from_arrays(texts, names=header)
-        return Piece("csv", table, name, tuple(header), (), done)
+        return Piece("csv", table, name, tuple(header), done)
 
     uneven: list[int | None] = []  # a line of other cells than the header's, when met
 
@@ -547,29 +560,51 @@ def _csv_items(path: Path, name: str, ruleset: Ruleset) -> Iterator[Item]:
                 line = _line_of(item)
                 error_id = None if isinstance(item, Disclosure) else written or f"{stem}:{line}"
                 yield line, item, error_id
-        except UnicodeDecodeError as exc:
-            raise InputError.one(
-                name, None, "", f"not UTF-8 text: {exc.reason}", "syntax"
-            ) from None
+        except UnicodeDecodeError:
+            raise _not_utf8(path, name) from None
+
+
+def _not_utf8(path: Path, name: str) -> InputError:
+    """The error of a text file that is not UTF-8, at the line and byte of its first
+    bytes that are not (found again line by line: a decoder reads ahead of the lines)."""
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                message = f"not UTF-8 text ({exc.reason} at byte {exc.start + 1} of the line)"
+                return InputError.one(name, number, "", message + ": save it as UTF-8", "syntax")
+    return InputError.one(name, None, "", "not UTF-8 text: save it as UTF-8", "syntax")
 
 
 def _jsonl_items(path: Path, name: str, ruleset: Ruleset, offset: int = 0) -> Iterator[Item]:
+    """(line, disclosure or error, the id of an error) of each line of a JSON Lines file,
+    streamed. Lines end at a line feed alone, as ``estimate`` reads them: a carriage return
+    is whitespace within a line's JSON (one before the line feed is taken off). A line of
+    more than ``MAX_FILE_BYTES`` is its row's error, read past, not split into rows."""
     from ..load.disclosures import jsonl_id
 
     stem = _stem(name)
-    with open(path, encoding="utf-8", newline="") as handle:
+    with open(path, "rb") as handle:
         number = offset
         while True:
-            try:
-                raw = handle.readline(MAX_FILE_BYTES)
-            except UnicodeDecodeError as exc:  # the file as a whole, as estimate says
-                raise InputError.one(
-                    name, number + 1, "", f"not UTF-8 text: {exc.reason}", "syntax"
-                ) from None
+            raw = handle.readline(MAX_FILE_BYTES)
             if not raw:
                 break
             number += 1
-            line = raw.removesuffix("\n").removesuffix("\r")
+            if not raw.endswith(b"\n") and len(raw) == MAX_FILE_BYTES:  # (a longer line)
+                size = len(raw) + _skip_line(handle)
+                message = f"the line is {size} bytes; the limit is {MAX_FILE_BYTES}"
+                refused = InputError.one(name, number, "", message, "limit")
+                yield number, refused, f"{stem}:{number}"
+                continue
+            try:
+                line = raw.decode("utf-8").removesuffix("\n").removesuffix("\r")
+            except UnicodeDecodeError as exc:  # the file as a whole, as estimate says
+                message = f"not UTF-8 text ({exc.reason} at byte {exc.start + 1} of the line)"
+                raise InputError.one(
+                    name, number, "", message + ": save it as UTF-8", "syntax"
+                ) from None
             if number == offset + 1:
                 line = line.removeprefix(BOM)
             if not line.strip():
@@ -578,6 +613,16 @@ def _jsonl_items(path: Path, name: str, ruleset: Ruleset, offset: int = 0) -> It
                 yield number, jsonl_row(name, number, line, ruleset), None
             except InputError as exc:
                 yield number, exc.with_traceback(None), jsonl_id(line) or f"{stem}:{number}"
+
+
+def _skip_line(handle: Any) -> int:
+    """Read past the rest of a line (to its line feed, or the file's end): its bytes."""
+    size = 0
+    while True:
+        part = handle.readline(MAX_FILE_BYTES)
+        size += len(part)
+        if not part or part.endswith(b"\n"):
+            return size
 
 
 def _line_of(item: Disclosure | InputError) -> int:
@@ -629,7 +674,7 @@ def _parquet(
     mapped = path.is_file()
     file = parquet_file(path, name, memory_map=mapped)
     header = file.schema_arrow.names
-    problems = csv_header(name, header, ruleset)
+    _check_header(name, header, ruleset)
     fields = [h for h in header if h != "id"]
     coded = _coded_columns(file, path, fields, chunk_rows, mapped)
     if coded:
@@ -639,7 +684,7 @@ def _parquet(
         done = offset
         for batch in parquet_batches(file, name, chunk_rows, offset):
             rows = batch.num_rows
-            yield Piece("parquet", batch, name, tuple(header), tuple(problems), done)
+            yield Piece("parquet", batch, name, tuple(header), done)
             del batch  # (freed before the next is read: see ``_chunks_of``)
             done += rows
 
@@ -715,26 +760,25 @@ def _parquet_chunk(
     name: str,
     header: list[str],
     fields: list[str],
-    problems: list[Problem],
     ruleset: Ruleset,
     done: int,
 ) -> Chunk:
+    """A batch of a Parquet file (or of a table) checked into columns; its header (and
+    so ``fields``) is checked already (``_check_header``)."""
     n = batch.num_rows
     columns = Columns(n, Interner())
     rows = np.arange(done + 1, done + 1 + n, dtype=np.int64)
-    if problems:
-        columns.bad[:] = True
-    else:
-        for column in fields:
-            typed_column(columns, ruleset.fields[column], batch.column(column), ruleset)
+    for column in fields:
+        typed_column(columns, ruleset.fields[column], batch.column(column), ruleset)
     stem = _stem(name)
     given = batch.column("id") if "id" in header else None
     if given is not None and isinstance(given, pa.ChunkedArray):
         given = given.combine_chunks()
     if given is None or pa.types.is_null(given.type):
         columns.ids = default_ids(stem, rows)
-    elif text_type(given.type):
-        id_column(columns, given, lambda: default_ids(stem, rows))  # as a CSV's id column
+    elif text_type(given.type):  # as a CSV's id column (an empty cell: a blank one)
+        filled = pc.fill_null(given, arrays.texts([""])[0]) if given.null_count else given
+        id_column(columns, filled, lambda: default_ids(stem, rows))
     else:  # numbers, dates: written as Python writes them
         columns.ids = [_id_text(v, stem, int(rows[i])) for i, v in enumerate(given.to_pylist())]
 
@@ -743,14 +787,15 @@ def _parquet_chunk(
 
     def fallback(i: int) -> Disclosure | TuneprintError:
         line = int(rows[i])
-        if problems:
-            message = "the columns are invalid: " + "; ".join(p.message for p in problems[:3])
-            return InputError([*problems, Problem(name, line, "", message, "schema")])
         values = {}
         for column in fields:
             value = batch.column(column)[i].as_py()
             if value is None or (isinstance(value, str) and not value.strip()):
                 continue
+            if isinstance(value, dict | list):  # (a struct or list column)
+                kind = "a mapping" if isinstance(value, dict) else "a list"
+                message = f"{kind} is not a value: give the value itself"
+                return InputError.one(name, line, column, message, "type", field=column)
             try:
                 values[column] = cell(value) if isinstance(value, str) else _parquet_value(value)
             except Exception as exc:  # the per-disclosure reader words it
@@ -777,7 +822,10 @@ def _id_text(value: Any, stem: str, line: int) -> str:
 
 def _parquet_value(value: Any) -> Any:
     from datetime import date, datetime
+    from decimal import Decimal
 
+    if isinstance(value, Decimal):  # (a decimal column: a number, whole where its scale is)
+        return int(value) if value.as_tuple().exponent >= 0 else float(value)  # type: ignore[operator]
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, date):
@@ -830,7 +878,16 @@ class Writer:
             self._handle = open(path, "w", encoding="utf-8")  # noqa: SIM115
 
     def write(self, batch: pa.RecordBatch) -> None:
-        """Append a chunk of output rows."""
+        """Append a chunk of output rows (a write that fails: an error naming the file)."""
+        try:
+            self._write(batch)
+        except OSError as exc:
+            raise self._failed(exc) from None
+
+    def _failed(self, exc: OSError) -> InputError:
+        return not_written(self.path, exc)
+
+    def _write(self, batch: pa.RecordBatch) -> None:
         if self.kind == "parquet":
             self._writer.write_batch(batch)
             return
@@ -845,11 +902,28 @@ class Writer:
             self._handle.write(jsonl_text(batch))
 
     def close(self) -> None:
-        """Finish the file."""
-        if self._writer is not None:
-            self._writer.close()
-        if self._handle is not None:
-            self._handle.close()
+        """Finish the file (the file's own handle closed even when that fails)."""
+        try:
+            if self._writer is not None:
+                writer, self._writer = self._writer, None
+                writer.close()
+        except OSError as exc:
+            raise self._failed(exc) from None
+        finally:
+            if self._handle is not None:
+                handle, self._handle = self._handle, None
+                try:
+                    handle.close()
+                except OSError as exc:
+                    raise self._failed(exc) from None
+
+
+def not_written(path: Path, exc: OSError) -> InputError:
+    """The error of an output that cannot be written, naming it and the system's reason
+    (of Arrow's errors too: "Error writing bytes to file. Detail: [errno 28] ...")."""
+    found = re.search(r"\[errno (\d+)\]", str(exc))
+    reason = os.strerror(int(found.group(1))) if found else exc.strerror or str(exc)
+    return InputError.one(str(path), None, "", f"cannot write: {reason}", "file")
 
 
 def _text(kind: pa.DataType) -> bool:
@@ -862,10 +936,13 @@ def _csv_type(kind: pa.DataType) -> pa.DataType:
 
 
 def _iso(column: pa.Array, field: pa.Field) -> pa.Array:
-    """Times as ISO 8601 text, as disclosures write them: a date alone for a date field."""
-    import pyarrow.compute as pc
-
+    """Times as ISO 8601 text, as disclosures write them: a date alone for a date field,
+    and the seconds' fraction only where a time of the column has one."""
     date_only = (field.metadata or {}).get(b"type") == b"date"
+    micros = arrays.numpy(pc.fill_null(column.cast(pa.int64()), 0))
+    if not (micros % MICROSECONDS_PER_SECOND).any():
+        column = column.cast(pa.timestamp("s"))  # (Arrow writes "%S" of microseconds
+        # with their six digits)
     return pc.strftime(column, format="%Y-%m-%d" if date_only else "%Y-%m-%dT%H:%M:%S")
 
 
@@ -963,18 +1040,23 @@ def output_batches(
 
 
 def _jsonl_output(lines: list[str], name: str) -> pa.Table:
+    """Output lines as a table with a column for every field any of them holds (a line
+    holds only the values its row has: an error row, none)."""
     rows = []
+    fields: dict[str, None] = {}  # in the order first met
     for line in lines:
         doc = json.loads(line)
         flat: dict[str, Any] = {"row": doc["row"], "id": doc["id"]}
         for key, value in doc["values"].items():
             flat[key] = value["value"]
+            fields.setdefault(key)
         flat["provenance"] = json.dumps(doc["provenance"]) if doc["provenance"] else None
         flat["warnings"] = json.dumps(doc["warnings"]) if doc["warnings"] else None
         flat.update(ruleset=doc["ruleset"], ruleset_hash=doc["ruleset_hash"])
         flat["error"] = json.dumps(doc["error"]) if doc["error"] else None
         rows.append(flat)
-    return pa.Table.from_pylist(rows)
+    names = ["row", "id", *fields, "provenance", "warnings", "ruleset", "ruleset_hash", "error"]
+    return pa.Table.from_pydict({n: [r.get(n) for r in rows] for n in names})
 
 
 def read_output(path: Path) -> pa.Table:

@@ -27,6 +27,7 @@ from .formats import (
     Writer,
     chunk_of,
     format_of,
+    not_written,
     read_chunks,
     read_pieces,
 )
@@ -266,9 +267,7 @@ def _writer(target: Path, layout: Layout) -> Writer:
     try:
         return Writer(target, layout.schema())
     except OSError as exc:
-        raise InputError.one(
-            str(target), None, "", f"cannot write: {exc.strerror}", "file"
-        ) from None
+        raise not_written(target, exc) from None
 
 
 def count_rows(source: Path) -> int | None:

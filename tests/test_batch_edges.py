@@ -1,0 +1,361 @@
+"""tuneprint batch on odd and hostile input: headers of the whole file, number columns as
+categories or decimals, JSON Lines lines with carriage returns or beyond the size limit,
+empty ids, long whole numbers, outputs explained whatever their first row, times with a
+zone, text fields that look like numbers, cells that are structs, files that are not
+UTF-8, outputs that cannot be written, options that do not go together."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pa = pytest.importorskip("pyarrow")
+pq = pytest.importorskip("pyarrow.parquet")
+
+import tuneprint  # noqa: E402
+from tuneprint.batch import (  # noqa: E402
+    estimate_table,
+    explain_row,
+    formats,
+)
+from tuneprint.batch.run import run_batch  # noqa: E402
+from tuneprint.core.model import Ruleset  # noqa: E402
+from tuneprint.core.problems import InputError  # noqa: E402
+
+RUN = {"base_model": "Llama 2 13B", "gpu_model": "A100 80GB", "cloud_region": "us-west-2"}
+RUN_VALUES = {**RUN, "gpu_count": 8, "reserved_hours": 10}
+
+
+@pytest.fixture(scope="module")
+def rs() -> Ruleset:
+    return tuneprint.load_ruleset(None)
+
+
+def cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tuneprint", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def rows_of(path: Path) -> list[dict[str, Any]]:
+    return list(formats.read_output(path).to_pylist())
+
+
+def write_jsonl(path: Path, lines: list[bytes]) -> Path:
+    path.write_bytes(b"".join(lines))
+    return path
+
+
+def doc(row_id: str, **values: Any) -> bytes:
+    return json.dumps({"id": row_id, "values": {**RUN_VALUES, **values}}).encode() + b"\n"
+
+
+# -- the header: an error of the whole input -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "told"),
+    [
+        ("id,gpu_model,gpu_count,bogus", "bogus: unknown field"),
+        ("id,gpu_model,gpu_count,gpu_count", "gpu_count: the column appears twice"),
+        ("id,gpu_model,,gpu_count", "a column of the header has no name"),
+        ("id,id,gpu_model,gpu_count", "id: the column appears twice"),
+    ],
+)
+@pytest.mark.parametrize("bom", [b"", b"\xef\xbb\xbf"])  # (Arrow's reader, Python's)
+def test_a_bad_header_is_one_error_of_the_whole_csv_file(
+    header: str, told: str, bom: bytes, tmp_path: Path
+) -> None:
+    source = tmp_path / "in.csv"
+    source.write_bytes(bom + f"{header}\na,A100,8,1\nb,A100,4,2\n".encode())
+    target = tmp_path / "out.csv"
+    done = cli("batch", source, target, "-q")
+    assert done.returncode == 2, done.stderr
+    assert f"in.csv:1: {told}" in done.stderr
+    assert "Traceback" not in done.stderr and not target.exists()
+
+
+@pytest.mark.parametrize(
+    ("columns", "told"),
+    [
+        ({"gpu_model": ["A100"], "bogus": [1]}, "bogus: unknown field"),
+        ({"id": ["a"], "gpu_model": ["A100"], "": [1]}, "a column of the header has no name"),
+        ({"id": ["a"], "gpu_model": ["A100"], "row": [1]}, "row: unknown field"),
+    ],
+)
+def test_a_bad_header_is_one_error_of_a_parquet_file_and_of_a_table(
+    columns: dict[str, list[Any]], told: str, rs: Ruleset, tmp_path: Path
+) -> None:
+    table = pa.table(columns)
+    source = tmp_path / "in.parquet"
+    pq.write_table(table, source)
+    done = cli("batch", source, tmp_path / "out.parquet", "-q")
+    assert done.returncode == 2 and f"in.parquet:1: {told}" in done.stderr, done.stderr
+    with pytest.raises(InputError, match=told):
+        estimate_table(table, rs)
+
+
+def test_a_parquet_file_with_its_id_column_twice_is_one_error(tmp_path: Path) -> None:
+    arrays = [pa.array(["a"]), pa.array(["b"]), pa.array(["A100"])]
+    table = pa.Table.from_arrays(arrays, names=["id", "id", "gpu_model"])
+    pq.write_table(table, tmp_path / "in.parquet")
+    done = cli("batch", tmp_path / "in.parquet", tmp_path / "out.parquet", "-q")
+    assert done.returncode == 2 and "id: the column appears twice" in done.stderr, done.stderr
+
+
+# -- typed columns of a table ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("engine", ["vector", "rows"])
+def test_number_columns_as_categories_or_decimals_give_their_values(
+    engine: str, rs: Ruleset
+) -> None:
+    """A data frame's categorical of numbers (an Arrow dictionary) and a decimal column
+    (pandas, Spark) are their numbers, in both engines: not zero, not refused."""
+    n = 3
+    table = pa.table(
+        {
+            **{k: [v] * n for k, v in RUN.items()},
+            "pue": pa.array([1.5, 1.2, 1.5]).dictionary_encode(),
+            "reserved_hours": pa.array(
+                [Decimal("10.5"), Decimal("5"), Decimal("3")], pa.decimal128(10, 2)
+            ),
+            "gpu_count": pa.array([Decimal(8), Decimal(4), Decimal(2)], pa.decimal128(10, 0)),
+        }
+    )
+    out = estimate_table(table, rs, engine=engine)
+    assert out.column("error").to_pylist() == [None] * n
+    assert out.column("pue").to_pylist() == [1.5, 1.2, 1.5]
+    assert out.column("reserved_hours").to_pylist() == [10.5, 5.0, 3.0]
+    assert out.column("gpu_count").to_pylist() == [8, 4, 2]
+    one = tuneprint.estimate(
+        {"id": "x", "values": {**RUN, "pue": 1.2, "reserved_hours": 5, "gpu_count": 4}}, rs
+    )
+    total = out.column("total_emissions_kgco2e").to_pylist()[1]
+    assert total == pytest.approx(one.value("total_emissions_kgco2e"), rel=1e-12)
+
+
+def test_a_struct_cell_is_refused_as_a_mapping(rs: Ruleset, tmp_path: Path) -> None:
+    """A cell holding a mapping is not a value (docs/batch.md), whatever its keys."""
+    cells = [{"value": 4, "source": "card"}, {"a": 4}]
+    table = pa.table(
+        {**{k: [v] * 2 for k, v in RUN.items()}, "reserved_hours": [10, 10], "gpu_count": cells}
+    )
+    for engine in ("vector", "rows"):
+        errors = estimate_table(table, rs, engine=engine).column("error").to_pylist()
+        for text in errors:
+            assert text is not None
+            problem = json.loads(text)[0]
+            assert problem["field"] == "gpu_count" and problem["code"] == "type"
+            assert "a mapping is not a value" in problem["message"]
+
+
+@pytest.mark.parametrize("kind", ["parquet", "table"])
+def test_an_empty_id_cell_gives_file_and_row_for_rows_estimated_or_not(
+    kind: str, rs: Ruleset, tmp_path: Path
+) -> None:
+    table = pa.table(
+        {
+            "id": pa.array(["a", None, None], pa.string()),
+            "gpu_model": ["A100 80GB", "A100 80GB", "GPX 9000"],
+            "gpu_count": [8, 8, 8],
+            "reserved_hours": [10, 10, 10],
+        }
+    )
+    if kind == "table":
+        ids = estimate_table(table, rs).column("id").to_pylist()
+        assert ids == ["a", "table:2", "table:3"]
+        return
+    pq.write_table(table, tmp_path / "nullid.parquet")
+    run_batch(tmp_path / "nullid.parquet", tmp_path / "out.csv", rs)
+    assert [r["id"] for r in rows_of(tmp_path / "out.csv")] == ["a", "nullid:2", "nullid:3"]
+
+
+# -- JSON Lines lines --------------------------------------------------------------------------
+
+
+def test_a_carriage_return_within_a_json_line_is_whitespace(rs: Ruleset, tmp_path: Path) -> None:
+    """Lines end at a line feed alone, as ``tuneprint estimate`` reads them."""
+    first = doc("a").replace(b'"values"', b'\r"values"')
+    source = write_jsonl(tmp_path / "cr.jsonl", [first, doc("b").replace(b"\n", b"\r\n")])
+    counts = run_batch(source, tmp_path / "out.csv", rs)
+    assert (counts.rows, counts.ok) == (2, 2)
+    out = rows_of(tmp_path / "out.csv")
+    assert [(r["row"], r["id"]) for r in out] == [(1, "a"), (2, "b")]
+    assert [d.id for d in tuneprint.read_batch(source, rs)] == ["a", "b"]
+
+
+def test_a_json_line_over_the_limit_is_one_row_refused(
+    rs: Ruleset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not split into rows (the limit made small here: the shipped one is 32 MiB)."""
+    limit = 4096
+    monkeypatch.setattr(formats, "MAX_FILE_BYTES", limit)
+    long = doc("long", description="x" * (3 * limit))
+    source = write_jsonl(tmp_path / "long.jsonl", [doc("first"), long, doc("last")])
+    counts = run_batch(source, tmp_path / "out.csv", rs)
+    assert (counts.rows, counts.ok, counts.errors) == (3, 2, 1)
+    out = rows_of(tmp_path / "out.csv")
+    assert [(r["row"], r["id"]) for r in out] == [(1, "first"), (2, "long:2"), (3, "last")]
+    problem = json.loads(out[1]["error"])[0]
+    assert problem["line"] == 2 and f"bytes; the limit is {limit}" in problem["message"]
+
+
+def test_a_json_line_not_utf8_names_its_line_and_byte(rs: Ruleset, tmp_path: Path) -> None:
+    source = write_jsonl(tmp_path / "bad.jsonl", [doc("a"), b'{"id": "b\xff"}\n'])
+    with pytest.raises(InputError, match=r"bad.jsonl:2: not UTF-8 text \(invalid start byte at"):
+        run_batch(source, tmp_path / "out.csv", rs)
+
+
+def test_a_csv_file_not_utf8_names_its_line_and_byte(tmp_path: Path) -> None:
+    source = tmp_path / "bad.csv"
+    source.write_bytes(b"id,gpu_model,reserved_hours\na,A100,3\nb,A\xff100,4\n")
+    done = cli("batch", source, tmp_path / "out.csv", "-q")
+    assert done.returncode == 2
+    assert "bad.csv:3: not UTF-8 text (invalid start byte at byte 4 of the line)" in done.stderr
+
+
+# -- numbers -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bom", [b"", b"\xef\xbb\xbf"])
+@pytest.mark.parametrize(
+    "tokens", ["10000000000000001", "9999999999999999", "10000000000000000", "1000000000000000.5"]
+)
+def test_long_whole_numbers_are_read_as_the_per_disclosure_engine_reads_them(
+    tokens: str, bom: bytes, rs: Ruleset, tmp_path: Path
+) -> None:
+    """A whole number past 2**53 is not a float: compared with its bounds (training
+    tokens at most 1e16) exactly, as Python's int, by every reader and engine."""
+    source = tmp_path / "big.csv"
+    header = "id,base_model,gpu_model,gpu_count,cloud_region,reserved_hours,training_tokens"
+    source.write_bytes(
+        bom + f"{header}\na,Llama 2 13B,A100 80GB,8,us-west-2,10,{tokens}\n".encode()
+    )
+    outs = []
+    for engine in ("vector", "rows"):
+        run_batch(source, tmp_path / f"{engine}.csv", rs, engine=engine)
+        outs.append(rows_of(tmp_path / f"{engine}.csv")[0])
+    assert outs[0] == outs[1]
+    refused = tokens == "10000000000000001"
+    assert bool(outs[0]["error"]) == refused, outs[0]["error"]
+
+
+# -- dask -------------------------------------------------------------------------------------
+
+
+def test_dask_reads_a_csv_file_of_uneven_lines_as_one_process_does(tmp_path: Path) -> None:
+    pytest.importorskip("distributed")
+    source = tmp_path / "short.csv"
+    source.write_text("id,gpu_model,reserved_hours\na,A100,3\nb,A100\n   \nc,A100,4,5\n")
+    single = cli("batch", source, tmp_path / "single.csv", "-q")
+    spread = cli("batch", source, tmp_path / "dask.csv", "--engine", "dask", "-q")
+    assert single.returncode == spread.returncode == 0, spread.stderr
+    assert (tmp_path / "dask.csv").read_bytes() == (tmp_path / "single.csv").read_bytes()
+
+
+def test_a_scheduler_without_dask_is_refused(tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text("id,gpu_model\na,A100\n")
+    done = cli("batch", source, tmp_path / "out.csv", "--scheduler", "tcp://127.0.0.1:1")
+    assert (
+        done.returncode == 2 and "--scheduler:" in done.stderr and "--engine dask" in done.stderr
+    )
+
+
+# -- explain -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["jsonl", "csv", "parquet"])
+def test_explain_rebuilds_rows_after_an_error_row_and_rows_of_other_fields(
+    kind: str, rs: Ruleset, tmp_path: Path
+) -> None:
+    """A JSON Lines output line holds only its row's values: the first line an error,
+    or a line without a field later lines hold, takes none from the others."""
+    lines = [
+        json.dumps({"id": "bad", "values": {"gpu_count": "four"}}).encode() + b"\n",
+        doc("plain"),
+        doc("tokens", training_tokens=2e9, managed_service="AWS Bedrock"),
+        doc("utilised", gpu_utilization=0.6),
+    ]
+    source = write_jsonl(tmp_path / "in.jsonl", lines)
+    target = tmp_path / f"out.{kind}"
+    run_batch(source, target, rs)
+    for row in (2, 3, 4):
+        result = explain_row(target, row, None, rs)
+        assert result.disclosure.values  # (rebuilt, and agreeing with the provenance)
+
+
+def test_explain_rebuilds_a_row_whose_time_had_a_zone(rs: Ruleset, tmp_path: Path) -> None:
+    """A start time with its zone, whose UTC date is another year: the output holds the
+    time there, from which the estimate took its year, and the row is rebuilt from it."""
+    source = tmp_path / "in-tz.csv"
+    header = "id,base_model,gpu_model,gpu_count,cloud_region,reserved_hours,start_time"
+    source.write_text(f"{header}\np,Llama 2 13B,A100 80GB,8,us-west-2,10,2024-01-01T10:00+14:00\n")
+    for kind in ("parquet", "csv", "jsonl"):
+        target = tmp_path / f"tz.{kind}"
+        run_batch(source, target, rs)
+        row = rows_of(target)[0]
+        assert row["start_year"] == 2024
+        assert str(row["start_time"]).replace(" ", "T").startswith("2024-01-01T10:00:00")
+        explain_row(target, 2, "start_year", rs)
+
+
+def test_explain_keeps_a_text_field_that_looks_like_a_number(rs: Ruleset, tmp_path: Path) -> None:
+    if "us_state" not in rs.fields:
+        pytest.skip("the ruleset has no us_state")
+    source = write_jsonl(tmp_path / "in-txt.jsonl", [doc("c", us_state="12")])
+    for kind in ("parquet", "csv", "jsonl"):
+        target = tmp_path / f"txt.{kind}"
+        counts = run_batch(source, target, rs)
+        assert counts.ok == 1
+        explain_row(target, 1, "total_emissions_kgco2e", rs)
+
+
+# -- outputs -----------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("kind", ["csv", "jsonl", "parquet"])
+def test_an_output_that_cannot_be_written_is_named(kind: str, tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text(
+        "id,gpu_model,reserved_hours\n" + "".join(f"r{i},A100,3\n" for i in range(3000))
+    )
+    target = tmp_path / f"full.{kind}"
+    target.symlink_to("/dev/full")
+    done = cli("batch", source, target, "-q")
+    assert done.returncode == 2, done.stderr
+    assert f"full.{kind}: cannot write: No space left on device" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_csv_output_times_are_written_as_disclosures_write_them(
+    rs: Ruleset, tmp_path: Path
+) -> None:
+    source = tmp_path / "in.csv"
+    header = "id,base_model,gpu_model,gpu_count,cloud_region,reserved_hours,start_time"
+    body = "".join(
+        f"{i},Llama 2 13B,A100 80GB,8,us-west-2,10,{t}\n"
+        for i, t in enumerate(["2024-02-01T08:00", "2022-03", ""])
+    )
+    source.write_text(header + "\n" + body)
+    run_batch(source, tmp_path / "out.csv", rs)
+    with open(tmp_path / "out.csv", encoding="utf-8", newline="") as handle:
+        times = [r["start_time"] for r in csv.DictReader(handle)]
+    assert times == ["2024-02-01T08:00:00", "2022-03-01T00:00:00", ""]
+    source.write_text(header + "\n" + body.replace("08:00", "08:00:00.25"))
+    run_batch(source, tmp_path / "out2.csv", rs)
+    with open(tmp_path / "out2.csv", encoding="utf-8", newline="") as handle:
+        assert next(csv.DictReader(handle))["start_time"] == "2024-02-01T08:00:00.250000"
