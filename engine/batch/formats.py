@@ -572,9 +572,14 @@ def _not_utf8(path: Path, name: str) -> InputError:
             try:
                 raw.decode("utf-8")
             except UnicodeDecodeError as exc:
-                message = f"not UTF-8 text ({exc.reason} at byte {exc.start + 1} of the line)"
-                return InputError.one(name, number, "", message + ": save it as UTF-8", "syntax")
+                return _not_utf8_at(name, number, exc)
     return InputError.one(name, None, "", "not UTF-8 text: save it as UTF-8", "syntax")
+
+
+def _not_utf8_at(name: str, line: int, exc: UnicodeDecodeError) -> InputError:
+    """The error of a line that is not UTF-8, naming the line and the byte in it."""
+    message = f"not UTF-8 text ({exc.reason} at byte {exc.start + 1} of the line)"
+    return InputError.one(name, line, "", message + ": save it as UTF-8", "syntax")
 
 
 def _jsonl_items(path: Path, name: str, ruleset: Ruleset, offset: int = 0) -> Iterator[Item]:
@@ -601,10 +606,7 @@ def _jsonl_items(path: Path, name: str, ruleset: Ruleset, offset: int = 0) -> It
             try:
                 line = raw.decode("utf-8").removesuffix("\n").removesuffix("\r")
             except UnicodeDecodeError as exc:  # the file as a whole, as estimate says
-                message = f"not UTF-8 text ({exc.reason} at byte {exc.start + 1} of the line)"
-                raise InputError.one(
-                    name, number, "", message + ": save it as UTF-8", "syntax"
-                ) from None
+                raise _not_utf8_at(name, number, exc) from None
             if number == offset + 1:
                 line = line.removeprefix(BOM)
             if not line.strip():
