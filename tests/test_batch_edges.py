@@ -146,7 +146,7 @@ def test_number_columns_as_categories_or_decimals_give_their_values(
     assert total == pytest.approx(one.value("total_emissions_kgco2e"), rel=1e-12)
 
 
-def test_a_struct_cell_is_refused_as_a_mapping(rs: Ruleset, tmp_path: Path) -> None:
+def test_a_struct_cell_is_refused_as_a_mapping(rs: Ruleset) -> None:
     """A cell holding a mapping is not a value (docs/batch.md), whatever its keys."""
     cells = [{"value": 4, "source": "card"}, {"a": 4}]
     table = pa.table(

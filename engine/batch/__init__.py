@@ -35,7 +35,7 @@ def estimate_table(
             table = table.to_arrow()
         else:  # pandas
             table = pa.Table.from_pandas(table, preserve_index=False)
-    header = [str(name) for name in table.column_names]
+    header = table.column_names
     _check_header("table", header, ruleset)  # (an unknown column: InputError)
     fields = [h for h in header if h != "id"]
     layout = Layout.of(ruleset, fields)

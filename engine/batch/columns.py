@@ -44,7 +44,8 @@ from .vector import (
 PLAIN_NUMBER = r"^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?$"
 PRINTABLE = r"^[ -~]*$"  # printable ASCII: Python's strip() takes only spaces off it
 EXACT_INTEGERS = 2.0**53  # below it in size, every integer is exact as a float64
-EXACT_DIGITS = 15  # so is every whole number written with this many characters or fewer
+# so is every whole number written with this many characters or fewer (15)
+EXACT_DIGITS = len(str(int(EXACT_INTEGERS))) - 1
 
 
 @dataclass(frozen=True)

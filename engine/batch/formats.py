@@ -22,6 +22,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -827,7 +828,8 @@ def _parquet_value(value: Any) -> Any:
     from decimal import Decimal
 
     if isinstance(value, Decimal):  # (a decimal column: a number, whole where its scale is)
-        return int(value) if value.as_tuple().exponent >= 0 else float(value)  # type: ignore[operator]
+        exponent = value.as_tuple().exponent  # (a letter for NaN and infinities: floats)
+        return int(value) if isinstance(exponent, int) and exponent >= 0 else float(value)
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, date):
@@ -880,44 +882,41 @@ class Writer:
             self._handle = open(path, "w", encoding="utf-8")  # noqa: SIM115
 
     def write(self, batch: pa.RecordBatch) -> None:
-        """Append a chunk of output rows (a write that fails: an error naming the file)."""
-        try:
-            self._write(batch)
-        except OSError as exc:
-            raise self._failed(exc) from None
-
-    def _failed(self, exc: OSError) -> InputError:
-        return not_written(self.path, exc)
-
-    def _write(self, batch: pa.RecordBatch) -> None:
-        if self.kind == "parquet":
-            self._writer.write_batch(batch)
-            return
-        columns = batch.columns
-        if self.kind == "csv":
-            columns = [
-                _iso(c, f) if pa.types.is_timestamp(f.type) else c
-                for c, f in zip(columns, batch.schema, strict=True)
-            ]
-            self._writer.write_batch(pa.RecordBatch.from_arrays(columns, schema=self._csv_schema))
-        else:
-            self._handle.write(jsonl_text(batch))
+        """Append a chunk of output rows."""
+        with self._writing():
+            if self.kind == "parquet":
+                self._writer.write_batch(batch)
+                return
+            columns = batch.columns
+            if self.kind == "csv":
+                columns = [
+                    _iso(c, f) if pa.types.is_timestamp(f.type) else c
+                    for c, f in zip(columns, batch.schema, strict=True)
+                ]
+                batch = pa.RecordBatch.from_arrays(columns, schema=self._csv_schema)
+                self._writer.write_batch(batch)
+            else:
+                self._handle.write(jsonl_text(batch))
 
     def close(self) -> None:
-        """Finish the file (the file's own handle closed even when that fails)."""
-        try:
-            if self._writer is not None:
-                writer, self._writer = self._writer, None
-                writer.close()
-        except OSError as exc:
-            raise self._failed(exc) from None
-        finally:
-            if self._handle is not None:
-                handle, self._handle = self._handle, None
-                try:
+        """Finish the file: once, even when closing fails (its handle closed too)."""
+        writer, handle = self._writer, self._handle
+        self._writer = self._handle = None
+        with self._writing():
+            try:
+                if writer is not None:
+                    writer.close()
+            finally:
+                if handle is not None:
                     handle.close()
-                except OSError as exc:
-                    raise self._failed(exc) from None
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """A write that fails (a full disk) as one error naming the file."""
+        try:
+            yield
+        except OSError as exc:
+            raise not_written(self.path, exc) from None
 
 
 def not_written(path: Path, exc: OSError) -> InputError:
