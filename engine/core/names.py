@@ -4,11 +4,22 @@ Two forms of a name: the written form (case and spacing folded, punctuation kept
 "us-west-2" from "us-west2"; the folded form (punctuation dropped too) forgives "A100 80GB"
 for "a100-80gb". A name written exactly as a key or alias wins; otherwise it matches when
 its folded form points at one row only.
+
+Two exceptions keep a written "not known" from becoming a real place or product:
+
+- a placeholder ("N/A", "NA", "none", "null", "unknown", "tbd", "-", "?"...) matches no
+  row, even one with that alias ("NA" is Namibia's ISO code): the message says to leave
+  the value out;
+- a short name, one of at most ``SHORT_NAME`` letters and digits (ISO codes "FR" and
+  "FRA", "T4", "A10"), matches only written exactly as a key or alias: ASCII, any case,
+  spaces around it allowed. Folding would turn too much into such codes: "N/A" into "NA"
+  (Namibia), "ß" into "SS" (South Sudan), "Ｔ４" into "T4".
 """
 
 from __future__ import annotations
 
 import difflib
+import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
@@ -18,6 +29,35 @@ from .model import Table
 MAX_SUGGESTIONS = 3  # closest known names offered for an unknown one
 CACHE_SIZE = 65536  # names kept in their folded forms
 SUGGESTION_CUTOFF = 0.5  # similarity (0 to 1) a known name needs to be suggested
+SHORT_NAME = 3  # letters and digits of a code that matches only exactly as written
+_DOTTED = re.compile(r"(?:[A-Za-z]\.){1,3}[A-Za-z]?")  # "U.S.", "U.S.A.", "U.K"
+
+# Folded forms (see ``normalise``) of what people write for a value they do not know:
+# "N/A", "n.a.", "#N/A", "<NA>" and "NA" all fold to "na". Text of punctuation only ("-",
+# "?", "--", "...") is a placeholder too.
+PLACEHOLDERS = frozenset(
+    {
+        "na",
+        "nan",
+        "none",
+        "null",
+        "nil",
+        "unknown",
+        "unk",
+        "tbd",
+        "tba",
+        "tbc",
+        "notapplicable",
+        "notavailable",
+        "notknown",
+        "notdisclosed",
+        "notspecified",
+        "undisclosed",
+        "unspecified",
+        "undefined",
+        "missing",
+    }
+)
 
 
 @lru_cache(maxsize=CACHE_SIZE)
@@ -35,8 +75,41 @@ def written_form(name: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
 
 
+def is_placeholder(name: str) -> bool:
+    """Whether a written name stands for a value not known ("N/A", "none", "-", "?")
+    rather than naming anything: punctuation only, or a folded form in ``PLACEHOLDERS``."""
+    if not name.strip():
+        return False  # empty: not written at all
+    folded = normalise(name)
+    return not folded or folded in PLACEHOLDERS
+
+
+def is_short(name: str) -> bool:
+    """Whether a name is short (``SHORT_NAME`` letters and digits or fewer), so matches
+    only as written exactly."""
+    return len(normalise(name)) <= SHORT_NAME
+
+
+def _exactly(name: str) -> str | None:
+    """The written form of a short name written exactly (ASCII, spaces around it only;
+    an abbreviation's dots too: "U.S." is "us"), or None: no Unicode folding ("ß" ->
+    "ss") or other punctuation dropped ("N/A") makes one."""
+    text = name.strip()
+    if not text.isascii():
+        return None
+    if _DOTTED.fullmatch(text):
+        text = text.replace(".", "")
+    return text.lower()
+
+
 def canonical_name(table: Table, name: str) -> str | None:
-    """The row key a written name refers to (through aliases), or None."""
+    """The row key a written name refers to (through aliases), or None. A placeholder
+    matches nothing, a short name only written exactly as a key or alias."""
+    if is_placeholder(name):
+        return None
+    if is_short(name):
+        written = _exactly(name)
+        return None if written is None else table.names.get(written)
     exact = table.names.get(written_form(name))
     if exact is not None:
         return exact
@@ -45,9 +118,27 @@ def canonical_name(table: Table, name: str) -> str | None:
 
 
 def ambiguous(table: Table, name: str) -> tuple[str, ...]:
-    """The rows a name could mean when, without punctuation, it fits several."""
+    """The rows a name could mean when, without punctuation, it fits several (never a
+    placeholder or a short name: those are not matched without punctuation)."""
+    if is_placeholder(name) or is_short(name):
+        return ()
     keys = table.folded.get(normalise(name), ())
     return keys if len(keys) > 1 and written_form(name) not in table.names else ()
+
+
+def placeholder_hint(
+    word: str, known: Mapping[str, Sequence[str]] | Iterable[str], quote: bool = True
+) -> str:
+    """ "; it reads as a placeholder..." for a placeholder written where a name is wanted;
+    a placeholder that is also a code ("NA", Namibia's) names the rows that code means."""
+    meant: list[str] = []
+    if isinstance(known, Mapping) and _exactly(word) == normalise(word):
+        meant = list(dict.fromkeys(known.get(normalise(word), ())))
+    also = ""
+    if meant:
+        shown = ", ".join(repr(k) if quote else k for k in meant)
+        also = f", or write {shown} if that is what {word.strip()!r} stands for"
+    return f"; it reads as a placeholder, not a name: leave the value out if it is not known{also}"
 
 
 def suggest(
@@ -91,7 +182,11 @@ def did_you_mean(
 
     ``meaning`` maps folded words (declared aliases) to the names they mean: the names
     ``word`` means come first, each with its ``describe`` text, then the closest by
-    spelling ("; did you mean a (what a is), b (what b is), or by spelling c?")."""
+    spelling ("; did you mean a (what a is), b (what b is), or by spelling c?").
+
+    A placeholder ("N/A", "none", "-") gets no suggestions: ``placeholder_hint``."""
+    if is_placeholder(word):
+        return placeholder_hint(word, known, quote)
     meant = list(dict.fromkeys(meaning.get(normalise(word), ()))) if meaning else []
     near = [k for k in suggest(word, known) if k not in meant]
     if not meant:
