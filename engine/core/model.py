@@ -189,9 +189,17 @@ class Disclosure:
     row: tuple[str, int] | None = None  # file and line of a batch row; name is "file:line"
 
     def at(self, name: str) -> str:
-        """Where a disclosed field is written: ``name:line``, or the name alone."""
-        line = self.lines.get(name)
-        return self.name if line is None else f"{self.name}:{line}"
+        """Where a disclosed field is written: ``file:line``, or the name alone (a batch
+        row's name, ``file:line``, is its place already)."""
+        file, line = self.place(name)
+        return file if line is None else f"{file}:{line}"
+
+    def place(self, name: str) -> tuple[str, int | None]:
+        """The file and line where a disclosed field is written (a batch row's: its file
+        and line, not ``file:line`` and the line again)."""
+        if self.row is not None:
+            return self.row
+        return self.name, self.lines.get(name)
 
 
 @dataclass(frozen=True)

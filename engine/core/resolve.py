@@ -31,6 +31,7 @@ from .model import Disclosure, Expression, FieldSpec, Rule, Ruleset
 from .problems import Problem, RulesetError, UnresolvedError
 from .provenance import INPUT, Fact, Failure, Resolved, Skip
 from .tables import NotApplicable, TableUse
+from .text import given
 from .values import ValueProblem, coerce
 
 MAX_OPTIONS = 5  # sets of fields offered to resolve an output that cannot be resolved
@@ -101,8 +102,7 @@ def show_value(value: Any) -> str:
         return value.isoformat(timespec="minutes")
     if isinstance(value, float):
         return f"{value:.6g}"
-    text = repr(value) if isinstance(value, str) else str(value)
-    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
+    return given(value, SHOWN_CHARS)
 
 
 class Resolution:
@@ -234,7 +234,9 @@ class Resolution:
         names = (*rule.inputs, *rule.disclosed_inputs)
         shown = ", ".join(f"{k}={show_value(self.env[k])}" for k in names if k in self.env)
         behind = self.disclosed_sources(rule)
-        line = self.disclosure.lines.get(behind[0]) if len(behind) == 1 else None
+        file, line = self.disclosure.row or (self.disclosure.name, None)
+        if len(behind) == 1:
+            file, line = self.disclosure.place(behind[0])
         origin = ""
         if behind:
             origin = "; it rests on the disclosed " + ", ".join(
@@ -243,7 +245,7 @@ class Resolution:
         return RulesetError(
             [
                 Problem(
-                    self.disclosure.name,
+                    file,
                     line,
                     rule.sets,
                     f"rule {rule.id} ({rule.at}) {message} (inputs: {shown or 'none'}){origin}",

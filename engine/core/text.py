@@ -45,3 +45,25 @@ def has_control(text: str) -> bool:
     if text.isascii():  # the only ASCII controls are C0 and DEL, found above
         return False
     return any(unicodedata.category(ch) in ("Cc", "Cs", "Cf") for ch in text)
+
+
+def given(value: object, limit: int) -> str:
+    """A value as the input wrote it, for a message: text quoted, numbers as written,
+    ``null``, ``true`` and ``false``, lists and mappings as JSON, dates and times of day
+    in ISO form, binary data by its size; at most ``limit`` characters."""
+    import json
+    from datetime import date, time
+
+    if value is None or isinstance(value, (bool, list, tuple, dict)):
+        text = json.dumps(value, ensure_ascii=False, default=str)
+    elif isinstance(value, (date, time)):
+        text = value.isoformat() + (" (a time of day)" if isinstance(value, time) else "")
+    elif isinstance(value, (bytes, bytearray, memoryview)):
+        size = len(value)
+        text = f"binary data ({size} byte{'' if size == 1 else 's'})"
+    elif isinstance(value, (str, int, float)):
+        text = repr(value)
+    else:  # Decimal and the like: as written
+        text = str(value)
+    text = printable(text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -13,7 +13,7 @@ from typing import Any
 
 from .model import FieldSpec, Table
 from .names import ambiguous, canonical_name, did_you_mean
-from .text import has_control, printable
+from .text import given, has_control
 
 MAX_TEXT_LENGTH = 200  # characters in a disclosed name or text value
 SHOWN_CHARS = 40  # characters of a refused number shown in its message
@@ -22,7 +22,7 @@ NUMBER_TYPES = ("number", "integer")
 DATE_TYPES = ("date", "datetime")
 
 _YEAR_MONTH = re.compile(r"[0-9]{4}-[0-9]{2}")
-MAX_DIGITS = 30  # digits of a written number: more is no physical quantity
+MAX_DIGITS = 30  # digits of a written whole number: more is no physical quantity
 _NUMBER = re.compile(
     r"(?P<sign>[-+]?)(?P<int>[0-9](?:_?[0-9])*)?(?P<frac>\.(?:[0-9](?:_?[0-9])*)?)?"
     r"(?P<exp>[eE][-+]?[0-9]+)?"
@@ -32,16 +32,20 @@ _NUMBER = re.compile(
 def parse_number(text: str) -> int | float | None:
     """A number written as text ("12", "-0.5", "1e-3", "10_000_000"), or None when the text
     is not written as a number. Raises ValueProblem for a whole number with a leading zero
-    (ambiguous: octal in some readers) and for more digits than any quantity needs."""
+    (ambiguous: octal in some readers) and for a whole number of more digits than any
+    quantity needs (Python's int of a long text takes time growing with its square); a
+    fraction or an exponent is read as a float whatever its length ("0.500000..." is 0.5)."""
     written = text.strip()
     match = _NUMBER.fullmatch(written)
     if not written or match is None or not (match["int"] or match["frac"] not in (None, ".")):
         return None
-    digits = sum(ch.isdigit() for ch in written)
-    if digits > MAX_DIGITS:
-        raise ValueProblem("bounds", f"a number of {digits} digits is out of range")
     whole = (match["int"] or "").replace("_", "")
     if match["frac"] is None and match["exp"] is None:
+        if len(whole) > MAX_DIGITS:
+            raise ValueProblem(
+                "bounds",
+                f"a whole number of {len(whole)} digits is out of range (at most {MAX_DIGITS})",
+            )
         if len(whole) > 1 and whole.startswith("0"):
             raise ValueProblem(
                 "type",
@@ -87,16 +91,20 @@ def check_number(spec: FieldSpec, value: Any) -> int | float:
         parsed = parse_number(value)
         value = value if parsed is None else parsed
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueProblem("type", f"expected a number{_in_unit(spec)}, got {value!r}")
+        raise ValueProblem(
+            "type", f"expected a number{_in_unit(spec)}, got {given(value, SHOWN_CHARS)}"
+        )
     try:
         as_float = float(value)
     except OverflowError:
         raise ValueProblem("bounds", f"the number {_short(value)} is too large") from None
     if not math.isfinite(as_float):
-        raise ValueProblem("type", f"expected a finite number{_in_unit(spec)}, got {value!r}")
+        raise ValueProblem(
+            "type", f"expected a finite number{_in_unit(spec)}, got {given(value, SHOWN_CHARS)}"
+        )
     if spec.type == "integer":
         if not as_float.is_integer():
-            raise ValueProblem("type", f"expected a whole number, got {value!r}")
+            raise ValueProblem("type", f"expected a whole number, got {given(value, SHOWN_CHARS)}")
         value = int(value)
     check_bounds(spec, value)
     number: int | float = value
@@ -129,19 +137,20 @@ def coerce(spec: FieldSpec, value: Any, tables: dict[str, Table] | None = None) 
         return check_number(spec, value)
     if kind == "boolean":
         if not isinstance(value, bool):
-            raise ValueProblem("type", f"expected true or false, got {value!r}")
+            raise ValueProblem("type", f"expected true or false, got {given(value, SHOWN_CHARS)}")
         return value
     if kind in DATE_TYPES and isinstance(value, datetime):
         return value
     if not isinstance(value, str):
-        raise ValueProblem("type", f"expected text, got {value!r}")
+        raise ValueProblem("type", f"expected text, got {given(value, SHOWN_CHARS)}")
     if len(value) > MAX_TEXT_LENGTH:
         raise ValueProblem("bounds", f"text longer than {MAX_TEXT_LENGTH} characters")
+    value = value.strip()  # (a tab or line feed around it, as a CSV cell's: not the text)
     if has_control(value):
         raise ValueProblem(
             "type",
-            f"the text {printable(value)!r} holds a control or invisible formatting "
-            "character; write the name as it reads",
+            f"the text {given(value, MAX_TEXT_LENGTH)} holds a control or invisible "
+            "formatting character; write the name as it reads",
         )
     if kind in DATE_TYPES:
         try:
@@ -154,7 +163,9 @@ def coerce(spec: FieldSpec, value: Any, tables: dict[str, Table] | None = None) 
         for choice in spec.choices:
             if choice.casefold() == value.strip().casefold():
                 return choice
-        raise ValueProblem("type", f"expected one of {', '.join(spec.choices)}, got {value!r}")
+        raise ValueProblem(
+            "type", f"expected one of {', '.join(spec.choices)}, got {given(value, SHOWN_CHARS)}"
+        )
     if kind == "name":
         if tables is None or spec.table not in tables:
             raise ValueProblem("type", f"no table {spec.table!r} to match names against")

@@ -17,10 +17,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..core.model import Disclosure, Ruleset
+from ..core.model import Disclosure, FieldSpec, Ruleset
 from ..core.names import did_you_mean, normalise
 from ..core.problems import InputError, Problem
-from ..core.values import ValueProblem, coerce, parse_number
+from ..core.values import NUMBER_TYPES, ValueProblem, coerce, parse_number
 from .files import read_text
 from .schemas import check
 from .yamlio import MAX_DISCLOSURE_NODES, LineDict, load_file, parse_json
@@ -221,14 +221,19 @@ def capped(problems: list[Problem], name: str, line: int | None) -> list[Problem
     ]
 
 
-def cell(text: str) -> Any:
-    """A CSV cell as a value: a number (with the one bounded parser), true/false, or the
-    text itself. Raises ValueProblem for a number written ambiguously or out of range."""
+def cell(text: str, spec: FieldSpec | None = None) -> Any:
+    """A CSV cell as a value of its field: of a number field a number (with the one
+    bounded parser), of a true-or-false field true or false, of any other the text itself
+    (a name "8" or a date "20240201" stays text, as a JSON document gives it); of no field
+    (``spec`` None) whichever it reads as. Raises ValueProblem for a number written
+    ambiguously or out of range."""
     text = text.strip()
-    number = parse_number(text)
-    if number is not None:
-        return number
-    if text in ("true", "false"):
+    kind = None if spec is None else spec.type
+    if kind is None or kind in NUMBER_TYPES:
+        number = parse_number(text)
+        if number is not None:
+            return number
+    if (kind is None or kind == "boolean") and text in ("true", "false"):
         return text == "true"
     return text
 
@@ -424,7 +429,7 @@ def csv_row(
             row_id = text_cell.strip()
         elif text_cell.strip():
             try:
-                values[column] = cell(text_cell)
+                values[column] = cell(text_cell, ruleset.fields.get(column))
             except ValueProblem as exc:
                 problems.append(Problem(name, line, column, str(exc), exc.code, column))
     if problems:

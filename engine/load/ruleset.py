@@ -33,7 +33,8 @@ from ..core.model import (
 from ..core.names import normalise, written_form
 from ..core.problems import Problem, RulesetError
 from ..core.tables import key_part, show_key
-from ..core.values import ValueProblem, coerce
+from ..core.text import given
+from ..core.values import SHOWN_CHARS, ValueProblem, coerce
 from .checks import (
     check_constants,
     check_cycles,
@@ -359,7 +360,13 @@ def _row(
             values[name] = None
             continue
         if column.type == "string" and not isinstance(value, str):
-            ctx.problem(path, doc, ["rows", i, name], f"expected text, got {value!r}", "type")
+            ctx.problem(
+                path,
+                doc,
+                ["rows", i, name],
+                f"expected text, got {given(value, SHOWN_CHARS)}",
+                "type",
+            )
             ok = False
             continue
         try:

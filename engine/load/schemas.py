@@ -11,6 +11,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from ..core.problems import Problem
+from ..core.text import given
 from .paths import shipped
 from .yamlio import problem_at
 
@@ -70,8 +71,7 @@ def _message(error: ValidationError) -> str:
 
 
 def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
+    return given(value, SHOWN_CHARS)
 
 
 def _path(error: ValidationError) -> list[str | int]:
