@@ -149,7 +149,7 @@ def scalar_rows(path: Path, rs: Ruleset) -> list[dict[str, Any]]:
             out.append({"error": [p.as_dict() for p in item.problems], "read": True})
             continue
         try:
-            result = tuneprint.estimate(item, rs)
+            result = tuneprint.estimate(item, rs, report=True)  # as the command reports
         except tuneprint.TuneprintError as exc:
             out.append({"id": item.id, "error": [p.as_dict() for p in exc.problems]})
             continue
@@ -188,6 +188,9 @@ def plain(value: Any) -> Any:
     return value
 
 
+OUTPUT_META = {"row", "id", "provenance", "warnings", "error", "ruleset", "ruleset_hash"}
+
+
 def assert_rows_agree(batch: list[dict[str, Any]], scalar: list[dict[str, Any]]) -> None:
     assert len(batch) == len(scalar), "a row was lost or made up"
     for position, (got, want) in enumerate(zip(batch, scalar, strict=True), start=1):
@@ -210,6 +213,9 @@ def assert_rows_agree(batch: list[dict[str, Any]], scalar: list[dict[str, Any]])
             assert same_number(plain(shown), plain(expected)), (
                 f"{where}: {key}: {shown} != {value}"
             )
+        for key, shown in got.items():  # and nothing estimate does not give
+            if key not in OUTPUT_META and key not in want["values"]:
+                assert shown is None, f"{where}: {key} is {shown}; estimate gives nothing"
 
 
 def whole_file_error(scalar: list[dict[str, Any]]) -> bool:
@@ -221,6 +227,7 @@ def run_both(tmp_path: Path, source: Path, rs: Ruleset, out: str = "parquet") ->
     scalar = scalar_rows(source, rs)
     for engine in ("vector", "rows"):
         target = tmp_path / f"out-{engine}.{out}"
+        target.unlink(missing_ok=True)  # (an earlier example's: a failed run leaves it)
         if whole_file_error(scalar):  # the file as a whole: the command fails, no output
             with pytest.raises(tuneprint.TuneprintError) as caught:
                 run_batch(source, target, rs, engine=engine, chunk_rows=7)

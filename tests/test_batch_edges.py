@@ -7,6 +7,7 @@ UTF-8, outputs that cannot be written, options that do not go together."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 import os
 import subprocess
@@ -146,6 +147,19 @@ def test_number_columns_as_categories_or_decimals_give_their_values(
     assert total == pytest.approx(one.value("total_emissions_kgco2e"), rel=1e-12)
 
 
+def test_a_column_of_no_type_discloses_nothing_whatever_its_field(rs: Ruleset) -> None:
+    """A column whose every cell is empty (Arrow's type null: pandas' column of None) is
+    a field not disclosed: every field's rows are those of the same table without it.
+    (A number field's values were once kept as whole numbers, and a rule's values for
+    it, copied into them, cut: pue 1.13 written 1.0, exit 0.)"""
+    base = pa.table({k: [v] * 2 for k, v in {**RUN_VALUES, "start_time": "2023-07-18"}.items()})
+    expected = estimate_table(base, rs).drop_columns(["provenance"]).to_pylist()
+    for name in sorted(set(rs.fields) - set(base.column_names)):
+        table = base.append_column(pa.field(name, pa.null()), pa.nulls(2))
+        got = estimate_table(table, rs).drop_columns(["provenance"]).to_pylist()
+        assert [{k: row[k] for k in expected[0]} for row in got] == expected, name
+
+
 def test_a_struct_cell_is_refused_as_a_mapping(rs: Ruleset) -> None:
     """A cell holding a mapping is not a value (docs/batch.md), whatever its keys."""
     cells = [{"value": 4, "source": "card"}, {"a": 4}]
@@ -159,6 +173,37 @@ def test_a_struct_cell_is_refused_as_a_mapping(rs: Ruleset) -> None:
             problem = json.loads(text)[0]
             assert problem["field"] == "gpu_count" and problem["code"] == "type"
             assert "a mapping is not a value" in problem["message"]
+
+
+@pytest.mark.parametrize(
+    ("field", "cells", "told"),
+    [
+        ("start_time", pa.array([dt.time(0, 16, 40)] * 2), "got 00:16:40 (a time of day)"),
+        ("country", pa.array([b"1", b"FR"], pa.binary()), "got binary data (1 byte)"),
+        ("gpu_count", pa.array([True, False]), "got true"),
+    ],
+)
+def test_a_cell_of_the_wrong_type_is_shown_as_written_not_as_python(
+    rs: Ruleset, field: str, cells: Any, told: str
+) -> None:
+    """A refused cell is shown in the input's terms (a time of day, binary data, true),
+    by either engine, never as a Python form (datetime.time(...), b'1', True)."""
+    columns = {**{k: [v] * 2 for k, v in RUN_VALUES.items()}, field: cells}
+    for engine in ("vector", "rows"):
+        errors = estimate_table(pa.table(columns), rs, engine=engine).column("error")
+        problem = json.loads(errors[0].as_py())[0]
+        assert problem["field"] == field and problem["message"].endswith(told), problem
+
+
+def test_json_values_of_the_wrong_shape_are_shown_as_json(tmp_path: Path) -> None:
+    """null, true, lists and mappings are named as the JSON line wrote them."""
+    lines = [doc(str(i), gpu_count=v) for i, v in enumerate([None, True, [1], {"a": 1}])]
+    source = write_jsonl(tmp_path / "in.jsonl", lines)
+    done = cli("estimate", source)
+    assert done.returncode == 2
+    for shown in ("null is not", "got true", "[1] is not", '{"a": 1} is not'):
+        assert shown in done.stderr, done.stderr
+    assert "None" not in done.stderr and "True" not in done.stderr
 
 
 @pytest.mark.parametrize("kind", ["parquet", "table"])
@@ -359,3 +404,192 @@ def test_csv_output_times_are_written_as_disclosures_write_them(
     run_batch(source, tmp_path / "out2.csv", rs)
     with open(tmp_path / "out2.csv", encoding="utf-8", newline="") as handle:
         assert next(csv.DictReader(handle))["start_time"] == "2024-02-01T08:00:00.250000"
+
+
+@pytest.mark.parametrize(
+    ("name", "body"),
+    [
+        ("header.csv", b"id,gpu_model,gpu_count\n"),  # no rows
+        ("latin.csv", b"id,country\na,Fran\xe7e\n"),  # not UTF-8
+        ("bad.csv", b"id,bogus\na,1\n"),  # a bad header
+        ("empty.jsonl", b""),
+    ],
+)
+def test_a_failed_run_leaves_an_earlier_output_as_it_was(
+    name: str, body: bytes, tmp_path: Path
+) -> None:
+    """The output is written beside its place and put there when the run ends well: a
+    run refused leaves last month's file of that name, and nothing of its own."""
+    source = tmp_path / name
+    source.write_bytes(body)
+    target = tmp_path / "results.csv"
+    target.write_text("last month's results\n")
+    done = cli("batch", source, target, "-q")
+    assert done.returncode == 2, done.stderr
+    assert target.read_text() == "last month's results\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([name, "results.csv"])
+
+
+@pytest.mark.parametrize("kind", ["csv", "jsonl", "parquet"])
+def test_an_output_replaced_keeps_its_permissions_and_a_new_one_takes_the_umask(
+    kind: str, tmp_path: Path
+) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text("id,gpu_model,gpu_count,reserved_hours\na,A100 80GB,8,10\n")
+    old = tmp_path / f"old.{kind}"
+    old.write_text("before\n")
+    old.chmod(0o640)
+    for target in (old, tmp_path / f"new.{kind}"):
+        done = cli("batch", source, target, "-q")
+        assert done.returncode == 0, done.stderr
+        assert len(formats.read_output(target)) == 1
+    assert old.stat().st_mode & 0o777 == 0o640
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / f"new.{kind}").stat().st_mode & 0o777 == 0o666 & ~mask
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
+
+
+def test_a_data_frame_of_mixed_columns_views_or_a_name_twice(rs: Ruleset) -> None:
+    """An object column mixing text and numbers is read as a CSV file would hold it; a
+    column of text views as text; a name twice is one message, not Arrow's."""
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({**{k: [v] * 2 for k, v in RUN_VALUES.items()}})
+    expected = estimate_table(frame, rs).column("total_emissions_kgco2e").to_pylist()
+    mixed = frame.copy()
+    mixed["gpu_count"] = pd.Series(["8", 8], dtype=object)
+    mixed["reserved_hours"] = pd.Series([10.0, "10"], dtype=object)
+    got = estimate_table(mixed, rs).column("total_emissions_kgco2e").to_pylist()
+    assert got == expected and None not in got
+    named = frame.copy()
+    named["gpu_model"] = pd.Series(["A100 80GB", 100], dtype=object)
+    errors = estimate_table(named, rs).column("error").to_pylist()
+    assert errors[0] is None and "unknown gpus name '100'" in errors[1]
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    if hasattr(pa, "string_view"):
+        at = table.schema.get_field_index("reserved_hours")
+        text = table.column(at).cast(pa.string()).cast(pa.string_view())
+        viewed = estimate_table(table.set_column(at, "reserved_hours", text), rs)
+        assert viewed.column("total_emissions_kgco2e").to_pylist() == expected
+    twice = frame.copy()
+    twice.columns = [*frame.columns[:-1], "gpu_count"]
+    with pytest.raises(InputError, match="gpu_count: the column appears twice"):
+        estimate_table(twice, rs)
+
+
+def test_an_output_through_a_link_replaces_the_file_linked_to(tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text("id,gpu_model,gpu_count,reserved_hours\na,A100 80GB,8,10\n")
+    (tmp_path / "real").mkdir()
+    linked = tmp_path / "real" / "results.csv"
+    linked.write_text("before\n")
+    link = tmp_path / "results.csv"
+    link.symlink_to(linked)
+    done = cli("batch", source, link, "-q")
+    assert done.returncode == 0, done.stderr
+    assert link.is_symlink() and len(formats.read_output(linked)) == 1
+    assert sorted(p.name for p in (tmp_path / "real").iterdir()) == ["results.csv"]
+
+
+# -- cells read as their field reads them, whatever the format -------------------------------
+
+
+def errors_of(target: Path) -> list[Any]:
+    return [json.loads(e) if isinstance(e, str) else e for e in
+            formats.read_output(target).column("error").to_pylist()]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("field", "text"),
+    [
+        ("start_time", "2024"),  # a number to a CSV reader, text to the field
+        ("start_time", "20240201"),  # an ISO date of the basic form
+        ("gpu_model", "8"),
+        ("country", "12"),
+        ("gpu_count", "true"),
+        ("reserved_hours", "0.5000000000000000000000000000000000"),  # 34 digits, 0.5
+        ("gpu_utilization", "0.00000000000000000000000000000000005"),
+        ("gpu_model", "A100 80GB\t"),  # a tab around the name, as a CSV cell's
+    ],
+)
+def test_a_cell_reads_as_its_field_in_csv_json_lines_and_parquet_text(
+    field: str, text: str, rs: Ruleset, tmp_path: Path
+) -> None:
+    """A text cell is read by its field's type, whatever the format: a date or a name
+    that looks like a number stays text, a true of a number field is text refused as a
+    number, a fraction of any length is a number; each format and engine gives the same
+    value or the same error."""
+    values = {**RUN_VALUES, "start_time": "2023-07-18", field: text}
+    sources = {
+        "csv": tmp_path / "in.csv",
+        "jsonl": write_jsonl(tmp_path / "in.jsonl", [doc("a", **values)]),
+        "parquet": tmp_path / "in.parquet",
+    }
+    with open(sources["csv"], "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", *values])
+        writer.writerow(["a", *values.values()])
+    pq.write_table(pa.table({"id": ["a"], **{k: [str(v)] for k, v in values.items()}}),
+                   sources["parquet"])  # fmt: skip
+    seen = []
+    for kind, source in sources.items():
+        for engine in ("vector", "rows"):
+            target = tmp_path / f"out-{kind}-{engine}.jsonl"
+            run_batch(source, target, rs, engine=engine)
+            row = formats.read_output(target).to_pylist()[0]
+            error = row["error"]
+            problems = (
+                [] if not error else (json.loads(error) if isinstance(error, str) else error)
+            )
+            seen.append(
+                (row.get("total_emissions_kgco2e"), [(p["code"], p["message"]) for p in problems])
+            )
+    assert all(s == seen[0] for s in seen), seen
+    problems = seen[0][1]
+    assert "expected text" not in str(problems) and "digits is out of range" not in str(problems)
+
+
+@pytest.mark.parametrize("engine", ["vector", "rows"])
+def test_minus_zero_and_zero_each_name_their_own_cell(
+    engine: str, rs: Ruleset, tmp_path: Path
+) -> None:
+    source = tmp_path / "z.parquet"
+    hours = pa.array([0.0, -0.0, 48.5, -0.0], pa.float64())
+    columns = {**{k: [v] * 4 for k, v in RUN_VALUES.items()}, "reserved_hours": hours}
+    pq.write_table(pa.table(columns), source)
+    for chunk in (1, 4):
+        target = tmp_path / f"z-{chunk}.jsonl"
+        run_batch(source, target, rs, engine=engine, chunk_rows=chunk)
+        messages = [e and e[0]["message"] for e in errors_of(target)]
+        assert messages == [
+            "0.0 must be greater than 0 h", "-0.0 must be greater than 0 h", None,
+            "-0.0 must be greater than 0 h",
+        ]  # fmt: skip
+
+
+def test_a_rule_error_of_a_batch_row_names_its_file_and_line_apart(tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text(
+        "id,gpu_model,gpu_count,reserved_hours,start_time\n"
+        "a,A100 80GB,8,10,2023-07-18\nb,A100 80GB,8,10,9999-12-31\n"
+    )
+    done = cli("estimate", "--format", "json", source)
+    problem = json.loads(done.stdout)[1]["errors"][0]
+    assert problem["code"] == "rule-error"
+    assert (problem["file"], problem["line"]) == (str(source), 3), problem
+    assert f"{source}:3:3" not in done.stderr and "(in.csv:3)" in done.stderr.replace(
+        str(tmp_path) + os.sep, ""
+    ), done.stderr
+
+
+def test_a_control_character_is_shown_escaped_once(rs: Ruleset) -> None:
+    with pytest.raises(InputError) as caught:
+        tuneprint.estimate({"values": {**RUN_VALUES, "gpu_model": "A100\t80GB"}}, rs)
+    assert "the text 'A100\\t80GB' holds a control" in str(caught.value), caught.value
+
+
+def test_a_folder_named_as_an_input_is_a_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "catalogue.csv"
+    folder.mkdir()
+    done = cli("batch", folder, tmp_path / "out.csv")
+    assert done.returncode == 2 and "is a folder, not a file" in done.stderr, done.stderr

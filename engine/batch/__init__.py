@@ -31,10 +31,7 @@ def estimate_table(
     from .formats import Chunk, _check_header, _parquet_chunk
 
     if not isinstance(table, pa.Table):
-        if hasattr(table, "to_arrow"):  # Polars
-            table = table.to_arrow()
-        else:  # pandas
-            table = pa.Table.from_pandas(table, preserve_index=False)
+        table = table.to_arrow() if hasattr(table, "to_arrow") else _from_pandas(table, ruleset)
     header = table.column_names
     _check_header("table", header, ruleset)  # (an unknown column: InputError)
     fields = [h for h in header if h != "id"]
@@ -48,6 +45,42 @@ def estimate_table(
             estimate_chunk(layout, chunk.columns, chunk.rows, chunk.fallback, engine == "vector")
         )
     return pa.Table.from_batches(batches, schema=layout.schema())
+
+
+def _from_pandas(frame: Any, ruleset: Ruleset) -> Any:
+    """A pandas frame as an Arrow table, column by column: a column of one type as Arrow
+    converts it; an ``object`` column mixing types (text and numbers: a sheet read as
+    it came) as the text a CSV file would hold, each cell then checked as a CSV cell is
+    (empty and NaN cells: not disclosed)."""
+    import pyarrow as pa
+
+    from .formats import _check_header
+
+    header = [str(name) for name in frame.columns]
+    _check_header("table", header, ruleset)  # (a name twice: one message, not Arrow's)
+    columns = []
+    for position in range(len(header)):
+        cells = frame.iloc[:, position]
+        try:
+            columns.append(pa.array(cells, from_pandas=True))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            columns.append(pa.array([_cell_text(v) for v in cells], pa.string()))
+    return pa.table(columns, names=header)
+
+
+def _cell_text(value: Any) -> str | None:
+    """A cell of a mixed column as a CSV file writes it."""
+    import math
+
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    if hasattr(value, "isoformat"):  # dates and times
+        return str(value.isoformat())
+    return str(value)
 
 
 def explain_row(path: Path, row: int, field: str | None, ruleset: Ruleset | None = None) -> Any:

@@ -12,6 +12,7 @@ A CSV file that is not plain (quoted cells may hold line breaks) is not cut: it 
 
 from __future__ import annotations
 
+import logging
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -110,12 +111,15 @@ def _estimated_part(
             writer.write(batch)
             counts.add(batch)
     except NotPlain:  # (a part is cut from a file checked line by line: it has changed)
+        writer.discard()
         raise InputError.one(
             name, None, "", "cannot read it as CSV any more: a line is no longer a plain "
             "record (the file changed while it was read)", "syntax",
         ) from None  # fmt: skip
-    finally:
-        writer.close()
+    except BaseException:
+        writer.discard()
+        raise
+    writer.close()
     return {"rows": counts.rows, "ok": counts.ok, "errors": counts.errors}
 
 
@@ -152,6 +156,9 @@ def run_on_dask(
                 processes=True,
                 host="127.0.0.1",
                 dashboard_address=None,
+                # a run's own errors are reported as one message: not also the workers'
+                # warnings as the cluster stops (tasks cancelled, heartbeats missed)
+                silence_logs=logging.ERROR,
             )
             client = Client(cluster)
         rules = str(ruleset.folder.resolve())
@@ -182,10 +189,15 @@ def run_on_dask(
                                        f"{counts.rows - before}")  # fmt: skip
                 if progress is not None:
                     progress(got["rows"])
-        finally:
+        except BaseException:
+            client.cancel(futures)  # (the parts still running: stopped, not awaited)
             if writer is not None:
-                writer.close()
+                writer.discard()  # (an earlier file of that name: left as it was)
+            raise
+        finally:
             client.close()
+        if writer is not None:
+            writer.close()
         return counts
     finally:
         if cluster is not None:

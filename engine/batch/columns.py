@@ -39,8 +39,8 @@ from .vector import (
 
 # The plain decimal form, which Arrow's cast reads exactly as Python's float() does (both
 # correctly rounded); every other form (signs, exponents, "_", spaces, leading zeros...)
-# goes through ``cell`` once per distinct cell. Up to MAX_DIGITS characters, so its
-# digits are within the bound too.
+# goes through ``cell`` once per distinct cell. Up to MAX_DIGITS characters, so a whole
+# number's digits are within the bound too.
 PLAIN_NUMBER = r"^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?$"
 PRINTABLE = r"^[ -~]*$"  # printable ASCII: Python's strip() takes only spaces off it
 EXACT_INTEGERS = 2.0**53  # below it in size, every integer is exact as a float64
@@ -175,7 +175,7 @@ def text_column(columns: Columns, spec: FieldSpec, array: pa.Array, ruleset: Rul
     if not blank.all():
         columns.filled |= ~blank.take(indices)
     values = [None if b or t else v for v, b, t in zip(distinct, blank, long, strict=True)]
-    _coded(columns, spec, kind, indices, values, ruleset, cell, long)
+    _coded(columns, spec, kind, indices, values, ruleset, lambda v: cell(v, spec), long)
 
 
 def _dictionary_column(
@@ -266,7 +266,7 @@ def _cells(distinct: list[str], spec: FieldSpec, ruleset: Ruleset) -> list[tuple
             out.append((UNFIT, 0.0))
             continue
         try:
-            value = coerce(spec, cell(text), ruleset.tables)
+            value = coerce(spec, cell(text, spec), ruleset.tables)
         except ValueProblem:
             out.append((UNFIT, 0.0))
             continue
@@ -325,6 +325,8 @@ def _coded(
 
 def typed_column(columns: Columns, spec: FieldSpec, array: pa.Array, ruleset: Ruleset) -> None:
     """A typed column (Parquet, Arrow, a data frame): numbers as they are, text as cells."""
+    if _view(array.type):  # (text of views, as Polars gives it: the same cells as text)
+        array = array.cast(pa.large_string() if _text_view(array.type) else pa.large_binary())
     if text_type(array.type):
         filled = pc.fill_null(array, arrays.texts([""])[0])
         return text_column(columns, spec, filled, ruleset)
@@ -351,6 +353,18 @@ def typed_column(columns: Columns, spec: FieldSpec, array: pa.Array, ruleset: Ru
     # Booleans, dates and other types: each distinct value as the per-disclosure path reads it.
     indices, distinct = _distinct(array)
     _coded(columns, spec, kind, indices, distinct, ruleset)
+
+
+def _view(kind: pa.DataType) -> bool:
+    return bool(_text_view(kind) or getattr(pa.types, "is_binary_view", _never)(kind))
+
+
+def _text_view(kind: pa.DataType) -> bool:
+    return bool(getattr(pa.types, "is_string_view", _never)(kind))  # (pyarrow 16 and on)
+
+
+def _never(kind: pa.DataType) -> bool:
+    return False
 
 
 def text_type(kind: pa.DataType) -> bool:

@@ -55,10 +55,18 @@ ROW, ID, PROVENANCE, WARNINGS, ERROR, RULESET, HASH = (
 CODED = pa.dictionary(pa.int32(), pa.string())  # text columns: few distinct values each
 
 
+def asked_for(rs: Ruleset) -> list[str]:
+    """The fields every row's estimate resolves: the outputs, then each reported field
+    that is not one (``tuneprint estimate`` reports them: a reported field no rule can
+    give is left empty, never an error of the row)."""
+    return list(dict.fromkeys([*rs.outputs, *rs.report]))
+
+
 def reachable(rs: Ruleset) -> list[str]:
-    """Every field a resolution of the outputs may ask for, in the ruleset's order."""
+    """Every field a resolution of the outputs and reported fields may ask for, in the
+    ruleset's order."""
     seen: set[str] = set()
-    stack = list(rs.outputs)
+    stack = asked_for(rs)
     while stack:
         name = stack.pop()
         if name in seen:
@@ -270,8 +278,11 @@ def estimate_chunk(
         for name in rs.outputs:
             out = resolver.outcome(name)
             exact &= out.ok & ~out.err
+        asking = asked_for(rs)
+        for name in asking[len(rs.outputs) :]:  # reported: where no rule applies, empty
+            resolver.outcome(name)
         resolver.drop_spread()
-        asked = resolver.demand(rs.outputs)
+        asked = resolver.demand(asking)
         for name, rows_asked in asked.items():
             err = resolver.outcomes[name].err
             if err.any():  # (most fields fail in no row: three passes saved)
@@ -298,7 +309,7 @@ def estimate_chunk(
             builder.error(int(i), UnresolvedError(same))
             continue
         try:
-            builder.result(int(i), estimate(item, rs))
+            builder.result(int(i), estimate(item, rs, report=True))
         except UnresolvedError as exc:
             builder.error(int(i), exc)
             _remember(unresolved, item, exc)

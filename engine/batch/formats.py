@@ -21,6 +21,8 @@ import io
 import json
 import os
 import re
+import stat
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,6 +35,7 @@ import pyarrow.compute as pc
 
 from ..core.model import Disclosure, Ruleset
 from ..core.problems import InputError, TuneprintError
+from ..core.values import ValueProblem
 from ..load.disclosures import (
     cell,
     csv_header,
@@ -57,6 +60,7 @@ from .columns import (
 from .vector import MICROSECONDS_PER_SECOND, Interner
 
 SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}
+DEFAULT_MODE = 0o666  # a new output's permissions, before the umask
 SCAN_BLOCK = 1 << 20  # bytes of a CSV file checked at a time
 CHUNK_BYTES = 1 << 26  # bytes of cells in one chunk, whatever the number of rows
 WRITE_BATCH = 1 << 16  # values Parquet's writer encodes at a time (1,024 by default)
@@ -225,6 +229,8 @@ def _check_file(path: Path, name: str) -> None:
         info = os.stat(path)
     except OSError as exc:
         raise InputError.one(name, None, "", f"cannot read file: {exc.strerror}", "file") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise InputError.one(name, None, "", "is a folder, not a file", "file")
     if not stat.S_ISREG(info.st_mode):
         raise InputError.one(
             name, None, "", "is not a regular file (a device, pipe or socket)", "file"
@@ -496,12 +502,18 @@ def _flagged_cells(
             continue
         where = np.flatnonzero(rows)
         cells = table.column(h).take(arrays.numbers(where, pa.int64())).to_pylist()
-        flagged.append((k, dict(zip(where.tolist(), map(hashable, cells), strict=True))))
+        flagged.append((k, dict(zip(where.tolist(), map(_cell_key, cells), strict=True))))
 
     def key_of(i: int) -> tuple[Any, ...]:
         return tuple((k, cells[i]) for k, cells in flagged if i in cells)
 
     return key_of
+
+
+def _cell_key(value: Any) -> Any:
+    """A cell as a key of the problems it gives: -0.0 is not 0.0 there (each is shown as
+    written), nor 1.0 the whole number 1."""
+    return ("float", repr(value)) if isinstance(value, float) else hashable(value)
 
 
 def _remembering(
@@ -800,8 +812,14 @@ def _parquet_chunk(
                 message = f"{kind} is not a value: give the value itself"
                 return InputError.one(name, line, column, message, "type", field=column)
             try:
-                values[column] = cell(value) if isinstance(value, str) else _parquet_value(value)
-            except Exception as exc:  # the per-disclosure reader words it
+                values[column] = (
+                    cell(value, ruleset.fields[column])
+                    if isinstance(value, str)
+                    else _parquet_value(value)
+                )
+            except ValueProblem as exc:  # the per-disclosure reader words it
+                return InputError.one(name, line, column, str(exc), exc.code, field=column)
+            except (ArithmeticError, ValueError) as exc:  # (a decimal beyond a float's)
                 return InputError.one(name, line, column, str(exc), "type", field=column)
         try:
             return values_row(name, line, id_of(i, line), values, ruleset)
@@ -841,7 +859,10 @@ def _parquet_value(value: Any) -> Any:
 
 
 class Writer:
-    """Output rows, written chunk by chunk in the format of the file's name."""
+    """Output rows, written chunk by chunk in the format of the file's name, to a file
+    beside it that ``close`` puts in its place: a run that fails (``discard``) leaves a
+    file of that name as it was before, and nothing of its own. Through a link, the file
+    linked to is replaced (the link stays); a device or a pipe is written to directly."""
 
     def __init__(self, path: Path, schema: pa.Schema) -> None:
         self.path = path
@@ -849,6 +870,26 @@ class Writer:
         self.schema = schema
         self._writer: Any = None
         self._handle: Any = None
+        self._open_now = True
+        final = Path(os.path.realpath(path))
+        self._final = final
+        self._part: Path | None = None
+        with self._writing():
+            if not final.exists() or final.is_file():
+                handle, part = tempfile.mkstemp(
+                    prefix=f".{final.name}.", suffix=".part", dir=final.parent
+                )
+                os.close(handle)
+                self._part = Path(part)
+        try:
+            with self._writing():
+                self._open(self._part or path)
+        except BaseException:
+            self.discard()
+            raise
+
+    def _open(self, path: Path) -> None:
+        schema = self.schema
         if self.kind == "parquet":
             import pyarrow.parquet as pq
 
@@ -899,7 +940,37 @@ class Writer:
                 self._handle.write(jsonl_text(batch))
 
     def close(self) -> None:
-        """Finish the file: once, even when closing fails (its handle closed too)."""
+        """Finish the file and put it in its place, with the mode the file it replaces
+        had (a new one's: as the umask makes it); once, even when closing fails (its
+        handle closed too, the part removed)."""
+        if not self._open_now:
+            return
+        self._open_now = False
+        part = self._part
+        try:
+            self._finish()
+            if part is not None:
+                with self._writing():
+                    os.chmod(part, _mode_of(self._final))
+                    os.replace(part, self._final)
+        finally:
+            if part is not None:
+                part.unlink(missing_ok=True)  # (replaced: gone already)
+
+    def discard(self) -> None:
+        """Stop writing and remove what was written; the file named is left as it was."""
+        if not self._open_now:
+            return
+        self._open_now = False
+        try:
+            self._finish()
+        except TuneprintError:
+            pass  # (a write that failed: nothing of it is kept)
+        finally:
+            if self._part is not None:
+                self._part.unlink(missing_ok=True)
+
+    def _finish(self) -> None:
         writer, handle = self._writer, self._handle
         self._writer = self._handle = None
         with self._writing():
@@ -917,6 +988,16 @@ class Writer:
             yield
         except OSError as exc:
             raise not_written(self.path, exc) from None
+
+
+def _mode_of(path: Path) -> int:
+    """The permissions an output takes: those of the file it replaces, or a new file's."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        mask = os.umask(0)
+        os.umask(mask)
+        return DEFAULT_MODE & ~mask
 
 
 def not_written(path: Path, exc: OSError) -> InputError:

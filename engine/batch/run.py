@@ -246,8 +246,7 @@ def _run(
                 progress(batch.num_rows)
             del batch  # (the next chunk is estimated with no earlier output rows held)
     except BaseException:  # the input as a whole is bad, or the run stopped: no output
-        writer.close()
-        target.unlink(missing_ok=True)
+        writer.discard()  # (an earlier file of that name: left as it was)
         if progress is not None and counts.rows:  # (read again from its start: NotPlain)
             progress(-counts.rows)
         raise

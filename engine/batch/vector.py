@@ -124,7 +124,11 @@ class Chunk:
         self.steady: set[str] = set()  # number columns whose rows are grouped by value
 
     def disclose(self, name: str, vec: Vec, present: np.ndarray) -> None:
-        """Add a disclosed column (``present`` False where the row does not disclose it)."""
+        """Add a disclosed column (``present`` False where the row does not disclose it),
+        its values stored as its kind's (a rule's values are copied into them: numbers in
+        whole numbers would be cut to whole numbers)."""
+        if vec.data.dtype != _DTYPES[vec.kind]:
+            vec = Vec(vec.kind, vec.data.astype(_DTYPES[vec.kind]))
         self.values[name] = vec
         self.present[name] = present
 
