@@ -593,3 +593,91 @@ def test_a_folder_named_as_an_input_is_a_folder(tmp_path: Path) -> None:
     folder.mkdir()
     done = cli("batch", folder, tmp_path / "out.csv")
     assert done.returncode == 2 and "is a folder, not a file" in done.stderr, done.stderr
+
+
+def test_explain_reads_text_na_or_null_in_a_csv_output_as_text(
+    rs: Ruleset, tmp_path: Path
+) -> None:
+    """A CSV output's empty cell alone is empty: "NA" or "null" of a text field is the
+    value the row was estimated with (not Arrow's nulls)."""
+    if "us_state" not in rs.fields:
+        pytest.skip("the ruleset has no us_state")
+    source = write_jsonl(tmp_path / "in.jsonl", [doc(t, us_state=t) for t in ("NA", "null")])
+    target = tmp_path / "out.csv"
+    assert run_batch(source, target, rs).ok == 2
+    for row in (1, 2):
+        explain_row(target, row, "total_emissions_kgco2e", rs)
+
+
+def test_an_output_through_dev_stdout_is_written_there(tmp_path: Path) -> None:
+    """A name of an open file (a link to /dev/stdout, for the suffix) is written to, not
+    replaced: a redirection's file keeps what it had."""
+    source = tmp_path / "in.csv"
+    source.write_text("id,gpu_model,gpu_count,reserved_hours\na,A100 80GB,8,10\n")
+    link = tmp_path / "so.csv"
+    link.symlink_to("/dev/stdout")
+    log = tmp_path / "log.txt"
+    log.write_text("before\n")
+    with open(log, "a") as handle:
+        done = subprocess.run(
+            [sys.executable, "-m", "tuneprint", "batch", str(source), str(link), "-q"],
+            stdout=handle, stderr=subprocess.PIPE, text=True, timeout=120,
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    text = log.read_text()
+    assert text.startswith('before\n"row","id",') and "1 rows in, 1 estimated" in text, text
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write any file")
+def test_a_read_only_output_is_refused_and_one_in_a_read_only_folder_written_in_place(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text("id,gpu_model,gpu_count,reserved_hours\na,A100 80GB,8,10\n")
+    kept = tmp_path / "kept.csv"
+    kept.write_text("before\n")
+    kept.chmod(0o444)
+    done = cli("batch", source, kept, "-q")
+    assert done.returncode == 2 and "cannot write: Permission denied" in done.stderr
+    assert kept.read_text() == "before\n"
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    inside = folder / "out.csv"
+    inside.write_text("before\n")
+    folder.chmod(0o555)
+    try:
+        done = cli("batch", source, inside, "-q")
+        assert done.returncode == 0, done.stderr
+        assert len(formats.read_output(inside)) == 1
+    finally:
+        folder.chmod(0o755)
+
+
+def test_a_run_sent_sigterm_stops_as_ctrl_c_does(tmp_path: Path) -> None:
+    """kill, timeout and a stopped service send SIGTERM: the run stops, its file beside
+    the output removed, the earlier output left as it was."""
+    import signal
+    import time
+
+    source = tmp_path / "in.csv"
+    with open(source, "w") as handle:
+        handle.write("id,gpu_model,gpu_count,reserved_hours\n")
+        handle.writelines(f"r{i},A100 80GB,{1 + i % 8},{1 + i % 97}\n" for i in range(300_000))
+    target = tmp_path / "out.parquet"
+    target.write_text("last month's results\n")
+    run = subprocess.Popen(
+        [sys.executable, "-m", "tuneprint", "batch", str(source), str(target), "-q",
+         "--chunk-rows", "20000"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    for _ in range(600):  # (until the file beside it is being written)
+        if any(p.name.endswith(".part") for p in tmp_path.iterdir()) or run.poll() is not None:
+            break
+        time.sleep(0.01)
+    run.send_signal(signal.SIGTERM)
+    _, stderr = run.communicate(timeout=120)
+    if run.returncode == 0:
+        pytest.skip("the run ended before the signal")
+    assert run.returncode == 130 and "Traceback" not in stderr, stderr
+    assert target.read_text() == "last month's results\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "out.parquet"]

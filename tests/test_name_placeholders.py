@@ -138,6 +138,14 @@ def test_placeholders_get_no_suggestions_by_spelling(latest: Ruleset) -> None:
         ("countries", "U.S.", "USA"),  # an abbreviation's dots
         ("countries", "u.s.a.", "USA"),
         ("countries", "F.R.", "FRA"),
+        ("countries", "U. S.", "USA"),  # separators between its letters, a dot after
+        ("countries", "USA.", "USA"),
+        ("countries", "Fr.", "FRA"),
+        ("gpus", "T-4", "nvidia-t4"),
+        ("gpus", "a-10", "nvidia-a10"),
+        ("gpus", "T 4", "nvidia-t4"),
+        ("base_models", "T-5", "t5"),
+        ("servers", "v48", "gcp-tpu-v4-host"),
     ],
 )
 def test_a_short_code_written_exactly_matches(
@@ -149,14 +157,12 @@ def test_a_short_code_written_exactly_matches(
 @pytest.mark.parametrize(
     ("table", "written"),
     [
-        ("countries", "f-r-a"),
         ("countries", "U/S"),
+        ("countries", "(US)"),
         ("countries", "ＦＲ"),  # full-width
-        ("gpus", "t-4"),
-        ("gpus", "T 4"),
         ("gpus", "Ｔ４"),
-        ("servers", "v48"),
-        ("process_nodes", "n-7"),
+        ("gpus", "T4+"),
+        ("process_nodes", "n#7"),
     ],
 )
 def test_a_short_code_is_not_matched_after_folding(

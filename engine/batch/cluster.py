@@ -189,6 +189,8 @@ def run_on_dask(
                                        f"{counts.rows - before}")  # fmt: skip
                 if progress is not None:
                     progress(got["rows"])
+            if writer is not None:
+                writer.close()  # (in its place before the cluster stops)
         except BaseException:
             client.cancel(futures)  # (the parts still running: stopped, not awaited)
             if writer is not None:
@@ -196,10 +198,10 @@ def run_on_dask(
             raise
         finally:
             client.close()
-        if writer is not None:
-            writer.close()
         return counts
     finally:
-        if cluster is not None:
-            cluster.close()
-        shutil.rmtree(folder, ignore_errors=True)
+        try:
+            if cluster is not None:
+                cluster.close()
+        finally:  # (even when the run is stopped while the cluster closes)
+            shutil.rmtree(folder, ignore_errors=True)

@@ -17,6 +17,7 @@ gives their exact disclosure or error.
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import os
@@ -60,6 +61,8 @@ from .columns import (
 from .vector import MICROSECONDS_PER_SECOND, Interner
 
 SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}
+MAX_LINKS = 40  # links followed to an output's file (as the system follows them)
+OUTPUT_NULLS = [""]  # a CSV output's empty cell: text "NA" or "null" is a value, as written
 DEFAULT_MODE = 0o666  # a new output's permissions, before the umask
 SCAN_BLOCK = 1 << 20  # bytes of a CSV file checked at a time
 CHUNK_BYTES = 1 << 26  # bytes of cells in one chunk, whatever the number of rows
@@ -861,8 +864,8 @@ def _parquet_value(value: Any) -> Any:
 class Writer:
     """Output rows, written chunk by chunk in the format of the file's name, to a file
     beside it that ``close`` puts in its place: a run that fails (``discard``) leaves a
-    file of that name as it was before, and nothing of its own. Through a link, the file
-    linked to is replaced (the link stays); a device or a pipe is written to directly."""
+    file of that name as it was before, and nothing of its own (see ``_placement`` for
+    links, devices and folders that cannot hold that file)."""
 
     def __init__(self, path: Path, schema: pa.Schema) -> None:
         self.path = path
@@ -871,16 +874,10 @@ class Writer:
         self._writer: Any = None
         self._handle: Any = None
         self._open_now = True
-        final = Path(os.path.realpath(path))
-        self._final = final
         self._part: Path | None = None
         with self._writing():
-            if not final.exists() or final.is_file():
-                handle, part = tempfile.mkstemp(
-                    prefix=f".{final.name}.", suffix=".part", dir=final.parent
-                )
-                os.close(handle)
-                self._part = Path(part)
+            self._final, self._part = _placement(path)
+        self._stream = self._part is None and _stream(path)
         try:
             with self._writing():
                 self._open(self._part or path)
@@ -890,14 +887,19 @@ class Writer:
 
     def _open(self, path: Path) -> None:
         schema = self.schema
+        # a stream or a device is appended to: a redirection's file keeps what it holds
+        mode = "a" if self._stream else "w"
         if self.kind == "parquet":
             import pyarrow.parquet as pq
 
             from .engine import ROW
 
             coded = [f.name for f in schema if pa.types.is_dictionary(f.type)]
+            target: Any = path
+            if mode == "a":
+                target = self._handle = open(path, "ab")  # noqa: SIM115 (closed by close())
             self._writer = pq.ParquetWriter(
-                path,
+                target,
                 schema,
                 compression="snappy",
                 use_dictionary=coded,  # numbers are mostly distinct: no dictionary to try
@@ -913,14 +915,14 @@ class Writer:
         elif self.kind == "csv":
             import pyarrow.csv as pcsv
 
-            self._handle = open(path, "wb")  # noqa: SIM115 (closed by close())
+            self._handle = open(path, mode + "b")  # noqa: SIM115 (closed by close())
             names = [_header(f) for f in schema]
             self._csv_schema = pa.schema(
                 [pa.field(n, _csv_type(f.type)) for n, f in zip(names, schema, strict=True)]
             )
             self._writer = pcsv.CSVWriter(self._handle, self._csv_schema)
         else:
-            self._handle = open(path, "w", encoding="utf-8")  # noqa: SIM115
+            self._handle = open(path, mode, encoding="utf-8")  # noqa: SIM115
 
     def write(self, batch: pa.RecordBatch) -> None:
         """Append a chunk of output rows."""
@@ -988,6 +990,56 @@ class Writer:
             yield
         except OSError as exc:
             raise not_written(self.path, exc) from None
+
+
+def _placement(path: Path) -> tuple[Path, Path | None]:
+    """The file an output replaces, and the file beside it to write first (None: written
+    in place). Through a link, the file linked to is replaced (the link stays). Written in
+    place: a device, a pipe, an open file's name (``/dev/stdout``: a file appended to by a
+    redirection keeps what it had), and a file whose folder cannot hold another (that
+    file, cut short if the run fails). A file no one may write to stays so (refused)."""
+    try:
+        info = os.stat(path)
+    except OSError:  # (a new file, or a link to one)
+        info = None
+    final = Path(os.path.realpath(path))
+    if info is not None:
+        if _stream(path):
+            return path, None
+        if not os.access(path, os.W_OK):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+    try:
+        handle, part = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent)
+    except PermissionError:
+        if info is None:
+            raise
+        return final, None  # (a folder no file can be added to: the file itself)
+    os.close(handle)
+    return final, Path(part)
+
+
+def _stream(path: Path) -> bool:
+    """Whether an output is a device, a pipe or an open file's name: written in place,
+    appended to."""
+    try:
+        return not stat.S_ISREG(os.stat(path).st_mode) or _through_streams(path)
+    except OSError:
+        return False
+
+
+def _through_streams(path: Path) -> bool:
+    """Whether a name reaches its file through ``/dev`` or ``/proc`` (``/dev/stdout``,
+    ``/dev/fd/1``, ``/proc/self/fd/1``): the name of an open file, not a place."""
+    seen = str(path)
+    for _ in range(MAX_LINKS):
+        absolute = os.path.abspath(seen)
+        if absolute.startswith(("/dev/", "/proc/")):
+            return True
+        if not os.path.islink(absolute):
+            return False
+        target = os.readlink(absolute)
+        seen = os.path.join(os.path.dirname(absolute), target)
+    return True  # (a loop of links: not a file to replace)
 
 
 def _mode_of(path: Path) -> int:
@@ -1097,7 +1149,9 @@ def output_batches(
             with open(path, encoding="utf-8", newline="") as handle:
                 header = next(csv.reader([handle.readline()]), [])
             types = {c: pa.int64() if c == ROW else pa.string() for c in header}
-            options = pcsv.ConvertOptions(column_types=types, strings_can_be_null=True)
+            options = pcsv.ConvertOptions(
+                column_types=types, strings_can_be_null=True, null_values=OUTPUT_NULLS
+            )
             reader = pcsv.open_csv(path, convert_options=options)
             for batch in reader:
                 table = pa.Table.from_batches([batch])
@@ -1151,7 +1205,8 @@ def read_output(path: Path) -> pa.Table:
     if kind == "csv":
         import pyarrow.csv as pcsv
 
-        table = pcsv.read_csv(path, convert_options=pcsv.ConvertOptions(strings_can_be_null=True))
+        options = pcsv.ConvertOptions(strings_can_be_null=True, null_values=OUTPUT_NULLS)
+        table = pcsv.read_csv(path, convert_options=options)
         return table.rename_columns([c.split(" [", 1)[0] for c in table.column_names])
     with open(path, encoding="utf-8") as handle:
         return _jsonl_output([line for line in handle if line.strip()], str(path))

@@ -116,9 +116,14 @@ _WORKER: dict[str, Any] = {}  # in a worker: its ruleset and layout
 
 
 def _start_worker(folder: str, digest: str, fields: list[str]) -> None:
+    import signal
+
     from ..api import load_ruleset
     from .memory import keep_freed_memory
 
+    # Ctrl-C reaches the whole process group: the parent stops the run and its workers
+    # (no worker's own traceback on the terminal)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     keep_freed_memory()
     ruleset = load_ruleset(folder)
     if ruleset.content_hash != digest:  # the folder changed since the run began

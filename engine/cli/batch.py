@@ -78,6 +78,7 @@ def register(app: typer.Typer) -> None:
                 "--scheduler", None, "", "a Dask scheduler is for --engine dask alone", "option"
             )
         ruleset = load_ruleset(rules)
+        _stop_on_terminate()
         from ..batch.memory import keep_freed_memory
 
         keep_freed_memory()  # (this process runs the batch alone: see batch/memory.py)
@@ -125,3 +126,17 @@ def register(app: typer.Typer) -> None:
         echo(f"{counts.rows} rows in, {counts.ok} estimated, {counts.errors} errors -> {target}")
         if fail_on_error and counts.errors:
             raise typer.Exit(2)
+
+
+def _stop_on_terminate() -> None:
+    """A run sent SIGTERM (``kill``, ``timeout``, a service or a CI job stopped) stops as
+    Ctrl-C stops it: its output file beside the target and its temporary parts removed,
+    an earlier output left as it was, exit 130 with "aborted"."""
+    import contextlib
+    import signal
+
+    def interrupted(number: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    with contextlib.suppress(ValueError):  # (not the main thread: the caller's choice)
+        signal.signal(signal.SIGTERM, interrupted)

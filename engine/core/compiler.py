@@ -227,7 +227,10 @@ class _Module:
             return "v.__class__ is _datetime"
         if spec.type == "boolean":
             return "v is True or v is False"
-        return f"v.__class__ is str and len(v) <= {MAX_TEXT_LENGTH} and not _has_control(v)"
+        return (
+            f"v.__class__ is str and len(v) <= {MAX_TEXT_LENGTH} and v == v.strip() "
+            "and not _has_control(v)"
+        )  # (spaces around it: ``coerce`` takes them off)
 
 
 def _key_types(keys: frozenset[Any]) -> list[type]:

@@ -30,7 +30,8 @@ MAX_SUGGESTIONS = 3  # closest known names offered for an unknown one
 CACHE_SIZE = 65536  # names kept in their folded forms
 SUGGESTION_CUTOFF = 0.5  # similarity (0 to 1) a known name needs to be suggested
 SHORT_NAME = 3  # letters and digits of a code that matches only exactly as written
-_DOTTED = re.compile(r"(?:[A-Za-z]\.){1,3}[A-Za-z]?")  # "U.S.", "U.S.A.", "U.K"
+# a short name's letters and digits, with separators between them and a dot after
+_SEPARATED = re.compile(r"[A-Za-z0-9]+(?:[-._ ]+[A-Za-z0-9]+)*\.?")
 
 # Folded forms (see ``normalise``) of what people write for a value they do not know:
 # "N/A", "n.a.", "#N/A", "<NA>" and "NA" all fold to "na". Text of punctuation only ("-",
@@ -91,15 +92,27 @@ def is_short(name: str) -> bool:
 
 
 def _exactly(name: str) -> str | None:
-    """The written form of a short name written exactly (ASCII, spaces around it only;
-    an abbreviation's dots too: "U.S." is "us"), or None: no Unicode folding ("ß" ->
-    "ss") or other punctuation dropped ("N/A") makes one."""
+    """The written form of a short name written as its letters and digits (ASCII), with
+    at most hyphens, dots, underscores or spaces between them and a dot after ("T-4",
+    "U.S.", "Fr."), lowercased; None for anything else: no Unicode folding ("ß" -> "ss",
+    "Ｔ４") or other punctuation dropped ("N/A", "(US)") makes a code."""
     text = name.strip()
-    if not text.isascii():
+    if not text.isascii() or not _SEPARATED.fullmatch(text):
         return None
-    if _DOTTED.fullmatch(text):
-        text = text.replace(".", "")
-    return text.lower()
+    return " ".join(text.lower().split())
+
+
+def _short_match(table: Table, name: str) -> str | None:
+    """The row of a short name: written exactly as a key or alias, or, with its
+    separators taken out (``_exactly``), as the one row of that folded form."""
+    written = _exactly(name)
+    if written is None:
+        return None
+    exact = table.names.get(written)
+    if exact is not None:
+        return exact
+    keys = table.folded.get(normalise(written), ())
+    return keys[0] if len(keys) == 1 else None
 
 
 def canonical_name(table: Table, name: str) -> str | None:
@@ -108,8 +121,7 @@ def canonical_name(table: Table, name: str) -> str | None:
     if is_placeholder(name):
         return None
     if is_short(name):
-        written = _exactly(name)
-        return None if written is None else table.names.get(written)
+        return _short_match(table, name)
     exact = table.names.get(written_form(name))
     if exact is not None:
         return exact
@@ -132,7 +144,7 @@ def placeholder_hint(
     """ "; it reads as a placeholder..." for a placeholder written where a name is wanted;
     a placeholder that is also a code ("NA", Namibia's) names the rows that code means."""
     meant: list[str] = []
-    if isinstance(known, Mapping) and _exactly(word) == normalise(word):
+    if isinstance(known, Mapping) and _exactly(word) is not None:  # (a code as written)
         meant = list(dict.fromkeys(known.get(normalise(word), ())))
     also = ""
     if meant:
