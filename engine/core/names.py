@@ -11,8 +11,9 @@ Two exceptions keep a written "not known" from becoming a real place or product:
   row, even one with that alias ("NA" is Namibia's ISO code): the message says to leave
   the value out;
 - a short name, one of at most ``SHORT_NAME`` letters and digits (ISO codes "FR" and
-  "FRA", "T4", "A10"), matches only written exactly as a key or alias: ASCII, any case,
-  spaces around it allowed. Folding would turn too much into such codes: "N/A" into "NA"
+  "FRA", "T4", "A10"), matches only written as a code: its ASCII letters and digits, any
+  case, with at most hyphens, dots, underscores or spaces between them and a dot after
+  ("T-4", "U.S."). Folding would turn too much into such codes: "N/A" into "NA"
   (Namibia), "ß" into "SS" (South Sudan), "Ｔ４" into "T4".
 """
 
@@ -87,11 +88,11 @@ def is_placeholder(name: str) -> bool:
 
 def is_short(name: str) -> bool:
     """Whether a name is short (``SHORT_NAME`` letters and digits or fewer), so matches
-    only as written exactly."""
+    only written as a code (``_as_code``)."""
     return len(normalise(name)) <= SHORT_NAME
 
 
-def _exactly(name: str) -> str | None:
+def _as_code(name: str) -> str | None:
     """The written form of a short name written as its letters and digits (ASCII), with
     at most hyphens, dots, underscores or spaces between them and a dot after ("T-4",
     "U.S.", "Fr."), lowercased; None for anything else: no Unicode folding ("ß" -> "ss",
@@ -104,8 +105,8 @@ def _exactly(name: str) -> str | None:
 
 def _short_match(table: Table, name: str) -> str | None:
     """The row of a short name: written exactly as a key or alias, or, with its
-    separators taken out (``_exactly``), as the one row of that folded form."""
-    written = _exactly(name)
+    separators taken out (``_as_code``), as the one row of that folded form."""
+    written = _as_code(name)
     if written is None:
         return None
     exact = table.names.get(written)
@@ -117,7 +118,7 @@ def _short_match(table: Table, name: str) -> str | None:
 
 def canonical_name(table: Table, name: str) -> str | None:
     """The row key a written name refers to (through aliases), or None. A placeholder
-    matches nothing, a short name only written exactly as a key or alias."""
+    matches nothing, a short name only written as a code (``_short_match``)."""
     if is_placeholder(name):
         return None
     if is_short(name):
@@ -144,7 +145,7 @@ def placeholder_hint(
     """ "; it reads as a placeholder..." for a placeholder written where a name is wanted;
     a placeholder that is also a code ("NA", Namibia's) names the rows that code means."""
     meant: list[str] = []
-    if isinstance(known, Mapping) and _exactly(word) is not None:  # (a code as written)
+    if isinstance(known, Mapping) and _as_code(word) is not None:  # (a code as written)
         meant = list(dict.fromkeys(known.get(normalise(word), ())))
     also = ""
     if meant:
