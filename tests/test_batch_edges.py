@@ -681,3 +681,16 @@ def test_a_run_sent_sigterm_stops_as_ctrl_c_does(tmp_path: Path) -> None:
     assert run.returncode == 130 and "Traceback" not in stderr, stderr
     assert target.read_text() == "last month's results\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "out.parquet"]
+
+
+def test_estimate_names_each_row_of_a_file_with_a_bad_header_by_its_line(
+    tmp_path: Path,
+) -> None:
+    """Each row is refused for the header, named by its own line, not all by line 1."""
+    source = tmp_path / "bh.csv"
+    source.write_text("id,gpu_model,bogus\na,A100,1\nb,V100,2\n")
+    done = cli("estimate", "--format", "json", source)
+    assert done.returncode == 2
+    names = [entry["name"] for entry in json.loads(done.stdout)]
+    assert names == [f"{source}:2", f"{source}:3"], names
+    assert f"{source}:2: not estimated" in cli("estimate", source).stdout

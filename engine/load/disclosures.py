@@ -374,7 +374,7 @@ def csv_records(
             continue
         if header_problems:
             problem = Problem(name, line, "", message, "schema")
-            yield InputError([*header_problems, problem]), None
+            yield InputError([problem, *header_problems]), None  # (the row named first)
             continue
         written = (
             cells[where].strip() or None
