@@ -16,6 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 pa = pytest.importorskip("pyarrow")
@@ -458,7 +459,7 @@ def test_a_data_frame_of_mixed_columns_views_or_a_name_twice(rs: Ruleset) -> Non
     expected = estimate_table(frame, rs).column("total_emissions_kgco2e").to_pylist()
     mixed = frame.copy()
     mixed["gpu_count"] = pd.Series(["8", 8], dtype=object)
-    mixed["reserved_hours"] = pd.Series([10.0, "10"], dtype=object)
+    mixed["reserved_hours"] = pd.Series([np.float64(10.0), "10"], dtype=object)
     got = estimate_table(mixed, rs).column("total_emissions_kgco2e").to_pylist()
     assert got == expected and None not in got
     named = frame.copy()

@@ -72,6 +72,8 @@ def _cell_text(value: Any) -> str | None:
     """A cell of a mixed column as a CSV file writes it."""
     import math
 
+    if type(value).__module__ == "numpy":  # (a NumPy scalar: the Python value it holds)
+        value = value.item()
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     if isinstance(value, bool):

@@ -876,8 +876,8 @@ class Writer:
         self._open_now = True
         self._part: Path | None = None
         with self._writing():
-            self._final, self._part = _placement(path)
-        self._stream = self._part is None and _stream(path)
+            placed = _placement(path)
+        self._final, self._part, self._stream = placed.final, placed.part, placed.stream
         try:
             with self._writing():
                 self._open(self._part or path)
@@ -992,20 +992,29 @@ class Writer:
             raise not_written(self.path, exc) from None
 
 
-def _placement(path: Path) -> tuple[Path, Path | None]:
-    """The file an output replaces, and the file beside it to write first (None: written
-    in place). Through a link, the file linked to is replaced (the link stays). Written in
-    place: a device, a pipe, an open file's name (``/dev/stdout``: a file appended to by a
-    redirection keeps what it had), and a file whose folder cannot hold another (that
-    file, cut short if the run fails). A file no one may write to stays so (refused)."""
+@dataclass(frozen=True)
+class Placement:
+    """Where an output is written: the file it replaces, the file beside it written first
+    (None: written in place), and whether it is a stream (appended to, never replaced)."""
+
+    final: Path
+    part: Path | None
+    stream: bool = False
+
+
+def _placement(path: Path) -> Placement:
+    """Through a link, the file linked to is replaced (the link stays). Written in place: a
+    stream (a device, a pipe, an open file's name such as ``/dev/stdout``, whose file a
+    redirection appends to), appended to; and a file whose folder cannot hold another
+    (that file, cut short if the run fails). A file no one may write to stays so."""
     try:
         info = os.stat(path)
     except OSError:  # (a new file, or a link to one)
         info = None
     final = Path(os.path.realpath(path))
     if info is not None:
-        if _stream(path):
-            return path, None
+        if not stat.S_ISREG(info.st_mode) or _through_streams(path):
+            return Placement(path, None, stream=True)
         if not os.access(path, os.W_OK):
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
     try:
@@ -1013,18 +1022,9 @@ def _placement(path: Path) -> tuple[Path, Path | None]:
     except PermissionError:
         if info is None:
             raise
-        return final, None  # (a folder no file can be added to: the file itself)
+        return Placement(final, None)  # (a folder no file can be added to: the file itself)
     os.close(handle)
-    return final, Path(part)
-
-
-def _stream(path: Path) -> bool:
-    """Whether an output is a device, a pipe or an open file's name: written in place,
-    appended to."""
-    try:
-        return not stat.S_ISREG(os.stat(path).st_mode) or _through_streams(path)
-    except OSError:
-        return False
+    return Placement(final, Path(part))
 
 
 def _through_streams(path: Path) -> bool:
