@@ -695,3 +695,30 @@ def test_estimate_names_each_row_of_a_file_with_a_bad_header_by_its_line(
     names = [entry["name"] for entry in json.loads(done.stdout)]
     assert names == [f"{source}:2", f"{source}:3"], names
     assert f"{source}:2: not estimated" in cli("estimate", source).stdout
+
+
+def test_the_placement_refuses_an_unwritable_file_and_falls_back_to_writing_in_place(
+    rs: Ruleset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The two cases the test above checks as an ordinary user, here as any user (root
+    may write any file): the system says no to the file, or to a file beside it."""
+    source = tmp_path / "in.csv"
+    source.write_text("id,gpu_model,gpu_count,reserved_hours\na,A100 80GB,8,10\n")
+    kept = tmp_path / "kept.csv"
+    kept.write_text("before\n")
+    monkeypatch.setattr(formats.os, "access", lambda path, mode: Path(path) != kept)
+    with pytest.raises(InputError, match=r"kept\.csv: cannot write: Permission denied"):
+        run_batch(source, kept, rs)
+    assert kept.read_text() == "before\n"
+
+    def no_room(**_: Any) -> Any:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(formats.tempfile, "mkstemp", no_room)
+    inside = tmp_path / "inside.csv"
+    inside.write_text("before\n")
+    assert run_batch(source, inside, rs).ok == 1  # (written in place)
+    assert len(formats.read_output(inside)) == 1
+    with pytest.raises(InputError, match=r"new\.csv: cannot write: Permission denied"):
+        run_batch(source, tmp_path / "new.csv", rs)  # (no file to write in place)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "inside.csv", "kept.csv"]

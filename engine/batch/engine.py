@@ -34,6 +34,7 @@ from ..api import Result, estimate
 from ..core.model import Disclosure, Ruleset
 from ..core.problems import Problem, TuneprintError, UnresolvedError
 from ..core.provenance import plain
+from ..core.text import one_line
 from . import arrays
 from .columns import Columns, Refused
 from .vector import (
@@ -109,7 +110,7 @@ class Layout:
             )
             warns: list[str | None] = [None]  # a disclosed value does not warn
             for r in rules:
-                text = " ".join(r.warning.split()) if r.warning else None
+                text = one_line(r.warning) if r.warning else None
                 warns.append(key + dumps(text, ensure_ascii=False) if text else None)
             notes.append(warns)
         return fragments, notes

@@ -27,7 +27,7 @@ from ..api import Result, estimate, load_ruleset
 from ..core.model import Ruleset
 from ..core.problems import CODES, InputError, Problem, RulesetError
 from ..core.provenance import plain
-from ..core.text import printable
+from ..core.text import given, printable
 from ..core.values import DATE_TYPES, DEFAULT_REL_TOL, NUMBER_TYPES, parse_datetime, parse_number
 from ..load.disclosures import unknown_field
 from ..views.json import compact_record
@@ -534,11 +534,7 @@ def _expected(result: Result, key: str) -> Any:
 
 def _warnings(result: Result) -> dict[str, str]:
     """The warnings a batch writes of a result: each warning rule's text, in one line."""
-    return {
-        key: " ".join(r.rule.warning.split())
-        for key, r in result.fields.items()
-        if r.warning and r.rule is not None and r.rule.warning
-    }
+    return {key: r.warning for key, r in result.fields.items() if r.warning}  # (one line)
 
 
 def _equal(recorded: Any, rebuilt: Any) -> bool:
@@ -557,14 +553,5 @@ def _equal(recorded: Any, rebuilt: Any) -> bool:
 
 
 def _shown(value: Any) -> str:
-    """A cell or value for a message: empty, text quoted, numbers in full, times in ISO."""
-    if value is None:
-        return "empty"
-    if isinstance(value, datetime):
-        text = value.isoformat()
-    elif isinstance(value, (dict, list, bool)):
-        text = json.dumps(value, ensure_ascii=False, default=str)
-    else:
-        text = repr(value)
-    text = printable(text)
-    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
+    """A cell or value for a message: empty, or as the input would write it (``given``)."""
+    return "empty" if value is None else given(value, SHOWN_CHARS)

@@ -22,7 +22,7 @@ from .expressions import EVALUATION_ERRORS, Generator
 from .model import Expression, FieldSpec, Rule, Ruleset
 from .provenance import INPUT, Failure, Skip
 from .tables import NotApplicable
-from .text import has_control
+from .text import has_control, one_line
 from .values import MAX_TEXT_LENGTH, NUMBER_TYPES, ValueProblem, coerce
 
 Plan = dict[str, Callable[[Any], Any]]
@@ -140,7 +140,7 @@ class _Module:
         self.check(2, spec, rule)
         warning = "None"
         if rule.warning is not None:
-            text = self.bind(" ".join(rule.warning.split()))
+            text = self.bind(one_line(rule.warning))
             if rule.warn_when is None:
                 warning = text
             else:

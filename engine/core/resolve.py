@@ -31,7 +31,7 @@ from .model import Disclosure, Expression, FieldSpec, Rule, Ruleset
 from .problems import Problem, RulesetError, UnresolvedError
 from .provenance import INPUT, Fact, Failure, Resolved, Skip
 from .tables import NotApplicable, TableUse
-from .text import given
+from .text import given, one_line
 from .values import ValueProblem, coerce
 
 MAX_OPTIONS = 5  # sets of fields offered to resolve an output that cannot be resolved
@@ -205,7 +205,7 @@ class Resolution:
                         warns = self.run(rule, rule.warn_when, [])
                     except NotApplicable:
                         warns = False
-            warning = " ".join(rule.warning.split()) if warns else None
+            warning = one_line(rule.warning) if warns else None
         self.env[spec.name] = value
         return (rule, tuple(trace), tuple(tried), warning)
 

@@ -47,6 +47,12 @@ def has_control(text: str) -> bool:
     return any(unicodedata.category(ch) in ("Cc", "Cs", "Cf") for ch in text)
 
 
+def one_line(text: str) -> str:
+    """A text of several lines (a rule's warning, as YAML folds it) as one, its runs of
+    spaces and line breaks one space each."""
+    return " ".join(text.split())
+
+
 def given(value: object, limit: int) -> str:
     """A value as the input wrote it, for a message: text quoted, numbers as written,
     ``null``, ``true`` and ``false``, lists and mappings as JSON, dates and times of day

@@ -12,6 +12,7 @@ from ..core.names import ambiguous, did_you_mean
 from ..core.problems import Problem, RulesetError
 from ..core.provenance import plain
 from ..core.tables import find_row
+from ..core.text import one_line
 from ..load.disclosures import cell
 from .problem import HTTPProblem, parameter_problem
 
@@ -181,7 +182,7 @@ def rule_info(rs: Ruleset, rule: Rule) -> dict[str, Any]:
         "when": _text(rule.when),
         "reason": " ".join(rule.reason.split()),
         "assumption": rule.assumption,
-        "warning": None if rule.warning is None else " ".join(rule.warning.split()),
+        "warning": None if rule.warning is None else one_line(rule.warning),
         "warn_when": _text(rule.warn_when),
         "inputs": list(rule.inputs),
         "disclosed_inputs": list(rule.disclosed_inputs),
