@@ -137,7 +137,9 @@ class Layout:
     @cached_property
     def _schema(self) -> pa.Schema:
         rs = self.ruleset
-        cols = [pa.field(ROW, pa.int64()), pa.field(ID, pa.string())]
+        # a column every row has (its number, its ruleset) is required: Parquet then writes
+        # no definition levels for it (a third to three fifths of its writing)
+        cols = [pa.field(ROW, pa.int64(), nullable=False), pa.field(ID, pa.string())]
         for name in self.values:
             spec = rs.fields[name]
             meta = {
@@ -146,7 +148,8 @@ class Layout:
                 b"description": spec.description.encode(),
             }
             cols.append(pa.field(name, _arrow_type(spec.type), metadata=meta))
-        cols += [pa.field(n, CODED) for n in (PROVENANCE, WARNINGS, RULESET, HASH)]
+        cols += [pa.field(n, CODED) for n in (PROVENANCE, WARNINGS)]
+        cols += [pa.field(n, CODED, nullable=False) for n in (RULESET, HASH)]
         cols.append(pa.field(ERROR, pa.string()))
         meta = {
             b"tuneprint.ruleset": f"{rs.id}@{rs.version}".encode(),
@@ -215,14 +218,21 @@ def _text_column(
 ) -> pa.Array:
     """A text column (the chunk's text codes, valid where ``valid`` holds) as a dictionary
     of the texts its rows hold, in the order of their codes: not every text of the chunk,
-    so that a reader sees a column's own values as its categories (countries, not GPUs)."""
+    so that a reader sees a column's own values as its categories (countries, not GPUs).
+    The codes are counted as they are, those of the rows without a value taken out after
+    (few rows: the rows that fail): half the time of masking every row first."""
     size = len(texts)
-    # each row's code plus one, 0 where not valid (other rows may hold anything)
-    coded = arrays.zeroed(codes + 1, valid)
-    kept = np.flatnonzero(np.bincount(coded, minlength=size + 1)[1:])
-    index = np.zeros(size + 1, dtype=np.int32)
-    index[kept + 1] = np.arange(len(kept), dtype=np.int32)
-    indices = arrays.numbers(index.take(coded), pa.int32(), valid=bits)
+    if len(codes) and not (int(codes.min()) >= 0 and int(codes.max()) < size):
+        # (other rows may hold anything: a code of no text)
+        codes = arrays.zeroed(codes, valid)
+    counts = np.bincount(codes, minlength=size)
+    off = np.flatnonzero(~valid)
+    if len(off):
+        counts -= np.bincount(codes.take(off), minlength=size)
+    kept = np.flatnonzero(counts)
+    index = np.zeros(max(size, 1), dtype=np.int32)  # (no text: every row null, code 0)
+    index[kept] = np.arange(len(kept), dtype=np.int32)
+    indices = arrays.numbers(index.take(codes), pa.int32(), valid=bits)
     return pa.DictionaryArray.from_arrays(indices, arrays.texts([texts[k] for k in kept.tolist()]))
 
 

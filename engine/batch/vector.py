@@ -39,6 +39,7 @@ EPOCH = datetime(EPOCH_YEAR, 1, 1)
 MICROSECONDS_PER_SECOND = 1_000_000
 SECONDS_PER_DAY = 86_400
 MICROSECONDS_PER_HOUR = 3_600 * MICROSECONDS_PER_SECOND
+MICROSECONDS_PER_DAY = 24 * MICROSECONDS_PER_HOUR
 DENSE_KEYS = 4_000_000  # combined key range looked up through a dense array; beyond, unique()
 DENSE_FACTOR = 4  # ... and at most this many times the chunk's rows
 FAILED, DISCLOSED = -1, -2  # rule index of a field's row: no rule applied; disclosed
@@ -286,9 +287,9 @@ class Resolver:
         left, l_na, l_err = self.eval(node.left, active, env)
         right, r_na, r_err = self.eval(node.right, active, env)
         a, b = _f64(left.data), _f64(right.data)
-        na = (l_na | r_na) & active
-        err = (l_err | r_err) & active
-        live = active & ~na & ~err  # the operation runs only where both operands exist
+        none = self.nothing  # (most operands miss and fail in no row: no masks to make)
+        na = none if l_na is none and r_na is none else (l_na | r_na) & active
+        err = none if l_err is none and r_err is none else (l_err | r_err) & active
         with np.errstate(all="ignore"):
             op = type(node.op)
             if op is ast.Add:
@@ -299,10 +300,15 @@ class Resolver:
                 data = a * b
             elif op is ast.Pow:
                 data = np.power(a, b)
-                err |= live & ~np.isfinite(data)  # math.pow raises where numpy gives inf or nan
+                # math.pow raises where numpy gives inf or nan (the operation runs only
+                # where both operands exist)
+                err = err | (active & ~na & ~err & ~np.isfinite(data))
             else:  # division, floor division and remainder raise on zero in Python
-                err |= live & (b == 0)
-                safe = np.where(b == 0, 1.0, b)
+                safe = b
+                if not (_constant(b) and b[0] != 0):  # (a constant divisor, not zero)
+                    zero = b == 0
+                    err = err | (active & ~na & ~err & zero)
+                    safe = np.where(zero, 1.0, b)
                 if op is ast.Div:
                     data = a / safe
                 elif op is ast.FloorDiv:
@@ -1045,6 +1051,11 @@ def _choose(mask: np.ndarray, then: np.ndarray, otherwise: np.ndarray) -> np.nda
         chosen: np.ndarray = (then & mask) | (otherwise & ~mask)
         return chosen
     return np.where(mask, then, otherwise)
+
+
+def _constant(data: np.ndarray) -> bool:
+    """Whether a column is one value seen as many (``Resolver.constant``)."""
+    return data.ndim == 1 and len(data) > 0 and data.strides == (0,)
 
 
 def _same(rows: np.ndarray) -> np.ndarray:
