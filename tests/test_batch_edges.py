@@ -358,6 +358,35 @@ def test_explain_rebuilds_a_row_whose_time_had_a_zone(rs: Ruleset, tmp_path: Pat
         explain_row(target, 2, "start_year", rs)
 
 
+def test_a_date_given_with_its_time_of_day_keeps_it_in_every_output(
+    rs: Ruleset, tmp_path: Path
+) -> None:
+    """A date field disclosed with a time: the estimate counts back from that time (the
+    start a few hours before noon, not the evening before), so the CSV output writes the
+    time as JSON Lines and Parquet keep it, a date alone where it is midnight, and each
+    row is rebuilt."""
+    if "published_date" not in rs.fields:
+        pytest.skip("the ruleset has no published_date")
+    source = tmp_path / "in-date.csv"
+    header = "id,base_model,gpu_model,gpu_count,country,reserved_hours,published_date"
+    source.write_text(
+        f"{header}\nnoon,Llama 2 13B,A100 80GB,8,FRA,10,2024-01-01T12:00\n"
+        "day,Llama 2 13B,A100 80GB,8,FRA,10,2024-01-01\n"
+    )
+    totals = {}
+    for kind in ("parquet", "csv", "jsonl"):
+        target = tmp_path / f"date.{kind}"
+        run_batch(source, target, rs)
+        noon, day = rows_of(target)
+        assert (noon["start_year"], day["start_year"]) == (2024, 2023)
+        totals[kind] = (noon["total_emissions_kgco2e"], day["total_emissions_kgco2e"])
+        for row in (2, 3):
+            explain_row(target, row, "total_emissions_kgco2e", rs)
+    assert len(set(totals.values())) == 1
+    text = (tmp_path / "date.csv").read_text()
+    assert '"2024-01-01T12:00:00"' in text and '"2024-01-01"' in text
+
+
 def test_explain_keeps_a_text_field_that_looks_like_a_number(rs: Ruleset, tmp_path: Path) -> None:
     if "us_state" not in rs.fields:
         pytest.skip("the ruleset has no us_state")
@@ -654,9 +683,10 @@ def test_a_read_only_output_is_refused_and_one_in_a_read_only_folder_written_in_
         folder.chmod(0o755)
 
 
-def test_a_run_sent_sigterm_stops_as_ctrl_c_does(tmp_path: Path) -> None:
-    """kill, timeout and a stopped service send SIGTERM: the run stops, its file beside
-    the output removed, the earlier output left as it was."""
+@pytest.mark.parametrize("name", ["SIGTERM", "SIGHUP"])
+def test_a_run_sent_sigterm_or_sighup_stops_as_ctrl_c_does(tmp_path: Path, name: str) -> None:
+    """kill, timeout and a stopped service send SIGTERM, a closed terminal SIGHUP: the run
+    stops, its file beside the output removed, the earlier output left as it was."""
     import signal
     import time
 
@@ -675,7 +705,7 @@ def test_a_run_sent_sigterm_stops_as_ctrl_c_does(tmp_path: Path) -> None:
         if any(p.name.endswith(".part") for p in tmp_path.iterdir()) or run.poll() is not None:
             break
         time.sleep(0.01)
-    run.send_signal(signal.SIGTERM)
+    run.send_signal(getattr(signal, name))
     _, stderr = run.communicate(timeout=120)
     if run.returncode == 0:
         pytest.skip("the run ended before the signal")
@@ -722,3 +752,228 @@ def test_the_placement_refuses_an_unwritable_file_and_falls_back_to_writing_in_p
     with pytest.raises(InputError, match=r"new\.csv: cannot write: Permission denied"):
         run_batch(source, tmp_path / "new.csv", rs)  # (no file to write in place)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "inside.csv", "kept.csv"]
+
+
+@pytest.mark.parametrize(
+    ("codes", "valid", "texts", "want"),
+    [
+        ([2, 0, 2, 1], [True, True, True, False], ["a", "b", "c"], ["c", "a", "c", None]),
+        # a row without a value may hold a code of no text (out of range either way)
+        ([7, 1, -3], [False, True, False], ["a", "b"], [None, "b", None]),
+        ([5, 5], [False, False], [], [None, None]),  # no text at all
+        ([], [], ["a"], []),
+    ],
+)
+def test_a_text_column_holds_the_texts_of_its_rows_with_a_value(
+    codes: list[int], valid: list[bool], texts: list[str], want: list[str | None]
+) -> None:
+    """The output's text columns: each row's text, null where it has none, the dictionary
+    the texts of the rows with a value alone (a failed row's name is not a category)."""
+    from tuneprint.batch import arrays
+    from tuneprint.batch.engine import _text_column
+
+    mask = np.array(valid, dtype=bool)
+    got = _text_column(np.array(codes, dtype=np.int64), arrays.validity(mask), mask, texts)
+    assert got.to_pylist() == want
+    assert sorted(got.dictionary.to_pylist()) == sorted({w for w in want if w is not None})
+
+
+def _utf8_broken(cells: list[bytes]) -> Any:
+    """A string column holding the bytes given (Arrow does not check a file's text)."""
+    offsets = np.cumsum([0, *map(len, cells)]).astype(np.int32)
+    buffers = [None, pa.py_buffer(offsets.tobytes()), pa.py_buffer(b"".join(cells))]
+    return pa.Array.from_buffers(pa.string(), len(cells), buffers)
+
+
+@pytest.mark.parametrize("engine", ["vector", "rows"])
+@pytest.mark.parametrize(
+    ("column", "cells", "told"),
+    [
+        ("start_time", pa.array([1690000000, 253402300800], pa.timestamp("s")), "years 1 to 9999"),
+        ("published_date", pa.array([19000, 3_000_000], pa.date32()), "years 1 to 9999"),
+        ("start_time", pa.array([0, 1690000000], pa.timestamp("s", tz="Mars/Olympus")), "zone"),
+        ("id", pa.array([1, 10**17], pa.duration("s")), "duration"),
+        ("id", _utf8_broken([b"a", b"b\xff"]), "not UTF-8 text (byte 0xff at byte 2)"),
+        ("gpu_model", _utf8_broken([b"A100 80GB", b"H1\xc000"]), "not UTF-8 text (byte 0xc0"),
+    ],
+)
+def test_a_typed_cell_python_cannot_hold_is_an_error_of_its_row(
+    rs: Ruleset, column: str, cells: Any, told: str, engine: str
+) -> None:
+    """A Parquet or Arrow cell with no Python value (a time beyond the year 9999, a zone
+    of no known name, text that is not UTF-8) is its row's error, saying why; the other
+    rows are estimated (it stopped the whole batch)."""
+    if column not in rs.fields and column != "id":
+        pytest.skip(f"the ruleset has no {column}")
+    base = {k: [v, v] for k, v in RUN_VALUES.items()}
+    table = pa.table({"id": ["a", "b"], **base, column: cells})
+    out = estimate_table(table, rs, engine=engine)
+    errors = out.column("error").to_pylist()
+    if column == "start_time" and "zone" in told:
+        assert all(told in (e or "") for e in errors)
+        return
+    assert errors[0] is None and told in (errors[1] or ""), errors
+    assert out.num_rows == 2
+
+
+def test_a_line_of_separators_alone_of_the_wrong_count_is_an_error_not_skipped(
+    rs: Ruleset, tmp_path: Path
+) -> None:
+    """An empty line, a line of spaces and a row of the header's count of blank cells hold
+    no row (skipped, by both readers); ``,,`` under four columns is a short row and
+    ``,,,,,,,,,`` a long one, each its line's error (they vanished, uncounted)."""
+    source = tmp_path / "blanks.csv"
+    source.write_text(
+        "id,base_model,gpu_model,reserved_hours\na,Llama 2 13B,A100 80GB,10\n"
+        ",,\n,,,,,,,,,\n,,,\n   \n\nb,Llama 2 13B,A100 80GB,10\n"
+    )
+    for chunk_rows in (2, 1000):
+        counts = run_batch(source, tmp_path / "out.jsonl", rs, chunk_rows=chunk_rows)
+        assert (counts.rows, counts.ok, counts.errors) == (4, 2, 2)
+        rows = rows_of(tmp_path / "out.jsonl")
+        assert [r["row"] for r in rows] == [2, 3, 4, 8]
+        assert "fewer than the 4 columns" in rows[1]["error"]
+        assert "more than the 4 columns" in rows[2]["error"]
+
+
+def test_the_count_of_problems_not_shown_is_the_count_left_out(
+    rs: Ruleset, tmp_path: Path
+) -> None:
+    """A header of 5,000 unknown columns: 50 told, "and 4950 more problems" (it said 1);
+    a JSON Lines row of 20,000 unknown keys keeps its own count of the fields not
+    checked (it was replaced by "and 1 more problems")."""
+    wide = tmp_path / "wide.csv"
+    wide.write_text(
+        "reserved_hours," + ",".join(f"x{i}" for i in range(5000)) + "\n10" + ",1" * 5000 + "\n"
+    )
+    with pytest.raises(InputError) as caught:
+        run_batch(wide, tmp_path / "out.jsonl", rs)
+    problems = caught.value.problems
+    assert len(problems) == 51 and problems[-1].message == "and 4950 more problems"
+    keys = tmp_path / "keys.jsonl"
+    keys.write_text(json.dumps({"id": "a", "values": {f"x{i}": 1 for i in range(20000)}}) + "\n")
+    run_batch(keys, tmp_path / "keys-out.jsonl", rs)
+    (row,) = rows_of(tmp_path / "keys-out.jsonl")
+    told = row["error"] if isinstance(row["error"], list) else json.loads(row["error"])
+    assert [p["message"] for p in told[-1:]] == ["and 19950 more fields not checked"]
+    assert len(told) == 51
+
+
+@pytest.mark.parametrize("kind", ["csv", "jsonl"])
+def test_an_output_saved_again_with_a_byte_order_mark_is_explained(
+    kind: str, rs: Ruleset, tmp_path: Path
+) -> None:
+    """A spreadsheet's "CSV UTF-8" (pandas' utf-8-sig) puts a byte-order mark first: the
+    output is explained as before (its first column was read as "\\ufeffrow")."""
+    source = write_jsonl(tmp_path / "in.jsonl", [doc("plain"), doc("more", gpu_count=4)])
+    target = tmp_path / f"out.{kind}"
+    run_batch(source, target, rs)
+    marked = tmp_path / f"marked.{kind}"
+    marked.write_bytes(b"\xef\xbb\xbf" + target.read_bytes())
+    for row in (1, 2):
+        assert explain_row(marked, row, "pue", rs).disclosure.id == ("plain", "more")[row - 1]
+
+
+@pytest.mark.parametrize("label", ["{folder}", "my-own-rules@{version}", "{id}@9.9"])
+def test_explain_takes_the_ruleset_a_row_names_only_among_the_shipped_versions(
+    label: str, rs: Ruleset, tmp_path: Path
+) -> None:
+    """A row's ruleset cell names a shipped version: a folder written there (a draft the
+    file's author chose, loaded with no warning) or another ruleset's name is refused;
+    a draft is explained only when given (``--rules``)."""
+    source = write_jsonl(tmp_path / "in.jsonl", [doc("plain")])
+    target = tmp_path / "out.csv"
+    run_batch(source, target, rs)
+    text = target.read_text()
+    shipped = f"{rs.id}@{rs.version}"
+    assert explain_row(target, 1, "pue").disclosure.id == "plain"
+    from tuneprint.load.layers import find_ruleset
+
+    folder = f"{rs.id}@{find_ruleset(rs.version).resolve()}"
+    edited = label.format(folder=folder, version=rs.version, id=rs.id)
+    (tmp_path / "edited.csv").write_text(text.replace(shipped, edited))
+    with pytest.raises((InputError, tuneprint.RulesetError)) as caught:
+        explain_row(tmp_path / "edited.csv", 1, "pue")
+    assert "ruleset" in str(caught.value)
+
+
+@pytest.mark.parametrize("kind", ["csv", "jsonl"])
+def test_explain_refuses_a_provenance_holding_a_field_twice(
+    kind: str, rs: Ruleset, tmp_path: Path
+) -> None:
+    """A JSON object keeps the last of a key written twice: an edit put before the real
+    entry ("pue": "rule:bogus", ..., "pue": ...) passed; it is refused."""
+    source = write_jsonl(tmp_path / "in.jsonl", [doc("plain")])
+    target = tmp_path / f"out.{kind}"
+    run_batch(source, target, rs)
+    text = target.read_text()
+    # the provenance's object (a CSV's first JSON cell), with a field put in front
+    old, new = (
+        ('"{""', '"{""pue"": ""rule:bogus"", ""')
+        if kind == "csv"
+        else ('"provenance": {"', '"provenance": {"pue": "rule:bogus", "')
+    )
+    assert old in text
+    edited = tmp_path / f"edited.{kind}"
+    edited.write_text(text.replace(old, new, 1))
+    with pytest.raises(InputError, match="appears twice"):
+        explain_row(edited, 1, "pue", rs)
+
+
+def test_estimate_as_json_is_json_whatever_control_characters_an_id_holds(
+    tmp_path: Path,
+) -> None:
+    """An id holding a C1 control (U+0085) or DEL: the JSON written is still JSON, each
+    written as JSON's own escape (it was ``\\x85``, which no JSON reader takes), and read
+    back it is the id given."""
+    source = tmp_path / "c1.jsonl"
+    source.write_text(json.dumps({"id": "a\u0085b\u007fc\u202ed", "values": RUN_VALUES}) + "\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "tuneprint", "estimate", str(source), "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "\u0085" not in done.stdout and "\x7f" not in done.stdout  # (escaped, not raw)
+    (result,) = json.loads(done.stdout)
+    assert result["disclosure"]["id"] == "a\u0085b\u007fc\u202ed"
+
+
+def test_a_line_longer_than_arrows_block_is_its_rows_error(rs: Ruleset, tmp_path: Path) -> None:
+    """A plain line of 9 MB (more than twice the block Arrow's reader parses at a time):
+    the row's error says its cell is over the limit, the other rows are estimated (the
+    whole file failed, with Arrow's own words)."""
+    source = tmp_path / "long.csv"
+    source.write_text(
+        "id,base_model,gpu_model,reserved_hours\na,Llama 2 13B,A100 80GB,10\n"
+        f"big,Llama 2 13B,{'A' * (2 * formats.READ_BLOCK + 1000)},10\nc,Llama 2 13B,A100 80GB,10\n"
+    )
+    counts = run_batch(source, tmp_path / "out.jsonl", rs)
+    assert (counts.rows, counts.ok, counts.errors) == (3, 2, 1)
+    told = rows_of(tmp_path / "out.jsonl")[1]["error"]
+    told = json.loads(told) if isinstance(told, str) else told
+    assert any("the limit is" in p["message"] for p in told), told
+    assert {p["line"] for p in told} == {3}
+
+
+def test_a_header_name_off_by_what_does_not_show_says_what_it_meant(
+    rs: Ruleset, tmp_path: Path
+) -> None:
+    """``ID``, ``PUE``, a name with a space after it or a zero-width space in it: each
+    said which column it meant (``ID`` was offered egrid_subregion), the invisible
+    character written as an escape."""
+    source = tmp_path / "header.csv"
+    source.write_text(
+        "ID,base_model,gpu_model,reserved_hours ,PUE,gpu\u200b_count\n"
+        "a,Llama 2 13B,A100,10,1.1,8\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(InputError) as caught:
+        run_batch(source, tmp_path / "out.jsonl", rs)
+    told = {p.where: p.message for p in caught.value.problems}
+    assert told["ID"].endswith("did you mean 'id'?")
+    assert told["PUE"].endswith("did you mean 'pue'?")
+    assert told["reserved_hours "].endswith("did you mean 'reserved_hours'?")
+    assert told["gpu\u200b_count"].endswith("did you mean 'gpu_count'?")
+    assert "\\u200b" in tuneprint.core.text.printable("gpu\u200b_count")

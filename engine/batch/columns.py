@@ -327,6 +327,10 @@ def typed_column(columns: Columns, spec: FieldSpec, array: pa.Array, ruleset: Ru
     """A typed column (Parquet, Arrow, a data frame): numbers as they are, text as cells."""
     if _view(array.type):  # (text of views, as Polars gives it: the same cells as text)
         array = array.cast(pa.large_string() if _text_view(array.type) else pa.large_binary())
+    if text_type(array.type) or (
+        pa.types.is_dictionary(array.type) and text_type(array.type.value_type)
+    ):
+        array = utf8_checked(columns, spec.name, array)
     if text_type(array.type):
         filled = pc.fill_null(array, arrays.texts([""])[0])
         return text_column(columns, spec, filled, ruleset)
@@ -384,7 +388,7 @@ def _distinct(array: pa.Array) -> tuple[np.ndarray, list[Any]]:
         found: dict[Any, int] = {}
         distinct: list[Any] = [None]
         indices = np.zeros(len(array), dtype=np.int64)
-        for i, value in enumerate(array.to_pylist()):
+        for i, value in enumerate(values_of(array)):
             if value is not None:
                 indices[i] = found.setdefault(hashable(_plain(value)), len(found) + 1)
                 if indices[i] == len(distinct):
@@ -393,7 +397,73 @@ def _distinct(array: pa.Array) -> tuple[np.ndarray, list[Any]]:
     if isinstance(encoded, pa.ChunkedArray):
         encoded = encoded.combine_chunks()
     indices = arrays.numpy(pc.fill_null(encoded.indices, -1)).astype(np.int64) + 1
-    return indices, [None, *(_plain(v) for v in encoded.dictionary.to_pylist())]
+    return indices, [None, *(_plain(v) for v in values_of(encoded.dictionary))]
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A cell Arrow holds that has no Python value: a date or a time beyond the years 1
+    to 9999, a duration beyond a Python timedelta, a time in a zone of no known name,
+    text that is not UTF-8. The row is an error saying why (``reason``)."""
+
+    reason: str
+
+
+def scalar_value(scalar: pa.Scalar) -> Any:
+    """A cell as Python holds it, or ``Unreadable`` where it cannot be."""
+    try:
+        return scalar.as_py()
+    except (ArithmeticError, ValueError, pa.ArrowException) as exc:
+        return Unreadable(_unreadable(scalar.type, exc))
+
+
+def values_of(array: pa.Array) -> list[Any]:
+    """A column's cells as Python holds them (``Unreadable`` where a cell cannot be):
+    at once, or cell by cell where one cannot."""
+    try:
+        return list(array.to_pylist())
+    except (ArithmeticError, ValueError, pa.ArrowException):
+        return [scalar_value(array[i]) for i in range(len(array))]
+
+
+def _unreadable(kind: pa.DataType, exc: BaseException) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 text (byte {exc.object[exc.start]:#04x} at byte {exc.start + 1})"
+    if (
+        pa.types.is_timestamp(kind)
+        and kind.tz is not None
+        and not isinstance(exc, ArithmeticError)
+    ):
+        return f"a time in {kind.tz!r}, a time zone of no known name"
+    if pa.types.is_duration(kind):
+        return "a duration beyond what a duration can hold (about 2.7 million years)"
+    if pa.types.is_temporal(kind):
+        return "a date or time outside the years 1 to 9999"
+    return f"a {kind} value that cannot be read ({exc})"
+
+
+def utf8_checked(columns: Columns, name: str, array: pa.Array) -> pa.Array:
+    """A text column whose cells are all UTF-8 (Arrow trusts a Parquet file's text): as
+    it is, or with each cell that is not made null and its row flagged (the row is then
+    read again one by one, and says why)."""
+    try:
+        array.validate(full=True)
+        return array
+    except pa.ArrowInvalid:
+        pass
+    if pa.types.is_dictionary(array.type):
+        array = array.cast(array.type.value_type)
+    raw = array.cast(pa.large_binary())
+    bad = np.zeros(len(array), dtype=bool)
+    for i, value in enumerate(raw.to_pylist()):
+        if value is not None:
+            try:
+                value.decode("utf-8")
+            except UnicodeDecodeError:
+                bad[i] = True
+    columns.flag(name, bad)
+    kept = pc.if_else(arrays.booleans(~bad), raw, pa.nulls(len(raw), pa.large_binary()))
+    return kept.cast(pa.large_string())
 
 
 def hashable(value: Any) -> Any:

@@ -49,16 +49,20 @@ from . import arrays
 from .columns import (
     Columns,
     Refused,
+    Unreadable,
     default_ids,
     disclosure_columns,
     hashable,
     id_column,
     refusal_text,
+    scalar_value,
     text_column,
     text_type,
     typed_column,
+    utf8_checked,
+    values_of,
 )
-from .vector import MICROSECONDS_PER_SECOND, Interner
+from .vector import MICROSECONDS_PER_DAY, MICROSECONDS_PER_SECOND, Interner
 
 SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}
 MAX_LINKS = 40  # links followed to an output's file (as the system follows them)
@@ -401,12 +405,15 @@ def _arrow_csv(
                         ),
                     )
                 batch = next(reader, None)
-            except (pa.ArrowException, OSError) as exc:
-                if uneven:  # (Python's reader tells that line as its row's error)
-                    raise NotPlain(f"{name}: row {uneven[0]} is not a plain record") from None
-                raise InputError.one(  # (the file was checked: it has changed since)
-                    name, None, "", f"cannot read it as CSV any more: {exc}", "syntax"
+            except pa.ArrowException:
+                # a line of other cells than the header's, or one longer than a block
+                # Arrow parses at a time (twice READ_BLOCK): Python's reader tells that
+                # line as its row's error (a cell over the limit), or what else it is
+                raise NotPlain(
+                    f"{name}: row {uneven[0] if uneven else '?'} is not a plain record"
                 ) from None
+            except OSError as exc:
+                raise InputError.one(name, None, "", f"cannot read it: {exc}", "syntax") from None
             if batch is None:
                 return
             try:
@@ -504,7 +511,7 @@ def _flagged_cells(
         if rows is None or not rows.any():
             continue
         where = np.flatnonzero(rows)
-        cells = table.column(h).take(arrays.numbers(where, pa.int64())).to_pylist()
+        cells = values_of(table.column(h).take(arrays.numbers(where, pa.int64())))
         flagged.append((k, dict(zip(where.tolist(), map(_cell_key, cells), strict=True))))
 
     def key_of(i: int) -> tuple[Any, ...]:
@@ -792,22 +799,30 @@ def _parquet_chunk(
     given = batch.column("id") if "id" in header else None
     if given is not None and isinstance(given, pa.ChunkedArray):
         given = given.combine_chunks()
+    raw_id = given  # (as the file holds it: text that may not be UTF-8)
     if given is None or pa.types.is_null(given.type):
         columns.ids = default_ids(stem, rows)
     elif text_type(given.type):  # as a CSV's id column (an empty cell: a blank one)
+        given = utf8_checked(columns, "id", given)
         filled = pc.fill_null(given, arrays.texts([""])[0]) if given.null_count else given
         id_column(columns, filled, lambda: default_ids(stem, rows))
     else:  # numbers, dates: written as Python writes them
-        columns.ids = [_id_text(v, stem, int(rows[i])) for i, v in enumerate(given.to_pylist())]
+        cells = values_of(given)
+        columns.ids = [_id_text(v, stem, int(rows[i])) for i, v in enumerate(cells)]
+        columns.flag("id", np.array([isinstance(v, Unreadable) for v in cells], dtype=bool))
 
     def id_of(i: int, line: int) -> str:
-        return _id_text(given[i].as_py() if given is not None else None, stem, line)
+        return _id_text(scalar_value(given[i]) if given is not None else None, stem, line)
 
     def fallback(i: int) -> Disclosure | TuneprintError:
         line = int(rows[i])
         values = {}
+        if raw_id is not None and isinstance(unread := scalar_value(raw_id[i]), Unreadable):
+            return InputError.one(name, line, "id", unread.reason, "type", field="id")
         for column in fields:
-            value = batch.column(column)[i].as_py()
+            value = scalar_value(batch.column(column)[i])
+            if isinstance(value, Unreadable):
+                return InputError.one(name, line, column, value.reason, "type", field=column)
             if value is None or (isinstance(value, str) and not value.strip()):
                 continue
             if isinstance(value, dict | list):  # (a struct or list column)
@@ -840,6 +855,8 @@ def _id_text(value: Any, stem: str, line: int) -> str:
     that is not UTF-8 as U+FFFD, not their Python form)."""
     if isinstance(value, bytes):
         value = value.decode("utf-8", errors="replace")
+    if isinstance(value, Unreadable):
+        value = None  # (the row is an error saying why)
     text = str(value).strip() if value is not None else ""
     return text or f"{stem}:{line}"
 
@@ -1070,14 +1087,21 @@ def _csv_type(kind: pa.DataType) -> pa.DataType:
 
 
 def _iso(column: pa.Array, field: pa.Field) -> pa.Array:
-    """Times as ISO 8601 text, as disclosures write them: a date alone for a date field,
-    and the seconds' fraction only where a time of the column has one."""
-    date_only = (field.metadata or {}).get(b"type") == b"date"
+    """Times as ISO 8601 text, as disclosures write them: a date alone for a date field
+    (a date given with its time of day keeps it: the estimate took its year from that
+    time), and the seconds' fraction only where a time of the column has one."""
     micros = arrays.numpy(pc.fill_null(column.cast(pa.int64()), 0))
     if not (micros % MICROSECONDS_PER_SECOND).any():
         column = column.cast(pa.timestamp("s"))  # (Arrow writes "%S" of microseconds
         # with their six digits)
-    return pc.strftime(column, format="%Y-%m-%d" if date_only else "%Y-%m-%dT%H:%M:%S")
+    stamps = pc.strftime(column, format="%Y-%m-%dT%H:%M:%S")
+    if (field.metadata or {}).get(b"type") != b"date":
+        return stamps
+    midnight = micros % MICROSECONDS_PER_DAY == 0
+    dates = pc.strftime(column, format="%Y-%m-%d")
+    if midnight.all():
+        return dates
+    return pc.if_else(arrays.booleans(midnight), dates, stamps)
 
 
 def recorded(value: Any) -> dict[str, str]:
@@ -1208,7 +1232,7 @@ def read_output(path: Path) -> pa.Table:
         options = pcsv.ConvertOptions(strings_can_be_null=True, null_values=OUTPUT_NULLS)
         table = pcsv.read_csv(path, convert_options=options)
         return table.rename_columns([c.split(" [", 1)[0] for c in table.column_names])
-    with open(path, encoding="utf-8") as handle:
+    with open(path, encoding="utf-8-sig") as handle:  # (a byte-order mark: as a spreadsheet saves)
         return _jsonl_output([line for line in handle if line.strip()], str(path))
 
 
