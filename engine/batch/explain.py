@@ -30,6 +30,7 @@ from ..core.provenance import plain
 from ..core.text import given, printable
 from ..core.values import DATE_TYPES, DEFAULT_REL_TOL, NUMBER_TYPES, parse_datetime, parse_number
 from ..load.disclosures import unknown_field
+from ..load.layers import available_rulesets
 from ..views.json import compact_record
 from .engine import ERROR, HASH, ID, PROVENANCE, ROW, RULESET, WARNINGS, Layout
 from .formats import _header, format_of, output_batches
@@ -160,7 +161,7 @@ def output_row(path: Path, number: int) -> Found:
 def _csv_header(path: Path) -> list[str]:
     """A CSV output's header, as written (each value column with its unit)."""
     try:
-        with open(path, encoding="utf-8", newline="") as handle:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
             return next(csv.reader([handle.readline()]), [])
     except (OSError, ValueError) as exc:  # (read whole just before: seldom)
         raise _not_output(str(path), None, str(exc)) from None
@@ -179,7 +180,7 @@ def _jsonl_row(path: Path, number: int) -> Found:
     count, first = 0, None
     found: list[tuple[int, dict[str, Any]]] = []  # each line's number and document
     try:
-        with open(path, encoding="utf-8", newline="\n") as handle:
+        with open(path, encoding="utf-8-sig", newline="\n") as handle:
             for line, text in enumerate(handle, start=1):
                 if not text.strip():
                     continue
@@ -188,7 +189,9 @@ def _jsonl_row(path: Path, number: int) -> Found:
                     at: Any = int(written[1])
                 else:
                     try:
-                        doc = json.loads(text)
+                        doc = json.loads(text, object_pairs_hook=_keys_once)
+                    except _Twice as exc:
+                        raise _not_output(name, line, str(exc)) from None
                     except ValueError as exc:
                         raise _not_output(name, line, f"the line is not JSON ({exc})") from None
                     at = doc.get(ROW) if isinstance(doc, dict) else None
@@ -262,7 +265,23 @@ def _ruleset_of(found: Found, given: Ruleset | None, source: str) -> Ruleset:
         raise _bad(source, RULESET, "the ruleset's name and version (id@version)", label)
     if not isinstance(digest, str) or not digest:
         raise _bad(source, HASH, "the ruleset's content hash", digest)
-    rs = given or load_ruleset(label.split("@", 1)[-1])
+    named, _, version = label.partition("@")
+    if given is None:  # a shipped version alone, by its name: never a folder the file names
+        shipped = dict(available_rulesets())
+        if version not in shipped:
+            raise RulesetError.one(
+                source,
+                None,
+                RULESET,
+                f"the row was estimated with {printable(label)}, not a shipped version "
+                f"(shipped: {', '.join(shipped)}): give that ruleset with --rules",
+                "reference",
+            )
+        rs = load_ruleset(shipped[version])
+    else:
+        rs = given
+    if named != rs.id:
+        raise _bad(source, RULESET, f"the ruleset's name and version ({rs.id}@...)", label)
     full = len(rs.content_hash)
     if len(digest) != full:  # (cut to the 12 digits messages show, say)
         raise _bad(source, HASH, f"the full content hash of {label} ({full} digits)", digest)
@@ -400,9 +419,24 @@ def _json_cell(cell: Any, text: bool, source: str, column: str, what: str) -> An
     if not cell:
         return None
     try:
-        return json.loads(cell)
+        return json.loads(cell, object_pairs_hook=_keys_once)
+    except _Twice as exc:
+        raise InputError.one(source, None, column, str(exc), "duplicate") from None
     except ValueError:
         raise _bad(source, column, what, cell) from None
+
+
+class _Twice(ValueError):
+    """A JSON object holding a key twice (a reader keeps the last: an edit hidden)."""
+
+
+def _keys_once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise _Twice(f"the key {printable(json.dumps(key))} appears twice in one object")
+        found[key] = value
+    return found
 
 
 def _mapping(cell: Any, text: bool, source: str, column: str, of: str) -> dict[str, str]:
