@@ -12,18 +12,29 @@ from __future__ import annotations
 import re
 import unicodedata
 
-# Control characters (C0, DEL, C1), line and paragraph separators, bidirectional controls,
-# and unpaired surrogates.
+# Control characters (C0, DEL, C1), line and paragraph separators, bidirectional controls
+# and marks, zero-width characters and the byte-order mark, and unpaired surrogates.
 ONE_BYTE = 0x100  # code points written as \\xNN; larger ones as \\uNNNN
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_UNSAFE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060\u2066-\u2069\ufeff\ud800-\udfff]"
+)
 _UNSAFE_IN_LINES = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060\u2066-\u2069"
+    "\ufeff\ud800-\udfff]"
 )
 
 
 def _escape(match: re.Match[str]) -> str:
     code = ord(match.group())
     return f"\\x{code:02x}" if code < ONE_BYTE else f"\\u{code:04x}"
+
+
+def json_safe(text: str) -> str:
+    """JSON text with what ``terminal_safe`` would escape written as JSON's own escapes
+    (``\\u0085``): JSON itself escapes only C0 controls, and ``\\x85`` is not JSON."""
+    if not _UNSAFE_IN_LINES.search(text):
+        return text
+    return _UNSAFE_IN_LINES.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def printable(text: str) -> str:

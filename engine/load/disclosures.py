@@ -210,14 +210,19 @@ MAX_CELL_CHARS = 1000  # characters in one CSV cell: no field needs more
 CSV_FIELD_CHARS = 1 << 26
 
 
-def capped(problems: list[Problem], name: str, line: int | None) -> list[Problem]:
-    """At most MAX_PROBLEMS problems, the last saying how many more there were."""
-    if len(problems) <= MAX_PROBLEMS:
+def capped(problems: list[Problem], name: str, line: int | None, more: int = 0) -> list[Problem]:
+    """At most MAX_PROBLEMS problems, then one saying how many more there were (``more``:
+    those counted and not made); a count made already ("and 12 more fields not
+    checked") is kept after them."""
+    counts = [p for p in problems if p.code == "limit"]
+    told = [p for p in problems if p.code != "limit"]
+    more += max(len(told) - MAX_PROBLEMS, 0)
+    if not more:
         return problems
-    more = len(problems) - MAX_PROBLEMS
     return [
-        *problems[:MAX_PROBLEMS],
+        *told[:MAX_PROBLEMS],
         Problem(name, line, "", f"and {more} more problems", "limit"),
+        *counts,
     ]
 
 
@@ -309,21 +314,52 @@ def _at(problem: Problem, name: str, line: int) -> Problem:
 
 
 def csv_header(name: str, header: list[str], ruleset: Ruleset) -> list[Problem]:
-    problems = []
+    problems: list[Problem] = []
     seen: set[str] = set()
+    more = 0  # beyond those described: counted alone (a flood of columns stays cheap)
     for column in header:
+        found = []
         if column in seen:
-            problems.append(
-                Problem(name, 1, column, "the column appears twice in the header", "duplicate")
-            )
+            found.append(("duplicate", column))
         seen.add(column)
         if not column.strip():
-            problems.append(Problem(name, 1, "", "a column of the header has no name", "schema"))
+            found.append(("schema", ""))
         elif column != "id" and column not in ruleset.fields:
-            problems.append(unknown_field(name, 1, column, ruleset))
-        if len(problems) > MAX_PROBLEMS:
-            break
-    return capped(problems, name, 1)
+            found.append(("unknown", column))
+        for code, where in found:
+            if len(problems) >= MAX_PROBLEMS:
+                more += 1
+            elif code == "duplicate":
+                message = "the column appears twice in the header"
+                problems.append(Problem(name, 1, where, message, "duplicate"))
+            elif code == "schema":
+                problems.append(Problem(name, 1, "", "a column of the header has no name", code))
+            else:
+                slip = _header_slip(where, ruleset)
+                problems.append(
+                    unknown_field(name, 1, where, ruleset)
+                    if slip is None
+                    else Problem(name, 1, where, slip, "unknown-field", field=where)
+                )
+    return capped(problems, name, 1, more)
+
+
+def _header_slip(column: str, ruleset: Ruleset) -> str | None:
+    """The message for a header's name that is a column's name but for what does not show:
+    spaces or invisible characters around or in it, or capitals (``ID``, ``PUE``)."""
+    import unicodedata
+
+    names = ["id", *ruleset.fields]
+    seen = "".join(ch for ch in column if unicodedata.category(ch) not in ("Cf", "Cc")).strip()
+    if seen != column and seen in names:
+        return (
+            f"unknown field: the name holds spaces or invisible characters; did you mean '{seen}'?"
+        )
+    lower = {n.lower(): n for n in names}
+    meant = lower.get(seen.lower())
+    if meant is not None and meant != column:
+        return f"unknown field: names are written in lower case; did you mean '{meant}'?"
+    return None
 
 
 def _csv_rows(
@@ -370,8 +406,8 @@ def csv_records(
             yield InputError.one(name, start, "", f"not valid CSV: {exc}", "syntax"), None
             continue
         line = start
-        if not any(c.strip() for c in cells):
-            continue
+        if not any(c.strip() for c in cells) and len(cells) in (0, 1, len(header)):
+            continue  # a blank line, or a row of blank cells (of another count: an error)
         if header_problems:
             problem = Problem(name, line, "", message, "schema")
             yield InputError([problem, *header_problems]), None  # (the row named first)

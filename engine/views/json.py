@@ -14,6 +14,7 @@ from ..core.model import Ruleset
 from ..core.provenance import Failure, Resolved, plain
 from ..core.resolve import Estimate
 from ..core.tables import TableUse
+from ..core.text import json_safe
 
 COMPACT, FULL, NONE = "compact", "full", "none"
 PROVENANCE_LEVELS = (FULL, COMPACT, NONE)
@@ -137,9 +138,12 @@ def result_json(est: Estimate, provenance: str = FULL) -> dict[str, Any]:
 
 def dumps(document: Any) -> str:
     """Deterministic JSON text: the same result always gives the same bytes."""
-    return json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    text = json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False)
+    return json_safe(text) + "\n"  # (printed as it is: no control character in it)
 
 
 def dumps_line(document: Any) -> str:
     """Deterministic compact JSON on one line (batches: fast, and streamable)."""
-    return json.dumps(document, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return json_safe(
+        json.dumps(document, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    )
