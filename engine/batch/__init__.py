@@ -23,23 +23,29 @@ __all__ = ["CHUNK_ROWS", "Counts", "estimate_table", "explain_row", "run_batch"]
 def estimate_table(
     table: Any, ruleset: Ruleset, engine: str = "vector", chunk_rows: int = CHUNK_ROWS
 ) -> Any:
-    """Estimate every row of a table of disclosures: a pyarrow Table, or a pandas or
-    Polars data frame (columns named after fields, an optional ``id``). Returns a pyarrow
-    Table with one row per input row (see ``tuneprint batch`` for its columns)."""
+    """Estimate every row of a table of disclosures: a pyarrow Table or RecordBatch, or a
+    pandas or Polars data frame (columns named after fields, an optional ``id``). Returns
+    a pyarrow Table with one row per input row (see ``tuneprint batch`` for its columns).
+    A column of Python objects is read cell by cell, each as its own value (see
+    ``frames``). ``engine``: "vector" or "rows"; anything else, and a ``table`` of another
+    kind, is an InputError (code "option")."""
     import pyarrow as pa
 
-    from .formats import Chunk, _check_header, _parquet_chunk
+    from .formats import _check_header, _parquet_chunk
+    from .frames import arrow_frame, check_arguments, own_cells
 
-    if not isinstance(table, pa.Table):
-        table = table.to_arrow() if hasattr(table, "to_arrow") else _from_pandas(table, ruleset)
-    header = table.column_names
+    check_arguments(engine, chunk_rows)
+    frame = arrow_frame(table, ruleset)
+    header = frame.table.column_names
     _check_header("table", header, ruleset)  # (an unknown column: InputError)
     fields = [h for h in header if h != "id"]
     layout = Layout.of(ruleset, fields)
     batches = []
     done = 0
-    for batch in table.to_batches(max_chunksize=chunk_rows):
-        chunk: Chunk = _parquet_chunk(batch, "table", header, fields, ruleset, done)
+    for batch in frame.table.to_batches(max_chunksize=chunk_rows):
+        chunk = _parquet_chunk(batch, "table", header, fields, ruleset, done)
+        if frame.own:  # (cells of object columns read on their own)
+            chunk = own_cells(frame, done, batch, chunk, header, fields, ruleset)
         done += batch.num_rows
         batches.append(
             estimate_chunk(layout, chunk.columns, chunk.rows, chunk.fallback, engine == "vector")
@@ -48,41 +54,18 @@ def estimate_table(
 
 
 def _from_pandas(frame: Any, ruleset: Ruleset) -> Any:
-    """A pandas frame as an Arrow table, column by column: a column of one type as Arrow
-    converts it; an ``object`` column mixing types (text and numbers: a sheet read as
-    it came) as the text a CSV file would hold, each cell then checked as a CSV cell is
-    (empty and NaN cells: not disclosed)."""
-    import pyarrow as pa
+    """A pandas frame as an Arrow table (see ``frames.from_pandas``; cells read on their
+    own are left empty there)."""
+    from .frames import from_pandas
 
-    from .formats import _check_header
-
-    header = [str(name) for name in frame.columns]
-    _check_header("table", header, ruleset)  # (a name twice: one message, not Arrow's)
-    columns = []
-    for position in range(len(header)):
-        cells = frame.iloc[:, position]
-        try:
-            columns.append(pa.array(cells, from_pandas=True))
-        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-            columns.append(pa.array([_cell_text(v) for v in cells], pa.string()))
-    return pa.table(columns, names=header)
+    return from_pandas(frame, ruleset).table
 
 
 def _cell_text(value: Any) -> str | None:
-    """A cell of a mixed column as a CSV file writes it."""
-    import math
+    """A cell of a mixed column as a CSV file writes it (see ``frames.cell_text``)."""
+    from .frames import cell_text
 
-    if type(value).__module__ == "numpy":  # (a NumPy scalar: the Python value it holds)
-        value = value.item()
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return repr(value)
-    if hasattr(value, "isoformat"):  # dates and times
-        return str(value.isoformat())
-    return str(value)
+    return cell_text(value)
 
 
 def explain_row(path: Path, row: int, field: str | None, ruleset: Ruleset | None = None) -> Any:

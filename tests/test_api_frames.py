@@ -1,0 +1,163 @@
+"""estimate_table on data frames of Python objects and on arguments it does not take:
+times of several zones, columns mixing kinds of cells, whole numbers beyond 64 bits,
+pandas' empty cells, frames without columns, tables of other kinds and unknown engines,
+Polars' 128-bit and object columns, pandas periods. Each cell is read as its own value,
+as ``tuneprint.estimate`` reads it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import pytest
+
+pa = pytest.importorskip("pyarrow")
+pd = pytest.importorskip("pandas")
+pl = pytest.importorskip("polars")
+
+import tuneprint  # noqa: E402
+from tuneprint.batch import estimate_table  # noqa: E402
+from tuneprint.core.model import Ruleset  # noqa: E402
+from tuneprint.core.problems import InputError  # noqa: E402
+
+RUN = {
+    "base_model": "Llama 2 13B",
+    "gpu_model": "A100 80GB",
+    "gpu_count": 8,
+    "cloud_region": "us-west-2",
+    "reserved_hours": 48.5,
+}
+TOTAL = "total_emissions_kgco2e"
+
+
+@pytest.fixture(scope="module")
+def rs() -> Ruleset:
+    return tuneprint.load_ruleset(None)
+
+
+def frame(column: str, cells: list[Any]) -> Any:
+    """A pandas frame of one row per cell, ``column`` an object column of those cells."""
+    df = pd.DataFrame([RUN] * len(cells))
+    df[column] = pd.Series(cells, dtype=object)
+    return df
+
+
+def problems(out: Any) -> list[list[dict[str, Any]] | None]:
+    return [json.loads(e) if e else None for e in out.column("error").to_pylist()]
+
+
+def estimated(values: dict[str, Any], rs: Ruleset) -> float:
+    return float(tuneprint.estimate({"values": values}, rs).value(TOTAL))
+
+
+def test_times_of_several_zones_are_each_their_own_local_time(rs: Ruleset) -> None:
+    """A naive time then times of two zones: each read as the time it was there (not all
+    moved to the first one's zone), as the per-disclosure reader reads its ISO text."""
+    plus1 = dt.timezone(dt.timedelta(hours=1))
+    minus5 = dt.timezone(dt.timedelta(hours=-5))
+    cells = [
+        dt.datetime(2023, 7, 18),
+        dt.datetime(2024, 1, 1, 0, 30, tzinfo=plus1),
+        dt.datetime(2023, 12, 31, 22, 0, tzinfo=minus5),
+    ]
+    out = estimate_table(frame("start_time", cells), rs).to_pylist()
+    assert [r["error"] for r in out] == [None] * 3
+    assert [r["start_year"] for r in out] == [2023, 2024, 2023]
+    assert out[1]["start_time"] == dt.datetime(2024, 1, 1, 0, 30)
+    for row, cell in zip(out, cells, strict=True):
+        assert row[TOTAL] == estimated({**RUN, "start_time": cell.isoformat()}, rs)
+
+
+def test_a_column_mixing_kinds_reads_each_cell_as_its_own_value(rs: Ruleset) -> None:
+    """Not as Arrow's guess from the first cell: a number after a time, after a duration;
+    text after binary data; a time after a date (not cut to midnight)."""
+    fine = estimated(RUN, rs)
+    out = estimate_table(frame("gpu_count", [dt.datetime(2020, 1, 1), 8]), rs)
+    first, second = problems(out)
+    assert first is not None and "got '2020-01-01T00:00:00'" in first[0]["message"]
+    assert second is None and out.column(TOTAL)[1].as_py() == fine
+    hours = {**RUN, "reserved_hours": 3}
+    out = estimate_table(frame("reserved_hours", [dt.timedelta(hours=1), 3]), rs)
+    first, second = problems(out)
+    assert first is not None and first[0]["field"] == "reserved_hours"
+    assert second is None and out.column(TOTAL)[1].as_py() == estimated(hours, rs)
+    out = estimate_table(frame("cloud_region", [b"us-west-2", "us-west-2"]), rs)
+    first, second = problems(out)
+    assert first is not None and "binary data (9 bytes)" in first[0]["message"]
+    assert second is None and out.column(TOTAL)[1].as_py() == fine
+    cells = [dt.date(2023, 7, 18), dt.datetime(2024, 1, 1, 0, 30)]
+    out = estimate_table(frame("start_time", cells), rs)
+    assert out.column("start_time").to_pylist() == [dt.datetime(2023, 7, 18), cells[1]]
+    assert problems(out) == [None, None]
+
+
+def test_whole_numbers_beyond_64_bits_are_a_bounds_error_of_their_row(rs: Ruleset) -> None:
+    for big in (2**64, 10**30):
+        out = estimate_table(frame("gpu_count", [8, big]), rs)
+        first, second = problems(out)
+        assert first is None
+        with pytest.raises(tuneprint.TuneprintError) as raised:
+            tuneprint.estimate({"values": {**RUN, "gpu_count": big}}, rs)
+        assert second is not None and second[0]["code"] == "bounds"
+        assert second[0]["message"] == raised.value.problems[0].message
+        assert second[0]["line"] == 2
+
+
+def test_pandas_empty_cells_are_not_disclosed_in_mixed_columns(rs: Ruleset) -> None:
+    """pd.NA and pd.NaT mean what None means, in a column mixing kinds too."""
+    for column, cells in [
+        ("gpu_count", [8, "8", pd.NA]),
+        ("start_time", [pd.NaT, "2023-07-18", 5]),
+        ("cloud_region", [pd.NA, "us-west-2", 5]),
+    ]:
+        with_none = [None if c is pd.NA or c is pd.NaT else c for c in cells]
+        got = estimate_table(frame(column, cells), rs).drop_columns(["provenance"])
+        expected = estimate_table(frame(column, with_none), rs).drop_columns(["provenance"])
+        assert got.to_pylist() == expected.to_pylist()
+        missing = [c is pd.NA or c is pd.NaT for c in cells].index(True)
+        row = got.to_pylist()[missing]
+        assert row["error"] is None or ("<NA>" not in row["error"] and "NaT" not in row["error"])
+
+
+def test_a_pandas_frame_of_no_columns_keeps_its_rows(rs: Ruleset) -> None:
+    out = estimate_table(pd.DataFrame(index=range(3)), rs)
+    arrow = estimate_table(pa.table({"a": [1, 2, 3]}).drop_columns(["a"]), rs)
+    assert out.num_rows == 3 and out.equals(arrow)
+    assert all(e is not None for e in out.column("error").to_pylist())
+
+
+def test_a_record_batch_is_a_table_and_other_arguments_are_refused(rs: Ruleset) -> None:
+    batch = pa.RecordBatch.from_pylist([RUN, RUN])
+    assert estimate_table(batch, rs).equals(estimate_table(pa.Table.from_batches([batch]), rs))
+    for engine in ("vectr", "dask", None):
+        with pytest.raises(InputError, match="expected 'vector' or 'rows'") as raised:
+            estimate_table(pd.DataFrame([RUN]), rs, engine=engine)  # type: ignore[arg-type]
+        assert raised.value.problems[0].code == "option"
+    for odd in ([RUN], RUN, pd.Series([8]), pl.DataFrame([RUN]).lazy(), pl.Series([8]), 5):
+        with pytest.raises(InputError, match="expected a pyarrow Table or RecordBatch, or a"):
+            estimate_table(odd, rs)
+    with pytest.raises(InputError, match="chunk_rows: expected a whole number >= 1"):
+        estimate_table(pa.Table.from_batches([batch]), rs, chunk_rows=0)
+
+
+def test_polars_128_bit_and_object_columns_and_pandas_periods(rs: Ruleset) -> None:
+    fine = estimated(RUN, rs)
+    wide = pl.DataFrame([RUN, {**RUN, "gpu_count": 2**64}])
+    wide = wide.with_columns(pl.col("gpu_count").cast(pl.Int128))
+    out = estimate_table(wide, rs)
+    first, second = problems(out)
+    assert first is None and out.column(TOTAL)[0].as_py() == fine
+    assert second is not None and second[0]["code"] == "bounds"
+    narrow = estimate_table(
+        pl.DataFrame([RUN]).with_columns(pl.col("gpu_count").cast(pl.Int128)), rs
+    )
+    assert narrow.column(TOTAL).to_pylist() == [fine]
+    objects = pl.DataFrame([RUN]).with_columns(pl.Series("gpu_count", [8], dtype=pl.Object))
+    assert estimate_table(objects, rs).column(TOTAL).to_pylist() == [fine]
+    for period, freq in [("2023-07", "M"), ("2023-07-18", "D")]:  # (as their text reads)
+        periods = pd.period_range(period, periods=2, freq=freq).insert(1, pd.NaT)
+        out = estimate_table(pd.DataFrame([RUN] * 3).assign(start_time=periods), rs)
+        assert problems(out) == [None] * 3
+        assert out.column(TOTAL)[0].as_py() == estimated({**RUN, "start_time": period}, rs)
+        assert out.column(TOTAL)[1].as_py() == fine
