@@ -129,9 +129,10 @@ def register(app: typer.Typer) -> None:
 
 
 def _stop_on_terminate() -> None:
-    """A run sent SIGTERM (``kill``, ``timeout``, a service or a CI job stopped) stops as
-    Ctrl-C stops it: its output file beside the target and its temporary parts removed,
-    an earlier output left as it was, exit 130 with "aborted"."""
+    """A run sent SIGTERM (``kill``, ``timeout``, a service or a CI job stopped) or SIGHUP
+    (its terminal closed; unless ignored, as ``nohup`` does) stops as Ctrl-C stops it: its
+    output file beside the target and its temporary parts removed, an earlier output left
+    as it was, exit 130 with "aborted"."""
     import contextlib
     import signal
 
@@ -140,3 +141,5 @@ def _stop_on_terminate() -> None:
 
     with contextlib.suppress(ValueError):  # (not the main thread: the caller's choice)
         signal.signal(signal.SIGTERM, interrupted)
+        if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+            signal.signal(signal.SIGHUP, interrupted)
