@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -78,46 +80,47 @@ def register(app: typer.Typer) -> None:
                 "--scheduler", None, "", "a Dask scheduler is for --engine dask alone", "option"
             )
         ruleset = load_ruleset(rules)
-        _stop_on_terminate()
-        from ..batch.memory import keep_freed_memory
+        with _stopped_on_terminate():
+            from ..batch.memory import keep_freed_memory
 
-        keep_freed_memory()  # (this process runs the batch alone: see batch/memory.py)
-        show = not quiet and sys.stderr.isatty()
-        if show:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeRemainingColumn,
-            )
+            keep_freed_memory()  # (this process runs the batch alone: see batch/memory.py)
+            show = not quiet and sys.stderr.isatty()
+            if show:
+                from rich.progress import (
+                    BarColumn,
+                    MofNCompleteColumn,
+                    Progress,
+                    TextColumn,
+                    TimeRemainingColumn,
+                )
 
-            bar = Progress(
-                TextColumn("[progress.description]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[rate]} rows/s"),
-                TimeRemainingColumn(),
-                transient=True,
-            )
-            with bar:
-                task = bar.add_task(str(source), total=count_rows(source), rate="-")
-                started = time.perf_counter()
+                bar = Progress(
+                    TextColumn("[progress.description]{task.description}"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TextColumn("{task.fields[rate]} rows/s"),
+                    TimeRemainingColumn(),
+                    transient=True,
+                )
+                with bar:
+                    task = bar.add_task(str(source), total=count_rows(source), rate="-")
+                    started = time.perf_counter()
 
-                def advance(rows: int) -> None:
-                    bar.advance(task, rows)
-                    spent = time.perf_counter() - started
-                    done = bar.tasks[0].completed
-                    bar.update(task, rate=f"{done / spent:,.0f}" if spent else "-")
+                    def advance(rows: int) -> None:
+                        bar.advance(task, rows)
+                        spent = time.perf_counter() - started
+                        done = bar.tasks[0].completed
+                        bar.update(task, rate=f"{done / spent:,.0f}" if spent else "-")
 
+                    counts = run_batch(
+                        source, target, ruleset, engine, chunk_rows, advance, scheduler,
+                        str(source), workers,
+                    )  # fmt: skip
+            else:
                 counts = run_batch(
-                    source, target, ruleset, engine, chunk_rows, advance, scheduler,
-                    str(source), workers,
+                    source, target, ruleset, engine, chunk_rows, None, scheduler, str(source),
+                    workers,
                 )  # fmt: skip
-        else:
-            counts = run_batch(
-                source, target, ruleset, engine, chunk_rows, None, scheduler, str(source), workers
-            )
         for problem in counts.first:
             err(f"error: {problem}")
         if counts.errors > len(counts.first):
@@ -128,18 +131,27 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(2)
 
 
-def _stop_on_terminate() -> None:
-    """A run sent SIGTERM (``kill``, ``timeout``, a service or a CI job stopped) or SIGHUP
-    (its terminal closed; unless ignored, as ``nohup`` does) stops as Ctrl-C stops it: its
-    output file beside the target and its temporary parts removed, an earlier output left
-    as it was, exit 130 with "aborted"."""
-    import contextlib
+@contextmanager
+def _stopped_on_terminate() -> Iterator[None]:
+    """While a run writes: SIGTERM (``kill``, ``timeout``, a service or a CI job stopped)
+    or SIGHUP (its terminal closed; unless ignored, as ``nohup`` does) stops it as Ctrl-C
+    does: its output file beside the target and its temporary parts removed, an earlier
+    output left as it was, exit 130 with "aborted". Once its output is in place the
+    signals are the process's own again (a run then ends as any process does)."""
     import signal
 
     def interrupted(number: int, frame: object) -> None:
         raise KeyboardInterrupt
 
-    with contextlib.suppress(ValueError):  # (not the main thread: the caller's choice)
-        signal.signal(signal.SIGTERM, interrupted)
-        if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
-            signal.signal(signal.SIGHUP, interrupted)
+    taken = [signal.SIGTERM]
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+        taken.append(signal.SIGHUP)
+    try:
+        before = {number: signal.signal(number, interrupted) for number in taken}
+    except ValueError:  # (not the main thread: the caller's choice)
+        before = {}
+    try:
+        yield
+    finally:
+        for number, handler in before.items():
+            signal.signal(number, handler)
