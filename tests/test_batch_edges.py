@@ -1002,3 +1002,31 @@ def test_the_signals_are_taken_while_a_run_writes_and_given_back_after() -> None
         assert signal.getsignal(signal.SIGHUP) is signal.SIG_DFL
     finally:
         signal.signal(signal.SIGHUP, before)
+
+
+def test_a_flat_disclosure_a_late_byte_order_mark_and_utf16_text_are_told_plainly(
+    tmp_path: Path,
+) -> None:
+    """A JSON Lines disclosure written flat is told where its fields go; a byte-order mark
+    at the start of a later line is named as such (not in a Python codec's words); a CSV
+    file of UTF-16 text without its mark is told once, not as names of NUL bytes."""
+    lines = tmp_path / "in.jsonl"
+    flat = '{"id": "a", "gpu_model": "A100 80GB", "gpu_count": 2}\n'
+    nested = '{"id": "b", "values": {"gpu_model": "A100 80GB", "gpu_count": 2}}\n'
+    lines.write_text(nested + flat + "\ufeff" + nested, encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    done = cli("batch", lines, out, "-q")
+    assert done.returncode == 0, done.stderr
+    errors = formats.read_output(out).column("error").to_pylist()
+    assert "unknown key" not in str(errors[0]) and "JSON" not in str(errors[0])
+    told = [" ".join(p["message"] for p in json.loads(str(e))) for e in errors[1:]]
+    assert 'disclosed fields go under "values": {"values": {"gpu_count": ...}}' in told[0]
+    assert "a byte-order mark (U+FEFF) starts it" in told[1] and "utf-8-sig" not in told[1]
+    wide = tmp_path / "wide.csv"
+    wide.write_bytes("id,gpu_model\na,A100 80GB\n".encode("utf-16-le"))
+    for args in (("batch", wide, tmp_path / "o.csv", "-q"), ("estimate", wide)):
+        done = cli(*args)
+        assert done.returncode == 2
+        assert f"{wide}:1: the header holds NUL bytes, as UTF-16 text does" in done.stderr
+        assert "\\x00" not in done.stderr, done.stderr
+

@@ -314,6 +314,9 @@ def _at(problem: Problem, name: str, line: int) -> Problem:
 
 
 def csv_header(name: str, header: list[str], ruleset: Ruleset) -> list[Problem]:
+    if any("\x00" in column for column in header):  # (UTF-16 without its byte-order mark)
+        message = "the header holds NUL bytes, as UTF-16 text does: save the file as UTF-8"
+        return [Problem(name, 1, "", message, "syntax")]
     problems: list[Problem] = []
     seen: set[str] = set()
     more = 0  # beyond those described: counted alone (a flood of columns stays cheap)

@@ -53,6 +53,9 @@ def _message(error: ValidationError) -> str:
         extra = sorted(given - set(allowed))
         hint = f"; allowed keys: {', '.join(allowed)}" if allowed else ""
         names = ", ".join(repr(e) for e in extra)
+        if "values" in allowed and "values" not in given and not error.absolute_path:
+            # (a disclosure written flat: its fields belong in its values)
+            hint += f'; disclosed fields go under "values": {{"values": {{"{extra[0]}": ...}}}}'
         return f"unknown key {names}{hint}"
     if error.validator == "required":
         return str(error.message).replace("is a required property", "is required")

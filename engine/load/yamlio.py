@@ -335,7 +335,10 @@ def parse_json(text: str, name: str, error: type[TuneprintError] = InputError) -
             raise ValueError(problem)
         return document
     except json.JSONDecodeError as exc:
-        raise error.one(name, exc.lineno, "", f"invalid JSON: {exc.msg}", "syntax") from None
+        message = exc.msg
+        if text.startswith("\ufeff"):  # (json's own words name a Python codec)
+            message = "a byte-order mark (U+FEFF) starts it (only a file may begin with one)"
+        raise error.one(name, exc.lineno, "", f"invalid JSON: {message}", "syntax") from None
     except ValueError as exc:
         line = None
         if str(exc).startswith(("a whole number of", "a number of")):  # where the number is
