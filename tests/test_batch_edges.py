@@ -1030,3 +1030,27 @@ def test_a_flat_disclosure_a_late_byte_order_mark_and_utf16_text_are_told_plainl
         assert f"{wide}:1: the header holds NUL bytes, as UTF-16 text does" in done.stderr
         assert "\\x00" not in done.stderr, done.stderr
 
+
+def test_a_disclosed_negative_zero_is_zero_in_every_output(tmp_path: Path) -> None:
+    """-0.0 is within a bound of minimum 0: it is read as zero, never shown as "-0"."""
+    import math
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cells = {"id": "z", "gpu_model": "A100 80GB", "gpu_count": 2, "reserved_hours": 10.0,
+             "country": "FR", "gpu_energy_kwh": -0.0}  # fmt: skip
+    written = tmp_path / "in.csv"
+    written.write_text(",".join(cells) + "\n" + ",".join(map(str, cells.values())) + "\n")
+    typed = tmp_path / "in.parquet"
+    pq.write_table(pa.table({k: [v] for k, v in cells.items()}), typed)
+    for source in (written, typed):
+        out = tmp_path / f"out-{source.suffix[1:]}.csv"
+        assert cli("batch", source, out, "-q").returncode == 0
+        assert ",-0" not in out.read_text(), out.read_text()
+        (row,) = formats.read_output(out).to_pylist()
+        assert math.copysign(1, row["gpu_energy_kwh"]) == 1
+    done = cli("estimate", "--format", "json", written)
+    (result,) = json.loads(done.stdout)
+    shown = result["fields"]["gpu_energy_kwh"]["value"]
+    assert shown == 0 and math.copysign(1, shown) == 1, shown

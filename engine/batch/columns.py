@@ -160,6 +160,7 @@ def text_column(columns: Columns, spec: FieldSpec, array: pa.Array, ruleset: Rul
             data[where] = number
             present[where] = state != BLANK
             unfit[where] = state == UNFIT
+        np.add(data, 0.0, out=data)  # (-0.0 is zero, as the per-disclosure reader has it)
         columns.filled |= present
         good = present & ~unfit & fits_number(spec, data)
         columns.flag(spec.name, present & ~good)
@@ -352,7 +353,8 @@ def typed_column(columns: Columns, spec: FieldSpec, array: pa.Array, ruleset: Ru
         ):  # beyond 2**53 not exact: the per-row reader's
             good &= np.abs(data) < EXACT_INTEGERS
         columns.flag(spec.name, present & ~good)
-        columns.chunk.disclose(spec.name, Vec(NUM, np.array(data, dtype=np.float64)), good)
+        data = np.add(data, 0.0, dtype=np.float64)  # (a copy; -0.0 is zero)
+        columns.chunk.disclose(spec.name, Vec(NUM, data), good)
         return
     # Booleans, dates and other types: each distinct value as the per-disclosure path reads it.
     indices, distinct = _distinct(array)

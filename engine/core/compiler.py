@@ -209,7 +209,8 @@ class _Module:
             )
             kinds = ["v.__class__ is int"] if bounded else []
             if spec.type == "number":
-                kinds.insert(0, "(v.__class__ is float and v - v == 0.0)")
+                # (zero goes to ``coerce``, which makes -0.0 zero)
+                kinds.insert(0, "(v.__class__ is float and v - v == 0.0 and v != 0.0)")
             if not kinds:
                 return ""
             return f"({' or '.join(kinds)}) and {limits}"

@@ -108,6 +108,8 @@ def check_number(spec: FieldSpec, value: Any) -> int | float:
         value = int(value)
     check_bounds(spec, value)
     number: int | float = value
+    if number == 0:  # -0.0 is zero: no output may show it as "-0"
+        number = 0 if isinstance(number, int) else 0.0
     return number
 
 
