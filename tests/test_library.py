@@ -253,3 +253,31 @@ def test_one_function_registry_one_value_check_one_suggestion_helper() -> None:
     # through the registry
     column_forms = "engine/batch/vector.py"
     assert sorted(defs['"hours_between"']) == [column_forms, "engine/core/functions.py"]
+
+
+def test_values_as_python_holds_them_are_read_as_a_file_writes_them() -> None:
+    """A date or time object (datetime, pandas' Timestamp) and a NumPy number are the
+    values their ISO text and their number are, in the values alone or in a document."""
+    import datetime as dt
+
+    import numpy as np
+
+    rs = tuneprint.load_ruleset(NEWEST)
+    base = {"gpu_model": "A100 80GB", "gpu_count": 4, "reserved_hours": 12}
+    written = tuneprint.estimate({**base, "start_time": "2024-03-01T12:00"}, rs)
+    held = [
+        {**base, "start_time": dt.datetime(2024, 3, 1, 12)},
+        {**base, "gpu_count": np.int64(4), "reserved_hours": np.float64(12),
+         "start_time": dt.datetime(2024, 3, 1, 12)},
+        {"id": "disclosure", "values": {**base, "start_time": {
+            "value": dt.datetime(2024, 3, 1, 12), "source": "the run's log"}}},
+    ]  # fmt: skip
+    for values in held:
+        result = tuneprint.estimate(values, rs)
+        assert result["start_time"].value == written["start_time"].value
+        for name in result.outputs:
+            assert result.value(name) == written.value(name), name
+    day = tuneprint.estimate({**base, "start_time": dt.date(2024, 3, 1)}, rs)
+    assert day["start_time"].value == dt.datetime(2024, 3, 1)
+    with pytest.raises(tuneprint.InputError, match="expected an ISO date"):
+        tuneprint.estimate({**base, "start_time": dt.time(12)}, rs)

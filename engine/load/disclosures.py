@@ -14,6 +14,7 @@ import csv
 import io
 import os
 from collections.abc import Iterable, Iterator, Mapping
+from datetime import date, time
 from pathlib import Path
 from typing import Any
 
@@ -189,10 +190,31 @@ def disclosure_from_document(doc: Any, name: str, ruleset: Ruleset) -> Disclosur
 
 
 def disclosure_from_mapping(values: Mapping[str, Any], name: str, ruleset: Ruleset) -> Disclosure:
-    """A disclosure from Python: a document (with ``values``) or the values alone."""
+    """A disclosure from Python: a document (with ``values``) or the values alone. Values
+    as Python holds them are read as a file writes them: a date or a time (``datetime``,
+    pandas' ``Timestamp``) in ISO form, a NumPy number as the number it holds."""
     if "values" in values and set(values) <= DOCUMENT_KEYS:
-        return disclosure_from_document(dict(values), name, ruleset)
-    return disclosure_from_document({"id": name, "values": dict(values)}, name, ruleset)
+        document = dict(values)
+        if isinstance(document["values"], Mapping):
+            document["values"] = _as_written(document["values"])
+        return disclosure_from_document(document, name, ruleset)
+    return disclosure_from_document({"id": name, "values": _as_written(values)}, name, ruleset)
+
+
+def _as_written(values: Mapping[Any, Any]) -> dict[Any, Any]:
+    def written(value: Any) -> Any:
+        if isinstance(value, (date, time)):
+            return value.isoformat()
+        if type(value).__module__ == "numpy" and hasattr(value, "item"):
+            return value.item()  # (a NumPy scalar; an array stays, and is refused)
+        return value
+
+    out: dict[Any, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, Mapping) and "value" in value:
+            value = {**value, "value": written(value["value"])}
+        out[key] = written(value)
+    return out
 
 
 def load_disclosure(path: Path, ruleset: Ruleset, name: str | None = None) -> Disclosure:
