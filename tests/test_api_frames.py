@@ -161,3 +161,37 @@ def test_polars_128_bit_and_object_columns_and_pandas_periods(rs: Ruleset) -> No
         assert problems(out) == [None] * 3
         assert out.column(TOTAL)[0].as_py() == estimated({**RUN, "start_time": period}, rs)
         assert out.column(TOTAL)[1].as_py() == fine
+
+
+def test_explain_row_takes_a_path_as_text_and_refuses_other_arguments_plainly(
+    rs: Ruleset, tmp_path: Any
+) -> None:
+    """explain_row rebuilds a row from a path given as text or Path, with the ruleset as
+    a Ruleset or a version; a row given as text, a float or a bool, and arguments of other
+    kinds, are one InputError each naming the argument; a missing file is "cannot read"."""
+    from pathlib import Path
+
+    from tuneprint.batch import explain_row, run_batch
+
+    source = tmp_path / "in.csv"
+    source.write_text("id,gpu_model,gpu_count,reserved_hours\na,A100 80GB,2,10\n")
+    out = tmp_path / "out.csv"
+    run_batch(source, out, rs)
+    total = "total_emissions_kgco2e"
+    expected = tuneprint.estimate(
+        {"gpu_model": "A100 80GB", "gpu_count": 2, "reserved_hours": 10}, rs
+    ).value(total)
+    assert explain_row(str(out), 2, total).value(total) == expected
+    assert explain_row(out, 2, None, rs.version).value(total) == expected
+    for args, named in [
+        ((out, "2"), "row: expected a whole number"),
+        ((out, 2.0), "row: expected a whole number"),
+        ((out, True), "row: expected a whole number"),
+        ((5, 2), "path: expected the path"),
+        ((out, 2, 3), "field: expected a field's name"),
+        ((out, 2, None, 3), "ruleset: expected a Ruleset"),
+        ((Path(tmp_path / "none.csv"), 2), "cannot read file: No such file"),
+        ((tmp_path, 2), "is a folder, not a file"),
+    ]:
+        with pytest.raises(InputError, match=named):
+            explain_row(*args)  # type: ignore[arg-type]

@@ -19,6 +19,8 @@ from .run import CHUNK_ROWS, Counts, run_batch
 
 __all__ = ["CHUNK_ROWS", "Counts", "estimate_table", "explain_row", "run_batch"]
 
+SHOWN_CHARS = 60  # of a refused argument shown in its message
+
 
 def estimate_table(
     table: Any, ruleset: Ruleset, engine: str = "vector", chunk_rows: int = CHUNK_ROWS
@@ -68,10 +70,35 @@ def _cell_text(value: Any) -> str | None:
     return cell_text(value)
 
 
-def explain_row(path: Path, row: int, field: str | None, ruleset: Ruleset | None = None) -> Any:
-    """The whole derivation of one output row of ``tuneprint batch`` (its position, from
-    1), rebuilt from the row's disclosed values and the ruleset it names, and checked
-    against the provenance the row records. Returns the estimate (a Result)."""
+def explain_row(
+    path: str | Path, row: int, field: str | None = None, ruleset: Ruleset | str | None = None
+) -> Any:
+    """The whole derivation of one output row of ``tuneprint batch``: the row whose ``row``
+    column is ``row`` (the input's line, for CSV and JSON Lines; its position from 1, for
+    Parquet and tables), rebuilt from the row's disclosed values and the ruleset it names
+    (or ``ruleset``: a Ruleset, a shipped version or a folder), and checked against the
+    provenance the row records. Returns the estimate (a Result); a bad argument is an
+    InputError (code "option")."""
+    import os
+
+    from ..core.problems import InputError
+    from ..core.text import given
     from .explain import explain_output_row
 
-    return explain_output_row(path, row, field, ruleset)
+    def refused(name: str, expected: str, value: object) -> InputError:
+        shown = f"{type(value).__name__} {given(value, SHOWN_CHARS)}"
+        return InputError.one(name, None, "", f"expected {expected}, got {shown}", "option")
+
+    if not isinstance(path, (str, os.PathLike)):
+        raise refused("path", "the path of a batch output", path)
+    if isinstance(row, bool) or not isinstance(row, int):
+        raise refused("row", "a whole number (the row column's value)", row)
+    if field is not None and not isinstance(field, str):
+        raise refused("field", "a field's name, or None", field)
+    if ruleset is not None and not isinstance(ruleset, Ruleset):
+        if not isinstance(ruleset, (str, os.PathLike)):
+            raise refused("ruleset", "a Ruleset, a version or a folder, or None", ruleset)
+        from ..api import load_ruleset
+
+        ruleset = load_ruleset(ruleset)
+    return explain_output_row(Path(path), row, field, ruleset)

@@ -33,7 +33,7 @@ from ..load.disclosures import unknown_field
 from ..load.layers import available_rulesets
 from ..views.json import compact_record
 from .engine import ERROR, HASH, ID, PROVENANCE, ROW, RULESET, WARNINGS, Layout
-from .formats import _header, format_of, output_batches
+from .formats import _check_file, _header, format_of, output_batches
 
 META = (ROW, ID, PROVENANCE, WARNINGS, ERROR, RULESET, HASH)
 # the keys of a JSON Lines output line (formats.jsonl_text), and of each problem of an
@@ -87,6 +87,7 @@ def explain_output_row(
     be one of the row's derivation."""
     name = str(path)
     source = f"{name}#row={number}"
+    _check_file(path, name)
     found = output_row(path, number)
     rs = _ruleset_of(found, ruleset, source)
     if field is not None and field not in rs.fields:
