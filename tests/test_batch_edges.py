@@ -1054,3 +1054,40 @@ def test_a_disclosed_negative_zero_is_zero_in_every_output(tmp_path: Path) -> No
     (result,) = json.loads(done.stdout)
     shown = result["fields"]["gpu_energy_kwh"]["value"]
     assert shown == 0 and math.copysign(1, shown) == 1, shown
+
+
+def test_a_line_that_is_not_json_is_told_where_and_why(tmp_path: Path) -> None:
+    """JSON's reader's words, with the column and what is written there; a line cut short
+    said so; a number beginning with 0 and one beyond a double's range named as written
+    (1e999 was 'got inf'), in its field."""
+    lines = [
+        '{"id": "a", "values": {"gpu_model": "A100 80GB", "gpu_count": 2,}}',
+        '{"id": "b", "values": {"gpu_model": "A100 80GB" "gpu_count": 2}}',
+        '{"id": "c", "values": {"gpu_energy_kwh": 1e999}}',
+        '{"id": "d"',
+        '{"id": "e", "values": {"gpu_count": 00012}}',
+        '{"id": "f", "values": {"gpu_count": -0.5.5}}',
+    ]
+    source = tmp_path / "in.jsonl"
+    source.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out.jsonl"
+    assert cli("batch", source, out, "-q").returncode == 0
+    told = [
+        json.loads(e)[0]["message"] for e in formats.read_output(out).column("error").to_pylist()
+    ]
+    assert told == [
+        "invalid JSON: Expecting property name enclosed in double quotes at column 65, "
+        "near 'u_count\": 2,}}'",
+        "invalid JSON: Expecting ',' delimiter at column 49, near '\"A100 80GB\" \"gpu_count\":'",
+        "expected a finite number in kWh, got 1e999",
+        "invalid JSON: Expecting ',' delimiter: the document ends before it is complete",
+        "invalid JSON: the number 00012 begins with 0, which JSON does not allow",
+        "invalid JSON: Expecting ',' delimiter at column 41, near 'count\": -0.5.5}}'",
+    ], told
+    document = tmp_path / "big.json"
+    document.write_text('{"id": "x",\n "values": {"reserved_hours": -1e999}}\n')
+    done = cli("estimate", document)
+    assert done.returncode == 2
+    assert f"{document}: reserved_hours: expected a finite number in h, got -1e999" in (
+        done.stderr
+    )

@@ -18,6 +18,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, SequenceNode
 
 from ..core.problems import InputError, Problem, TuneprintError
+from ..core.text import given
 from .files import read_text
 
 MAX_DEPTH = 64  # deepest nesting of mappings and lists in one document
@@ -25,6 +26,8 @@ MAX_NODES = 500_000  # values (scalars, lists, mappings) in one rule file or tab
 MAX_DISCLOSURE_NODES = 10_000  # values in one disclosure: a run has a few dozen fields
 MAX_DIGITS = 30  # digits of a written whole number: more is no physical quantity
 MAX_NUMBER_CHARS = 40  # characters of a written decimal number
+NEAR_CHARS = 12  # of a document, each side of where JSON's reader stopped, shown
+SHOWN_CHARS = 40  # of what a message quotes
 
 _DECIMAL = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
 _OTHER_BASE = re.compile(r"0o[0-7]+|0x[0-9a-fA-F]+")
@@ -288,16 +291,62 @@ def _reject_constant(token: str) -> float:
     raise ValueError(f"{token} is not a number JSON allows")
 
 
+class _Number(ValueError):
+    """A number a JSON document writes that no field can hold (``written``: as written)."""
+
+    def __init__(self, message: str, written: str) -> None:
+        super().__init__(message)
+        self.written = written
+
+
 def _json_int(text: str) -> int:
     if len(text.lstrip("-")) > MAX_DIGITS:
-        raise ValueError(f"a whole number of {len(text.lstrip('-'))} digits is out of range")
+        digits = len(text.lstrip("-"))
+        raise _Number(f"a whole number of {digits} digits is out of range", text)
     return int(text)
 
 
 def _json_float(text: str) -> float:
     if len(text) > MAX_NUMBER_CHARS:
-        raise ValueError(f"a number of {len(text)} characters is out of range")
-    return float(text)
+        raise _Number(f"a number of {len(text)} characters is out of range", text)
+    number = float(text)
+    if number in (float("inf"), float("-inf")):  # (1e999: no double holds it)
+        return Beyond(text)
+    return number
+
+
+class Beyond(float):
+    """An infinite number as a JSON document wrote it (``1e999``): infinite, as JSON's
+    reader reads it, and shown as written in a message that refuses it (not as ``inf``)."""
+
+    written: str
+
+    def __new__(cls, written: str) -> Beyond:
+        self = super().__new__(cls, written)
+        self.written = written
+        return self
+
+    def __repr__(self) -> str:
+        return self.written
+
+    __str__ = __repr__
+
+
+def _decode_problem(text: str, exc: json.JSONDecodeError) -> str:
+    """What JSON's reader stopped at, said where: the column and what is written there."""
+    if text.startswith("\ufeff"):  # (json's own words name a Python codec)
+        return "a byte-order mark (U+FEFF) starts it (only a file may begin with one)"
+    if not text[exc.pos :].strip():
+        return f"{exc.msg}: the document ends before it is complete"
+    at = exc.pos
+    if at and text[at - 1] == "0" and text[at].isdigit() and not text[at - 2 : at - 1].isdigit():
+        start = at - 1 - (text[at - 2 : at - 1] == "-")
+        written = re.match(r"-?[0-9]+(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?", text[start:])
+        number = (written[0] if written else text[start : at + 1])[:SHOWN_CHARS]
+        return f"the number {number} begins with 0, which JSON does not allow"
+    near = text[max(at - NEAR_CHARS, 0) : at + NEAR_CHARS].splitlines()
+    shown = " ".join(near).strip()
+    return f"{exc.msg} at column {exc.colno}, near {given(shown, SHOWN_CHARS)}"
 
 
 def _unpaired(document: Any) -> str | None:
@@ -335,15 +384,13 @@ def parse_json(text: str, name: str, error: type[TuneprintError] = InputError) -
             raise ValueError(problem)
         return document
     except json.JSONDecodeError as exc:
-        message = exc.msg
-        if text.startswith("\ufeff"):  # (json's own words name a Python codec)
-            message = "a byte-order mark (U+FEFF) starts it (only a file may begin with one)"
+        message = _decode_problem(text, exc)
         raise error.one(name, exc.lineno, "", f"invalid JSON: {message}", "syntax") from None
     except ValueError as exc:
         line = None
-        if str(exc).startswith(("a whole number of", "a number of")):  # where the number is
-            found = re.search(rf"[-+.0-9eE]{{{min(MAX_DIGITS, MAX_NUMBER_CHARS) + 1},}}", text)
-            line = text.count("\n", 0, found.start()) + 1 if found else None
+        if isinstance(exc, _Number):  # where the number is
+            found = text.find(exc.written)
+            line = text.count("\n", 0, found) + 1 if found >= 0 else None
         raise error.one(name, line, "", f"invalid JSON: {exc}", "syntax") from None
     except RecursionError:
         raise error.one(name, None, "", "invalid JSON: nesting too deep", "limit") from None
