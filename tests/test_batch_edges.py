@@ -1091,3 +1091,32 @@ def test_a_line_that_is_not_json_is_told_where_and_why(tmp_path: Path) -> None:
     assert f"{document}: reserved_hours: expected a finite number in h, got -1e999" in (
         done.stderr
     )
+
+
+@pytest.mark.parametrize(
+    ("written", "why"),
+    [
+        ("2016-12-31T23:59:60Z", "(a leap second, :60, is not a time here: write :59)"),
+        ("2024-03-01T24:00", "(the end of a day is written as the next day's 00:00, not 24:00)"),
+        ("2023-02-29", "(February 2023 has 28 days)"),
+        ("2024-04-31", "(April 2024 has 30 days)"),
+        ("2024-13", "(a month is 01 to 12)"),
+        ("2024-01-01T10:61", "(a minute is 00 to 59)"),
+        ("2024-01-01 25:00", "(an hour is 00 to 23)"),
+        ("0000-01-01", "(a year is 0001 to 9999)"),
+    ],
+)
+def test_a_date_out_of_range_is_told_which_part(tmp_path: Path, written: str, why: str) -> None:
+    """A date written in the ISO form that is no date says which part is out of range, in
+    the per-disclosure reader and the batch alike."""
+    source = tmp_path / "in.csv"
+    source.write_text(f"id,gpu_model,gpu_count,reserved_hours,start_time\na,A100,2,10,{written}\n")
+    expected = (
+        "start_time: expected an ISO date like 2024-07-06 or 2024-07-06T17:01, "
+        f"got '{written}' {why}"
+    )
+    assert expected in cli("estimate", source).stderr
+    out = tmp_path / "out.jsonl"
+    assert cli("batch", source, out, "-q").returncode == 0
+    (error,) = formats.read_output(out).column("error").to_pylist()
+    assert json.loads(error)[0]["message"] == expected.split(": ", 1)[1]

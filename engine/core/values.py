@@ -22,6 +22,13 @@ NUMBER_TYPES = ("number", "integer")
 DATE_TYPES = ("date", "datetime")
 
 _YEAR_MONTH = re.compile(r"[0-9]{4}-[0-9]{2}")
+# a date and time in the ISO form, its parts taken apart to tell which is out of range
+_ISO_PARTS = re.compile(
+    r"([0-9]{4})-([0-9]{2})(?:-([0-9]{2}))?(?:[T ]([0-9]{2}):([0-9]{2})(?::([0-9]{2}))?)?.*",
+    re.S,
+)
+MONTHS = 12  # of a year
+HOURS, MINUTES, SECONDS = 24, 60, 60  # of a day, an hour, a minute
 MAX_DIGITS = 30  # digits of a written whole number: more is no physical quantity
 _NUMBER = re.compile(
     r"(?P<sign>[-+]?)(?P<int>[0-9](?:_?[0-9])*)?(?P<frac>\.(?:[0-9](?:_?[0-9])*)?)?"
@@ -82,6 +89,38 @@ def parse_datetime(text: str) -> datetime:
         return datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return datetime.combine(date.fromisoformat(text), datetime.min.time())
+
+
+def _out_of_range(text: str) -> str:
+    """Of a date written in the ISO form that is no date, the part that is out of range
+    (" (February 2023 has 28 days)"), or ""."""
+    import calendar
+
+    parts = _ISO_PARTS.fullmatch(text.strip())
+    if parts is None:
+        return ""
+    numbers = (None if p is None else int(p) for p in parts.groups())
+    year, month, day, hour, minute, second = numbers
+    assert year is not None and month is not None
+    if year < 1:
+        return " (a year is 0001 to 9999)"
+    if not 1 <= month <= MONTHS:
+        return f" (a month is 01 to {MONTHS})"
+    if day is not None:
+        days = calendar.monthrange(max(year, 1), month)[1]
+        if not 1 <= day <= days:
+            return f" ({calendar.month_name[month]} {year} has {days} days)"
+    if hour == HOURS and not minute and not second:
+        return f" (the end of a day is written as the next day's 00:00, not {HOURS}:00)"
+    if hour is not None and hour >= HOURS:
+        return f" (an hour is 00 to {HOURS - 1})"
+    if minute is not None and minute >= MINUTES:
+        return f" (a minute is 00 to {MINUTES - 1})"
+    if second == SECONDS:
+        return f" (a leap second, :{SECONDS}, is not a time here: write :{SECONDS - 1})"
+    if second is not None and second > SECONDS:
+        return f" (a second is 00 to {SECONDS - 1})"
+    return ""
 
 
 def check_number(spec: FieldSpec, value: Any) -> int | float:
@@ -159,7 +198,9 @@ def coerce(spec: FieldSpec, value: Any, tables: dict[str, Table] | None = None) 
             return parse_datetime(value)
         except ValueError:
             raise ValueProblem(
-                "type", f"expected an ISO date like 2024-07-06 or 2024-07-06T17:01, got {value!r}"
+                "type",
+                f"expected an ISO date like 2024-07-06 or 2024-07-06T17:01, got {value!r}"
+                + _out_of_range(value),
             ) from None
     if kind == "enum":
         for choice in spec.choices:
