@@ -1120,3 +1120,32 @@ def test_a_date_out_of_range_is_told_which_part(tmp_path: Path, written: str, wh
     assert cli("batch", source, out, "-q").returncode == 0
     (error,) = formats.read_output(out).column("error").to_pylist()
     assert json.loads(error)[0]["message"] == expected.split(": ", 1)[1]
+
+
+def test_an_id_is_read_alike_in_every_format(tmp_path: Path) -> None:
+    """An id without its spaces, and one longer than a cell may be refused, whether the
+    rows come as CSV, JSON Lines or Parquet (JSON Lines kept the spaces and took any
+    length; Parquet took any length)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    ids = [" spaced ", "x" * 1500, "plain"]
+    values = {"gpu_model": "A100 80GB", "gpu_count": 2, "reserved_hours": 10}
+    written = tmp_path / "in.csv"
+    written.write_text(
+        "id,gpu_model,gpu_count,reserved_hours\n" + "".join(f'"{i}",A100 80GB,2,10\n' for i in ids)
+    )
+    lines = tmp_path / "in.jsonl"
+    lines.write_text("".join(json.dumps({"id": i, "values": values}) + "\n" for i in ids))
+    typed = tmp_path / "in.parquet"
+    pq.write_table(pa.table({"id": ids, **{k: [v] * 3 for k, v in values.items()}}), typed)
+    seen = []
+    for source in (written, lines, typed):
+        out = tmp_path / f"out-{source.suffix[1:]}.jsonl"
+        assert cli("batch", source, out, "-q").returncode == 0
+        rows = formats.read_output(out).to_pylist()
+        seen.append([(r["id"], r["error"] is None) for r in rows])
+        assert "the limit is 1000" in str(rows[1]["error"])
+    assert (
+        seen[0] == seen[1] == seen[2] == [("spaced", True), ("x" * 1500, False), ("plain", True)]
+    )

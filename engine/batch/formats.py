@@ -38,6 +38,7 @@ from ..core.model import Disclosure, Ruleset
 from ..core.problems import InputError, TuneprintError
 from ..core.values import ValueProblem
 from ..load.disclosures import (
+    MAX_CELL_CHARS,
     cell,
     csv_header,
     csv_row,
@@ -839,8 +840,12 @@ def _parquet_chunk(
                 return InputError.one(name, line, column, str(exc), exc.code, field=column)
             except (ArithmeticError, ValueError) as exc:  # (a decimal beyond a float's)
                 return InputError.one(name, line, column, str(exc), "type", field=column)
+        row_id = id_of(i, line)
+        if len(row_id) > MAX_CELL_CHARS:  # (as a CSV file's id cell)
+            message = f"a cell of {len(row_id)} characters; the limit is {MAX_CELL_CHARS}"
+            return InputError.one(name, line, "id", message, "limit", field="id")
         try:
-            return values_row(name, line, id_of(i, line), values, ruleset)
+            return values_row(name, line, row_id, values, ruleset)
         except InputError as exc:
             return exc.with_traceback(None)  # no cycle through this frame
 

@@ -184,9 +184,12 @@ def disclosure_from_document(doc: Any, name: str, ruleset: Ruleset) -> Disclosur
         if problems:
             raise InputError(problems)
     values, sources, written, lines, problems = read_values(name, doc["values"], ruleset)
+    identity = _doc_id(doc)
+    line = doc.key_lines.get("id") if isinstance(doc, LineDict) else None
+    problems[:0] = _id_problems(identity, name, line)
     if problems:
         raise InputError(problems)
-    return Disclosure(name, str(doc.get("id") or _stem(name)), values, sources, lines, written)
+    return Disclosure(name, identity or _stem(name), values, sources, lines, written)
 
 
 def disclosure_from_mapping(values: Mapping[str, Any], name: str, ruleset: Ruleset) -> Disclosure:
@@ -310,8 +313,11 @@ def jsonl_row(name: str, number: int, line: str, ruleset: Ruleset) -> Disclosure
     problems = [] if well_formed(doc) else check("disclosure", doc, name)
     if problems:
         raise InputError(capped([_at(p, name, number) for p in problems], name, number))
-    row_id = _doc_id(doc) or f"{_stem(name)}:{number}"
-    return values_row(name, number, row_id, doc["values"], ruleset)
+    row_id = _doc_id(doc)
+    problems = _id_problems(row_id, name, number)
+    if problems:
+        raise InputError(problems)
+    return values_row(name, number, row_id or f"{_stem(name)}:{number}", doc["values"], ruleset)
 
 
 def jsonl_id(line: str) -> str | None:
@@ -325,10 +331,20 @@ def jsonl_id(line: str) -> str | None:
 
 
 def _doc_id(doc: Any) -> str | None:
-    """A disclosure document's id: its ``id`` as written (not trimmed), None where it has
-    none, an empty one, or one that is not text (which the schema refuses)."""
+    """A disclosure document's id: its ``id`` without its spaces, as a CSV cell's and a
+    Parquet cell's are read; None where it has none, a blank one, or one that is not text
+    (which the schema refuses)."""
     found = doc.get("id") if isinstance(doc, dict) else None
-    return found if isinstance(found, str) and found else None
+    return found.strip() or None if isinstance(found, str) else None
+
+
+def _id_problems(identity: str | None, name: str, line: int | None) -> list[Problem]:
+    """An id longer than any cell may be (a CSV file's, a Parquet file's) is refused in a
+    document too."""
+    if identity is None or len(identity) <= MAX_CELL_CHARS:
+        return []
+    message = f"an id of {len(identity)} characters; the limit is {MAX_CELL_CHARS}"
+    return [Problem(name, line, "id", message, "limit")]
 
 
 def _at(problem: Problem, name: str, line: int) -> Problem:
