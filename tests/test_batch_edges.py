@@ -1149,3 +1149,22 @@ def test_an_id_is_read_alike_in_every_format(tmp_path: Path) -> None:
     assert (
         seen[0] == seen[1] == seen[2] == [("spaced", True), ("x" * 1500, False), ("plain", True)]
     )
+
+
+def test_explain_tells_a_row_cell_that_is_not_a_number_at_its_line(tmp_path: Path) -> None:
+    """A CSV output whose row cell was edited to "2.5" or "x": one message at the cell's
+    line, in the words of the other refusals of an output (it was Arrow's own)."""
+    source = tmp_path / "in.csv"
+    source.write_text("id,gpu_model,gpu_count,reserved_hours\na,A100,2,10\nb,A100,4,10\n")
+    out = tmp_path / "out.csv"
+    assert cli("batch", source, out, "-q").returncode == 0
+    lines = out.read_text().splitlines(keepends=True)
+    for cell in ("2.5", "x"):
+        edited = tmp_path / f"edited-{cell}.csv"
+        edited.write_text(lines[0] + lines[1] + cell + lines[2][1:])
+        done = cli("explain", edited, "--row", "2")
+        assert done.returncode == 2
+        assert done.stderr == (
+            f"error: {edited}:3: row: not an output of tuneprint batch: a row cell "
+            f"'{cell}' that is not a row's number\n"
+        ), done.stderr

@@ -27,6 +27,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ import pyarrow.compute as pc
 
 from ..core.model import Disclosure, Ruleset
 from ..core.problems import InputError, TuneprintError
+from ..core.text import given
 from ..core.values import ValueProblem
 from ..load.disclosures import (
     MAX_CELL_CHARS,
@@ -74,6 +76,7 @@ CHUNK_BYTES = 1 << 26  # bytes of cells in one chunk, whatever the number of row
 WRITE_BATCH = 1 << 16  # values Parquet's writer encodes at a time (1,024 by default)
 READ_BLOCK = 1 << 22  # bytes Arrow's CSV reader parses at a time
 JSONL_LINES = 4096  # JSON Lines read at a time by the per-row reader
+SHOWN_CHARS = 60  # of a cell quoted in a message
 PATTERN_BYTES = 1 << 28  # a Parquet dictionary page holds them all (or rows repeat them)
 COMMA, NEWLINE = ord(","), ord("\n")
 
@@ -1151,6 +1154,33 @@ def jsonl_text(batch: pa.RecordBatch) -> str:
     return "".join(line + "\n" for line in lines)
 
 
+def _row_numbers_read(
+    opened: Callable[[], Iterator[pa.RecordBatch]], path: Path, header: list[str]
+) -> Iterator[pa.RecordBatch]:
+    """The batches of a CSV output; a row cell that is not a whole number (Arrow's reader
+    stops at it) is told at its line, in the words of the other refusals of an output."""
+    try:
+        yield from opened()
+    except pa.ArrowInvalid as exc:
+        found = re.search(r"In CSV column #([0-9]+): .* invalid value '(.*)'", str(exc), re.S)
+        if found is None or not header[int(found[1]) :]:
+            raise
+        k, value = int(found[1]), found[2]
+        line = None
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            rows = csv.reader(handle)
+            for cells in rows:
+                if rows.line_num > 1 and k < len(cells) and cells[k] == value:
+                    line = rows.line_num
+                    break
+        shown = given(value, SHOWN_CHARS)
+        raise InputError.one(
+            str(path), line, header[k],
+            f"not an output of tuneprint batch: a {header[k]} cell {shown} that is not a "
+            "row's number", "syntax",
+        ) from None  # fmt: skip
+
+
 def output_batches(
     path: Path,
 ) -> Iterator[tuple[np.ndarray, Callable[[], pa.Table]]]:
@@ -1175,14 +1205,14 @@ def output_batches(
         if kind == "csv":
             import pyarrow.csv as pcsv
 
-            with open(path, encoding="utf-8", newline="") as handle:
+            with open(path, encoding="utf-8-sig", newline="") as handle:
                 header = next(csv.reader([handle.readline()]), [])
             types = {c: pa.int64() if c == ROW else pa.string() for c in header}
             options = pcsv.ConvertOptions(
                 column_types=types, strings_can_be_null=True, null_values=OUTPUT_NULLS
             )
-            reader = pcsv.open_csv(path, convert_options=options)
-            for batch in reader:
+            opened = partial(pcsv.open_csv, path, convert_options=options)
+            for batch in _row_numbers_read(opened, path, header):
                 table = pa.Table.from_batches([batch])
                 table = table.rename_columns([c.split(" [", 1)[0] for c in table.column_names])
                 if ROW not in table.column_names:
