@@ -28,7 +28,9 @@ _ISO_PARTS = re.compile(
     re.S,
 )
 MONTHS = 12  # of a year
-HOURS, MINUTES, SECONDS = 24, 60, 60  # of a day, an hour, a minute
+HOURS = 24  # of a day
+MINUTES = 60  # of an hour
+SECONDS = 60  # of a minute
 MAX_DIGITS = 30  # digits of a written whole number: more is no physical quantity
 _NUMBER = re.compile(
     r"(?P<sign>[-+]?)(?P<int>[0-9](?:_?[0-9])*)?(?P<frac>\.(?:[0-9](?:_?[0-9])*)?)?"
