@@ -711,7 +711,7 @@ def test_a_run_sent_sigterm_or_sighup_stops_as_ctrl_c_does(tmp_path: Path, name:
         assert run.returncode in (0, -getattr(signal, name)), stderr
         assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "out.parquet"]
         pytest.skip("the run ended before the signal")
-    assert run.returncode == 130 and "Traceback" not in stderr, stderr
+    assert run.returncode == 130 and stderr == "aborted\n", stderr
     assert target.read_text() == "last month's results\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "out.parquet"]
 
@@ -1168,3 +1168,20 @@ def test_explain_tells_a_row_cell_that_is_not_a_number_at_its_line(tmp_path: Pat
             f"error: {edited}:3: row: not an output of tuneprint batch: a row cell "
             f"'{cell}' that is not a row's number\n"
         ), done.stderr
+
+
+def test_ctrl_c_while_the_command_loads_is_aborted_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C before the command takes it (while its modules load) ends as one taken later
+    does: "aborted", exit 130."""
+    import tuneprint.cli as command
+
+    def interrupted(argv: list[str]) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(command, "run", interrupted)
+    with pytest.raises(SystemExit) as ended:
+        command.main()
+    assert ended.value.code == 130
+    assert capsys.readouterr().err == "aborted\n"

@@ -39,6 +39,8 @@ def run(argv: list[str]) -> int:
                 code = 0
         except SystemExit as exc:  # click's own exit, usage errors included (code 2)
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            if code == EXIT_INTERRUPTED:  # (the parser's own end of a Ctrl-C: silent)
+                print("aborted", file=sys.stderr)
         sys.stdout.flush()
         return code
     except BrokenPipeError:  # the reader went away (``| head``): nothing more to say
@@ -76,7 +78,11 @@ def _quiet_stdout() -> None:
 
 def main() -> None:
     """Console entry point."""
-    code = run(sys.argv[1:])
+    try:
+        code = run(sys.argv[1:])
+    except KeyboardInterrupt:  # (Ctrl-C while its modules load, before ``run`` takes it)
+        print("aborted", file=sys.stderr)
+        code = EXIT_INTERRUPTED
     # The process ends here: what it made needs no collecting. Frozen, the objects are
     # left out of the collections at exit (a tenth of a second after a large batch);
     # finalizers registered to run at exit still run.
