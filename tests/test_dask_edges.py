@@ -228,3 +228,47 @@ def test_a_run_stopped_while_its_local_cluster_starts_stops_quietly(tmp_path: Pa
     assert "Traceback" not in done.stderr and len(done.stderr.splitlines()) <= 1, done.stderr
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+INTERRUPTED = """
+import os, signal, sys, threading
+import distributed
+
+Cluster = distributed.LocalCluster
+
+
+class Interrupted(Cluster):  # Ctrl-C at a terminal: SIGINT to every process of its group
+    def __init__(self, *args, **options):
+        super().__init__(*args, **options)
+        group = os.getpgid(0)
+        threading.Timer(0.5, os.killpg, (group, signal.SIGINT)).start()
+
+
+distributed.LocalCluster = Interrupted
+from tuneprint.cli import run
+
+if __name__ == "__main__":  # (not in the workers' processes, which import this file)
+    sys.exit(run(["batch", sys.argv[1], sys.argv[2], "--engine", "dask", "-q"]))
+"""
+
+
+def test_ctrl_c_to_the_whole_group_is_one_aborted_not_the_workers_tracebacks(
+    tmp_path: Path,
+) -> None:
+    """A terminal's Ctrl-C reaches the local cluster's workers too: they ignore it (each
+    printed a traceback), and the run stops with "aborted" alone, its cluster with it."""
+    source = tmp_path / "in.csv"
+    row = "Llama 2 13B,H100,2,europe-west4,3,2024-02-01"
+    source.write_text(HEADER + "\n" + "".join(f"r{i},{row}\n" for i in range(400_000)))
+    script = tmp_path / "interrupted.py"
+    script.write_text(INTERRUPTED)
+    out = tmp_path / "out.parquet"
+    done = subprocess.run(
+        [sys.executable, str(script), str(source), str(out)],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path, start_new_session=True,
+    )  # fmt: skip
+    if done.returncode == 0:
+        pytest.skip("the run ended before the signal")
+    assert done.returncode == 130, done.stderr
+    assert done.stderr == "aborted\n", done.stderr
+    assert not out.exists()

@@ -24,6 +24,7 @@ import os
 import shutil
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -369,19 +370,20 @@ class _Cluster:
         from distributed import Client, LocalCluster
 
         try:
-            self._local = LocalCluster(
-                n_workers=LOCAL_WORKERS,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address=None,
-                # its HTTP server (health, metrics) on a port of its own: not 8787, which
-                # another cluster may hold (a warning on standard error at every run)
-                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-                # a run's own errors are reported as one message: not also the workers'
-                # warnings as the cluster stops (tasks cancelled, heartbeats missed)
-                silence_logs=logging.ERROR,
-            )
+            with _workers_deaf_to_ctrl_c():
+                self._local = LocalCluster(
+                    n_workers=LOCAL_WORKERS,
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    dashboard_address=None,
+                    # its HTTP server (health, metrics) on a port of its own: not 8787, which
+                    # another cluster may hold (a warning on standard error at every run)
+                    scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                    # a run's own errors are reported as one message: not also the workers'
+                    # warnings as the cluster stops (tasks cancelled, heartbeats missed)
+                    silence_logs=logging.ERROR,
+                )
             return Client(self._local, set_as_default=False)
         except BaseException:  # stopped (SIGTERM, Ctrl-C) while the cluster started
             _quiet_stop()
@@ -400,6 +402,26 @@ class _Cluster:
         except BaseException:
             _quiet_stop()
             raise
+
+
+@contextmanager
+def _workers_deaf_to_ctrl_c() -> Iterator[None]:
+    """While a local cluster starts its worker processes: SIGINT ignored, which they keep
+    (an ignored signal stays ignored in a process started from this one), so they never
+    take Ctrl-C: a terminal sends it to every process of its group, and each worker
+    printed a traceback. The run takes it again once its workers are started (a Ctrl-C in
+    the second or so they take to start is not seen), stops, and its cluster with it."""
+    import signal
+
+    try:
+        before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # (not the main thread: its signals are the caller's)
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def _quiet_stop() -> None:
