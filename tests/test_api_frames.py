@@ -195,3 +195,15 @@ def test_explain_row_takes_a_path_as_text_and_refuses_other_arguments_plainly(
     ]:
         with pytest.raises(InputError, match=named):
             explain_row(*args)  # type: ignore[arg-type]
+
+
+def test_a_pandas_index_named_id_is_the_id_column(rs: Ruleset) -> None:
+    """A frame indexed by its ids (``set_index("id")``) keeps them; another index is not
+    read."""
+    pd = pytest.importorskip("pandas")
+    cells = {"id": ["a", "b"], "gpu_model": ["A100 80GB"] * 2, "gpu_count": [2, 4],
+             "reserved_hours": [10.0, 20.0]}  # fmt: skip
+    indexed = estimate_table(pd.DataFrame(cells).set_index("id"), rs)
+    assert indexed.column("id").to_pylist() == ["a", "b"]
+    other = pd.DataFrame(cells).drop(columns="id").set_index(pd.Index(["x", "y"], name="run"))
+    assert estimate_table(other, rs).column("id").to_pylist() == ["table:1", "table:2"]

@@ -105,7 +105,10 @@ def _refusal(table: Any, pd: Any, pl: Any) -> str:
 
 def from_pandas(frame: Any, ruleset: Ruleset) -> Frame:
     """A pandas frame as an Arrow table, column by column (every row kept, even of a
-    frame without columns)."""
+    frame without columns). An index named ``id`` (``set_index("id")``) is the id
+    column, unless the frame has one."""
+    if frame.index.name == "id" and "id" not in frame.columns:
+        frame = frame.reset_index()
     header = [str(name) for name in frame.columns]
     _check_header("table", header, ruleset)  # (a name twice: one message, not Arrow's)
     built = Frame(pa.table({}))
