@@ -1185,3 +1185,48 @@ def test_ctrl_c_while_the_command_loads_is_aborted_not_a_traceback(
         command.main()
     assert ended.value.code == 130
     assert capsys.readouterr().err == "aborted\n"
+
+
+INTERRUPTED_WORKERS = """
+import os, signal, sys, threading
+import concurrent.futures
+
+Pool = concurrent.futures.ProcessPoolExecutor
+
+
+class Interrupted(Pool):  # Ctrl-C at a terminal while the workers load their modules
+    def submit(self, *args, **options):
+        future = super().submit(*args, **options)
+        if not getattr(self, "interrupting", False):
+            self.interrupting = True
+            threading.Timer(0.05, os.killpg, (os.getpgid(0), signal.SIGINT)).start()
+        return future
+
+
+concurrent.futures.ProcessPoolExecutor = Interrupted
+from tuneprint.cli import run
+
+if __name__ == "__main__":  # (not in the workers' processes, which import this file)
+    sys.exit(run(["batch", sys.argv[1], sys.argv[2], "--workers", "2", "-q"]))
+"""
+
+
+def test_ctrl_c_to_the_whole_group_while_workers_start_is_one_aborted(tmp_path: Path) -> None:
+    """A terminal's Ctrl-C reaches `--workers` processes too, even while they load their
+    modules (each printed a traceback then): they are started ignoring it, and the run
+    stops with "aborted" alone."""
+    source = tmp_path / "in.csv"
+    with open(source, "w") as handle:
+        handle.write("id,gpu_model,gpu_count,reserved_hours\n")
+        handle.writelines(f"r{i},A100 80GB,{1 + i % 8},{1 + i % 97}\n" for i in range(300_000))
+    script = tmp_path / "interrupted.py"
+    script.write_text(INTERRUPTED_WORKERS)
+    out = tmp_path / "out.parquet"
+    done = subprocess.run(
+        [sys.executable, str(script), str(source), str(out)],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path, start_new_session=True,
+    )  # fmt: skip
+    if done.returncode == 0:
+        pytest.skip("the run ended before the signal")
+    assert (done.returncode, done.stderr) == (130, "aborted\n"), done.stderr
+    assert not out.exists()

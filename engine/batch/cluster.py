@@ -24,7 +24,6 @@ import os
 import shutil
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,14 @@ from ..core.model import Ruleset
 from ..core.problems import InputError, TuneprintError
 from ..load.files import BOM, MAX_FILE_BYTES
 from .formats import NotPlain, Piece, chunk_of, format_of, read_chunks, read_pieces
-from .run import CHUNK_ROWS, Counts, _not_empty, _writer, temporary_folder
+from .run import (
+    CHUNK_ROWS,
+    Counts,
+    _not_empty,
+    _writer,
+    children_deaf_to_ctrl_c,
+    temporary_folder,
+)
 
 PART_ROWS = 250_000  # rows per part sent to a worker (whole chunks: at least one)
 LOCAL_WORKERS = 2  # workers of the local cluster started when no scheduler is given
@@ -370,7 +376,7 @@ class _Cluster:
         from distributed import Client, LocalCluster
 
         try:
-            with _workers_deaf_to_ctrl_c():
+            with children_deaf_to_ctrl_c():  # (the second or so they take to start)
                 self._local = LocalCluster(
                     n_workers=LOCAL_WORKERS,
                     threads_per_worker=1,
@@ -402,26 +408,6 @@ class _Cluster:
         except BaseException:
             _quiet_stop()
             raise
-
-
-@contextmanager
-def _workers_deaf_to_ctrl_c() -> Iterator[None]:
-    """While a local cluster starts its worker processes: SIGINT ignored, which they keep
-    (an ignored signal stays ignored in a process started from this one), so they never
-    take Ctrl-C: a terminal sends it to every process of its group, and each worker
-    printed a traceback. The run takes it again once its workers are started (a Ctrl-C in
-    the second or so they take to start is not seen), stops, and its cluster with it."""
-    import signal
-
-    try:
-        before = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    except ValueError:  # (not the main thread: its signals are the caller's)
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, before)
 
 
 def _quiet_stop() -> None:

@@ -9,6 +9,7 @@ import sys
 import tempfile
 from collections import deque
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,27 @@ def _estimated(layout: Layout, chunk: Chunk, vectorised: bool) -> pa.RecordBatch
 _WORKER: dict[str, Any] = {}  # in a worker: its ruleset and layout
 
 
+@contextmanager
+def children_deaf_to_ctrl_c() -> Iterator[None]:
+    """While worker processes are started: SIGINT ignored, which they keep (an ignored
+    signal stays ignored in a process started from this one), so they never take Ctrl-C,
+    not even while they load their modules: a terminal sends it to every process of its
+    group, and each worker printed a traceback. The run itself takes it again once they
+    are started (a Ctrl-C in the moment they take to start is not seen), stops, and its
+    workers with it."""
+    import signal
+
+    try:
+        before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # (not the main thread: its signals are the caller's)
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
 def _start_worker(folder: str, digest: str, fields: list[str]) -> None:
     import signal
 
@@ -179,8 +201,12 @@ def _in_workers(
             initargs=(folder, ruleset.content_hash, fields),
         ) as pool:
             pending: deque[Future[str]] = deque()
-            for piece in pieces:
-                pending.append(pool.submit(_estimate_piece, piece, vectorised, parts))
+            for k, piece in enumerate(pieces):
+                # (the pool starts a process at each of its first submissions: started
+                # ignoring Ctrl-C, they are deaf to it before they have loaded anything)
+                with children_deaf_to_ctrl_c() if k < workers else nullcontext():
+                    future = pool.submit(_estimate_piece, piece, vectorised, parts)
+                pending.append(future)
                 if len(pending) >= 2 * workers:
                     yield from _mapped(pending.popleft().result())
             while pending:
