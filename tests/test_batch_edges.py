@@ -1230,3 +1230,24 @@ def test_ctrl_c_to_the_whole_group_while_workers_start_is_one_aborted(tmp_path: 
         pytest.skip("the run ended before the signal")
     assert (done.returncode, done.stderr) == (130, "aborted\n"), done.stderr
     assert not out.exists()
+
+
+def test_more_workers_than_processors_and_an_empty_ruleset_name_are_refused(
+    rs: Ruleset, tmp_path: Path
+) -> None:
+    """--workers beyond the processors the run may use would only wait, each holding its
+    chunks (1,000 held 2,000 chunks in memory); --rules "" named the working folder."""
+    from tuneprint.batch.run import usable_processors
+
+    source = tmp_path / "in.csv"
+    source.write_text("id,gpu_model,gpu_count,reserved_hours\na,A100 80GB,2,10\n")
+    many = usable_processors() + 1
+    with pytest.raises(InputError, match=f"expected at most {many - 1}, the processors"):
+        run_batch(source, tmp_path / "out.csv", rs, workers=many)
+    done = cli("batch", source, tmp_path / "out.csv", "--workers", str(many))
+    assert done.returncode == 2 and "error: workers: expected at most" in done.stderr
+    assert not (tmp_path / "out.csv").exists()
+    for args in (("batch", source, tmp_path / "o.csv"), ("estimate", source)):
+        done = cli(*args, "--rules", "")
+        assert done.returncode == 2
+        assert "error: ruleset: expected a version or a folder, got ''" in done.stderr

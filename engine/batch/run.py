@@ -180,6 +180,14 @@ def _mapped(path: str) -> Iterator[pa.RecordBatch]:
         os.unlink(path)
 
 
+def usable_processors() -> int:
+    """The processors this process may run on (its affinity, where the system tells it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def _in_workers(
     pieces: Iterator[Piece], ruleset: Ruleset, fields: list[str], vectorised: bool, workers: int
 ) -> Iterator[pa.RecordBatch]:
@@ -237,7 +245,14 @@ def run_batch(
     workers: int = 1,
 ) -> Counts:
     """Estimate every row of ``source`` into ``target``; the counts. ``workers``: processes
-    estimating chunks at once (the vector and rows engines)."""
+    estimating chunks at once (the vector and rows engines), at most the processors this
+    process may use (more would only wait, each holding its chunks in memory)."""
+    processors = usable_processors()
+    if workers > processors:
+        raise InputError.one(
+            "workers", None, "", f"expected at most {processors}, the processors this "
+            f"process may use, got {workers}", "option",
+        )  # fmt: skip
     format_of(target)
     if _same_file(source, target):  # written over while it is read: lost, and no output
         raise InputError.one(

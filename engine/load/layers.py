@@ -303,6 +303,12 @@ def find_ruleset(spec: str | Path | None = None) -> Path:
     ("2.3"), or (None) the newest released shipped version."""
     if spec is None:
         return newest_released()
+    if not str(spec).strip():  # ("" would be the working folder)
+        shown = ", ".join(v for v, _ in available_rulesets())
+        raise RulesetError.one(
+            "ruleset", None, "", f"expected a version or a folder, got {str(spec)!r} "
+            f"(shipped: {shown})", "reference",
+        )  # fmt: skip
     path = Path(spec)
     if path.is_dir() and os.path.lexists(path / RULESET_FILE):
         return path
