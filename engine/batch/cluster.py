@@ -387,8 +387,9 @@ class _Cluster:
                     # another cluster may hold (a warning on standard error at every run)
                     scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                     # a run's own errors are reported as one message: not also the workers'
-                    # warnings as the cluster stops (tasks cancelled, heartbeats missed)
-                    silence_logs=logging.ERROR,
+                    # logs as the cluster stops (tasks cancelled, and, when a run is stopped,
+                    # a heartbeat to a scheduler already gone, logged as an error)
+                    silence_logs=logging.CRITICAL,
                 )
             return Client(self._local, set_as_default=False)
         except BaseException:  # stopped (SIGTERM, Ctrl-C) while the cluster started
