@@ -1013,7 +1013,11 @@ def test_dask_on_a_local_cluster_of_two_workers_gives_the_single_process_file(
     from distributed import LocalCluster
 
     with LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1",
-                      dashboard_address=None, processes=True) as cluster:  # fmt: skip
+                      dashboard_address=None, processes=True,
+                      # (its HTTP server on a free port: not 8787, which a cluster of
+                      # another test running at once may hold)
+                      scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                      ) as cluster:  # fmt: skip
         done = tuneprint_cli(
             "batch", source, tmp_path / "dask.csv", "--engine", "dask",
             "--scheduler", cluster.scheduler_address, "-q",

@@ -48,7 +48,11 @@ def scheduler() -> Iterator[str]:
     from distributed import LocalCluster
 
     with LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1",
-                      dashboard_address=None, processes=True) as cluster:  # fmt: skip
+                      dashboard_address=None, processes=True,
+                      # (its HTTP server on a free port: not 8787, which a cluster of
+                      # another test running at once may hold)
+                      scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                      ) as cluster:  # fmt: skip
         yield cluster.scheduler_address
 
 
