@@ -31,6 +31,7 @@ from ..core.text import given, printable
 from ..core.values import DATE_TYPES, DEFAULT_REL_TOL, NUMBER_TYPES, parse_datetime, parse_number
 from ..load.disclosures import unknown_field
 from ..load.layers import available_rulesets
+from ..load.yamlio import DuplicateKey, no_duplicates
 from ..views.json import compact_record
 from .engine import ERROR, HASH, ID, PROVENANCE, ROW, RULESET, WARNINGS, Layout
 from .formats import _check_file, _header, format_of, output_batches
@@ -190,9 +191,9 @@ def _jsonl_row(path: Path, number: int) -> Found:
                     at: Any = int(written[1])
                 else:
                     try:
-                        doc = json.loads(text, object_pairs_hook=_keys_once)
-                    except _Twice as exc:
-                        raise _not_output(name, line, str(exc)) from None
+                        doc = json.loads(text, object_pairs_hook=no_duplicates)
+                    except DuplicateKey as exc:
+                        raise _not_output(name, line, _twice(exc)) from None
                     except ValueError as exc:
                         raise _not_output(name, line, f"the line is not JSON ({exc})") from None
                     at = doc.get(ROW) if isinstance(doc, dict) else None
@@ -420,24 +421,15 @@ def _json_cell(cell: Any, text: bool, source: str, column: str, what: str) -> An
     if not cell:
         return None
     try:
-        return json.loads(cell, object_pairs_hook=_keys_once)
-    except _Twice as exc:
-        raise InputError.one(source, None, column, str(exc), "duplicate") from None
+        return json.loads(cell, object_pairs_hook=no_duplicates)
+    except DuplicateKey as exc:
+        raise InputError.one(source, None, column, _twice(exc), "duplicate") from None
     except ValueError:
         raise _bad(source, column, what, cell) from None
 
 
-class _Twice(ValueError):
-    """A JSON object holding a key twice (a reader keeps the last: an edit hidden)."""
-
-
-def _keys_once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in found:
-            raise _Twice(f"the key {printable(json.dumps(key))} appears twice in one object")
-        found[key] = value
-    return found
+def _twice(exc: DuplicateKey) -> str:
+    return f"the key {printable(json.dumps(exc.key))} appears twice in one object"
 
 
 def _mapping(cell: Any, text: bool, source: str, column: str, of: str) -> dict[str, str]:

@@ -278,11 +278,20 @@ def parse_yaml(
         loader.dispose()
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+class DuplicateKey(ValueError):
+    """A JSON object holding a key twice (a reader keeps the last: an edit hidden)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"duplicate key {key!r}")
+        self.key = key
+
+
+def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``json.loads``'s ``object_pairs_hook``: an object, or DuplicateKey."""
     result: dict[str, Any] = {}
     for key, value in pairs:
         if key in result:
-            raise ValueError(f"duplicate key {key!r}")
+            raise DuplicateKey(key)
         result[key] = value
     return result
 
@@ -374,7 +383,7 @@ def parse_json(text: str, name: str, error: type[TuneprintError] = InputError) -
     try:
         document = json.loads(
             text,
-            object_pairs_hook=_no_duplicates,
+            object_pairs_hook=no_duplicates,
             parse_constant=_reject_constant,
             parse_int=_json_int,
             parse_float=_json_float,
