@@ -162,3 +162,24 @@ def wheel_python(tmp_path_factory: pytest.TempPathFactory) -> str:
         [python, "-m", "pip", "install", "-q", str(wheel)], check=True, capture_output=True
     )
     return python
+
+
+def run_interrupted(script: str, source: Path, out: Path) -> str:
+    """The standard error of ``script`` (a batch run that sends its own process group a
+    signal) run on ``source`` into ``out`` in a session of its own, after checking that
+    it stopped as a stopped run does (exit 130, ``out`` not written); skipped when the run
+    ended before the signal."""
+    import subprocess
+    import sys
+
+    path = out.parent / "interrupted.py"
+    path.write_text(script)
+    done = subprocess.run(
+        [sys.executable, str(path), str(source), str(out)],
+        capture_output=True, text=True, timeout=120, cwd=out.parent, start_new_session=True,
+    )  # fmt: skip
+    if done.returncode == 0:
+        pytest.skip("the run ended before the signal")
+    assert done.returncode == 130, done.stderr
+    assert not out.exists()
+    return done.stderr

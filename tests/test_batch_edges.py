@@ -32,6 +32,8 @@ from tuneprint.batch.run import run_batch  # noqa: E402
 from tuneprint.core.model import Ruleset  # noqa: E402
 from tuneprint.core.problems import InputError  # noqa: E402
 
+from tests.conftest import run_interrupted  # noqa: E402
+
 RUN = {"base_model": "Llama 2 13B", "gpu_model": "A100 80GB", "cloud_region": "us-west-2"}
 RUN_VALUES = {**RUN, "gpu_count": 8, "reserved_hours": 10}
 
@@ -708,8 +710,9 @@ def test_a_run_sent_sigterm_or_sighup_stops_as_ctrl_c_does(tmp_path: Path, name:
     run.send_signal(getattr(signal, name))
     _, stderr = run.communicate(timeout=120)
     if target.read_text(errors="replace") != "last month's results\n":  # (it ended first)
+        left = sorted(p.name for p in tmp_path.iterdir())
         assert run.returncode in (0, -getattr(signal, name)), stderr
-        assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "out.parquet"]
+        assert left == ["in.csv", "out.parquet"], (run.returncode, stderr, left)
         pytest.skip("the run ended before the signal")
     assert run.returncode == 130 and stderr == "aborted\n", stderr
     assert target.read_text() == "last month's results\n"
@@ -1219,17 +1222,8 @@ def test_ctrl_c_to_the_whole_group_while_workers_start_is_one_aborted(tmp_path: 
     with open(source, "w") as handle:
         handle.write("id,gpu_model,gpu_count,reserved_hours\n")
         handle.writelines(f"r{i},A100 80GB,{1 + i % 8},{1 + i % 97}\n" for i in range(300_000))
-    script = tmp_path / "interrupted.py"
-    script.write_text(INTERRUPTED_WORKERS)
-    out = tmp_path / "out.parquet"
-    done = subprocess.run(
-        [sys.executable, str(script), str(source), str(out)],
-        capture_output=True, text=True, timeout=120, cwd=tmp_path, start_new_session=True,
-    )  # fmt: skip
-    if done.returncode == 0:
-        pytest.skip("the run ended before the signal")
-    assert (done.returncode, done.stderr) == (130, "aborted\n"), done.stderr
-    assert not out.exists()
+    stderr = run_interrupted(INTERRUPTED_WORKERS, source, tmp_path / "out.parquet")
+    assert stderr == "aborted\n", stderr
 
 
 def test_more_workers_than_processors_and_an_empty_ruleset_name_are_refused(
@@ -1251,3 +1245,31 @@ def test_more_workers_than_processors_and_an_empty_ruleset_name_are_refused(
         done = cli(*args, "--rules", "")
         assert done.returncode == 2
         assert "error: ruleset: expected a version or a folder, got ''" in done.stderr
+
+
+def test_a_stop_as_the_part_beside_the_output_is_made_leaves_no_part(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C (or SIGTERM) the moment the file beside the output is made: it is held back
+    until the writer knows that file, then stops it, and the file is removed (it was left
+    behind when the stop came before the writer held its name)."""
+    import signal
+    import tempfile
+
+    import pyarrow as pa
+
+    made = tempfile.mkstemp
+
+    def stopped(*args: Any, **options: Any) -> tuple[int, str]:
+        found = made(*args, **options)
+        signal.raise_signal(signal.SIGINT)
+        return found
+
+    monkeypatch.setattr(formats.tempfile, "mkstemp", stopped)
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            formats.Writer(tmp_path / "out.csv", pa.schema([("row", pa.int64())]))
+    finally:
+        signal.signal(signal.SIGINT, before)
+    assert list(tmp_path.iterdir()) == []

@@ -26,6 +26,8 @@ from tuneprint.batch.cluster import run_on_dask  # noqa: E402
 from tuneprint.batch.run import run_batch  # noqa: E402
 from tuneprint.core.model import Ruleset  # noqa: E402
 
+from tests.conftest import run_interrupted  # noqa: E402
+
 HEADER = "id,base_model,gpu_model,gpu_count,cloud_region,reserved_hours,start_time"
 
 
@@ -264,15 +266,5 @@ def test_ctrl_c_to_the_whole_group_is_one_aborted_not_the_workers_tracebacks(
     source = tmp_path / "in.csv"
     row = "Llama 2 13B,H100,2,europe-west4,3,2024-02-01"
     source.write_text(HEADER + "\n" + "".join(f"r{i},{row}\n" for i in range(400_000)))
-    script = tmp_path / "interrupted.py"
-    script.write_text(INTERRUPTED)
-    out = tmp_path / "out.parquet"
-    done = subprocess.run(
-        [sys.executable, str(script), str(source), str(out)],
-        capture_output=True, text=True, timeout=120, cwd=tmp_path, start_new_session=True,
-    )  # fmt: skip
-    if done.returncode == 0:
-        pytest.skip("the run ended before the signal")
-    assert done.returncode == 130, done.stderr
-    assert done.stderr == "aborted\n", done.stderr
-    assert not out.exists()
+    stderr = run_interrupted(INTERRUPTED, source, tmp_path / "out.parquet")
+    assert stderr == "aborted\n", stderr

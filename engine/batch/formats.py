@@ -900,10 +900,10 @@ class Writer:
         self._handle: Any = None
         self._open_now = True
         self._part: Path | None = None
-        with self._writing():
-            placed = _placement(path)
-        self._final, self._part, self._stream = placed.final, placed.part, placed.stream
         try:
+            with _signals_held(), self._writing():  # (the part made is known before a stop)
+                placed = _placement(path)
+                self._final, self._part, self._stream = placed.final, placed.part, placed.stream
             with self._writing():
                 self._open(self._part or path)
         except BaseException:
@@ -1025,6 +1025,26 @@ class Placement:
     final: Path
     part: Path | None
     stream: bool = False
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """Ctrl-C, SIGTERM and SIGHUP held back while inside (delivered, and a run stopped, on
+    leaving): a file made inside is known to whoever must remove it before a stop can
+    come (stopped between making the part beside the output and holding its name, a run
+    left the part behind)."""
+    import signal
+
+    held = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+    try:
+        before = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    except (AttributeError, OSError, ValueError):  # (no signal masks here)
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 def _placement(path: Path) -> Placement:
