@@ -40,7 +40,6 @@ from ..core.problems import InputError, TuneprintError
 from ..core.text import given
 from ..core.values import ValueProblem
 from ..load.disclosures import (
-    MAX_CELL_CHARS,
     cell,
     csv_header,
     csv_row,
@@ -76,7 +75,7 @@ CHUNK_BYTES = 1 << 26  # bytes of cells in one chunk, whatever the number of row
 WRITE_BATCH = 1 << 16  # values Parquet's writer encodes at a time (1,024 by default)
 READ_BLOCK = 1 << 22  # bytes Arrow's CSV reader parses at a time
 JSONL_LINES = 4096  # JSON Lines read at a time by the per-row reader
-SHOWN_CHARS = 60  # of a cell quoted in a message
+SHOWN_CHARS = 60  # of a cell or an argument quoted in a batch's messages
 PATTERN_BYTES = 1 << 28  # a Parquet dictionary page holds them all (or rows repeat them)
 COMMA, NEWLINE = ord(","), ord("\n")
 
@@ -843,12 +842,8 @@ def _parquet_chunk(
                 return InputError.one(name, line, column, str(exc), exc.code, field=column)
             except (ArithmeticError, ValueError) as exc:  # (a decimal beyond a float's)
                 return InputError.one(name, line, column, str(exc), "type", field=column)
-        row_id = id_of(i, line)
-        if len(row_id) > MAX_CELL_CHARS:  # (as a CSV file's id cell)
-            message = f"a cell of {len(row_id)} characters; the limit is {MAX_CELL_CHARS}"
-            return InputError.one(name, line, "id", message, "limit", field="id")
         try:
-            return values_row(name, line, row_id, values, ruleset)
+            return values_row(name, line, id_of(i, line), values, ruleset)
         except InputError as exc:
             return exc.with_traceback(None)  # no cycle through this frame
 

@@ -313,11 +313,8 @@ def jsonl_row(name: str, number: int, line: str, ruleset: Ruleset) -> Disclosure
     problems = [] if well_formed(doc) else check("disclosure", doc, name)
     if problems:
         raise InputError(capped([_at(p, name, number) for p in problems], name, number))
-    row_id = _doc_id(doc)
-    problems = _id_problems(row_id, name, number)
-    if problems:
-        raise InputError(problems)
-    return values_row(name, number, row_id or f"{_stem(name)}:{number}", doc["values"], ruleset)
+    row_id = _doc_id(doc) or f"{_stem(name)}:{number}"
+    return values_row(name, number, row_id, doc["values"], ruleset)
 
 
 def jsonl_id(line: str) -> str | None:
@@ -339,8 +336,7 @@ def _doc_id(doc: Any) -> str | None:
 
 
 def _id_problems(identity: str | None, name: str, line: int | None) -> list[Problem]:
-    """An id longer than any cell may be (a CSV file's, a Parquet file's) is refused in a
-    document too."""
+    """An id longer than any cell may be (a CSV file's) is refused in every format."""
     if identity is None or len(identity) <= MAX_CELL_CHARS:
         return []
     message = f"an id of {len(identity)} characters; the limit is {MAX_CELL_CHARS}"
@@ -515,7 +511,10 @@ def csv_row(
 
 
 def values_row(name: str, line: int, row_id: str, values_doc: Any, ruleset: Ruleset) -> Disclosure:
+    """A batch row (of any format) as a checked disclosure, or the InputError naming its
+    line; its id as long as a cell may be."""
     values, sources, written, lines, problems = read_values(name, values_doc, ruleset, line)
+    problems[:0] = _id_problems(row_id, name, line)
     if problems:
         raise InputError(capped([_at(p, name, line) for p in problems], name, line))
     return Disclosure(f"{name}:{line}", row_id, values, sources, lines, written, (name, line))
