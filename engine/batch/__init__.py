@@ -19,8 +19,6 @@ from .run import CHUNK_ROWS, Counts, run_batch
 
 __all__ = ["CHUNK_ROWS", "Counts", "estimate_table", "explain_row", "run_batch"]
 
-SHOWN_CHARS = 60  # of a refused argument shown in its message
-
 
 def estimate_table(
     table: Any, ruleset: Ruleset, engine: str = "vector", chunk_rows: int = CHUNK_ROWS
@@ -84,6 +82,7 @@ def explain_row(
     from ..core.problems import InputError
     from ..core.text import given
     from .explain import explain_output_row
+    from .formats import SHOWN_CHARS
 
     def refused(name: str, expected: str, value: object) -> InputError:
         shown = f"{type(value).__name__} {given(value, SHOWN_CHARS)}"

@@ -34,7 +34,7 @@ from ..load.layers import available_rulesets
 from ..load.yamlio import DuplicateKey, no_duplicates
 from ..views.json import compact_record
 from .engine import ERROR, HASH, ID, PROVENANCE, ROW, RULESET, WARNINGS, Layout
-from .formats import _check_file, _header, format_of, output_batches
+from .formats import SHOWN_CHARS, _check_file, _header, format_of, output_batches
 
 META = (ROW, ID, PROVENANCE, WARNINGS, ERROR, RULESET, HASH)
 # the keys of a JSON Lines output line (formats.jsonl_text), and of each problem of an
@@ -43,7 +43,6 @@ LINE_KEYS = (ROW, ID, "values", PROVENANCE, WARNINGS, RULESET, HASH, ERROR)
 PROBLEM_KEYS = ("code", "file", "line", "where", "field", "rule", "message")
 _ROW_FIRST = re.compile(r'\{"row": (-?[0-9]+), ')  # a JSON Lines output line's start
 HASH_DIGITS = 12  # of a content hash shown, unless two hashes shown share more
-SHOWN_CHARS = 60  # of a cell shown in a message
 
 
 @dataclass(frozen=True)

@@ -27,13 +27,12 @@ from ..core.model import Disclosure, Ruleset
 from ..core.problems import InputError, TuneprintError
 from ..core.text import given
 from .columns import Refused, hashable, refusal_text
-from .formats import ERRORS_KEPT, Chunk, _check_header, _parquet_chunk
+from .formats import ERRORS_KEPT, SHOWN_CHARS, Chunk, _check_header, _parquet_chunk
 
 ENGINES = ("vector", "rows")  # (Dask runs files: ``run_batch``)
 ACCEPTED = "a pyarrow Table or RecordBatch, or a pandas or Polars DataFrame"
 INT64 = (-(2**63), 2**63 - 1)
 ARROW_ERRORS = (pa.ArrowException, OverflowError, TypeError, ValueError)
-SHOWN_CHARS = 60  # of a refused cell shown in its message
 
 # Kinds of cells
 MISSING, TEXT, BOOL, INT, FLOAT, DECIMAL, DATETIME, DATE, TIME, PERIOD = range(10)
