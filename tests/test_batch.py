@@ -641,6 +641,47 @@ def both_engines(table: pa.Table, source: Path, rs: Ruleset) -> pa.Table:
     return out
 
 
+def test_csv_names_are_read_as_their_distinct_cells_across_blocks_and_chunks(
+    newest: Ruleset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Arrow reads a CSV file's names, dates and flags as indices into each block's
+    distinct cells (numbers and ids as they are); blocks and chunks of other cells give
+    the same rows as the per-disclosure engine: names written in several ways, blank,
+    padded, unknown, met first in a later block, and a chunk cut inside a block."""
+    from tuneprint.batch import formats
+
+    monkeypatch.setattr(formats, "READ_BLOCK", 1 << 10)  # blocks of some 25 lines
+    gpus = ["A100 80GB", " nvidia-a100-sxm4-80gb ", "", "H100", "V100", "GPX 9000"]
+    regions = ["us-west-2", "US West (Oregon)", "", "europe-west4"]
+    lines = ["id,gpu_model,gpu_count,reserved_hours,cloud_region,start_time"]
+    for i in range(400):
+        gpu = gpus[(i * 7) % len(gpus)] if i > 40 else gpus[i % 2]  # the rest met later
+        start = ["", "2023-07-18", "2024-07-06T17:01", "2024-02-30"][i % 4]
+        lines.append(f"r{i},{gpu},{1 + i % 8},{1 + i % 50}.5,{regions[i % 4]},{start}")
+    source = tmp_path / "names.csv"
+    source.write_text("\n".join(lines) + "\n")
+    assert formats.plain_text(source)
+    _, pieces = formats.read_pieces(source, newest, 97, str(source))  # type: ignore[misc]
+    first = next(pieces)
+    types = {h: first.table.column(h).type for h in first.table.column_names}
+    assert types["gpu_model"] == types["cloud_region"] == types["start_time"]
+    assert pa.types.is_dictionary(types["gpu_model"])
+    assert types["reserved_hours"] == types["gpu_count"] == types["id"] == pa.string()
+    for chunk_rows in (97, 100_000):
+        run_batch(source, tmp_path / "v.parquet", newest, engine="vector", chunk_rows=chunk_rows)
+        run_batch(source, tmp_path / "r.parquet", newest, engine="rows")
+        vector, rows = pq.read_table(tmp_path / "v.parquet"), pq.read_table(tmp_path / "r.parquet")
+        assert vector.to_pylist() == rows.to_pylist()
+    told = vector.to_pylist()
+    unknown = [i for i, line in enumerate(lines[1:]) if ",GPX 9000," in line]
+    impossible = [i for i, line in enumerate(lines[1:]) if "2024-02-30" in line]
+    assert unknown and all("GPX 9000" in (told[i]["error"] or "") for i in unknown)
+    assert impossible and all("start_time" in (told[i]["error"] or "") for i in impossible)
+    fine = set(range(400)) - set(unknown) - set(impossible)
+    assert all(told[i]["error"] is None for i in fine)
+    assert told[1]["gpu_model"] == told[0]["gpu_model"] == "nvidia-a100-sxm4-80gb"
+
+
 # -- the command -----------------------------------------------------------------------------
 
 
@@ -1988,6 +2029,7 @@ def test_a_csv_header_changed_after_its_check_is_one_message(
     ("changed", "said"),
     [
         (b"r2,A100\xff 80GB,8,10\n", ":1002: gpu_model: not UTF-8 text (the file changed"),
+        (b"r2,A100 80GB,8,1\xff0\n", ":1002: reserved_hours: not UTF-8 text (the file changed"),
     ],
 )
 def test_a_csv_file_changed_after_its_check_is_one_message(

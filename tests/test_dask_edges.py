@@ -115,6 +115,29 @@ def test_dask_parts_are_whole_chunks_so_every_output_is_the_single_process_bytes
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
+def test_a_dask_run_of_chunks_of_several_blocks_is_the_single_process_bytes(
+    rs: Ruleset, scheduler: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CSV chunks read in many blocks of Arrow's reader, each block's names coded by its
+    own distinct cells (its dictionary): a part's Arrow file holds them in one, and the
+    output is the single process's, byte for byte."""
+    from tuneprint.batch import formats
+
+    monkeypatch.setattr(formats, "READ_BLOCK", 1 << 10)  # blocks of some 20 lines
+    gpus = ["H100", "A100 80GB", "V100", "GPX 9000", " h100 "]
+    lines = [f"r{i},Llama 2 13B,{gpus[(i * 7) % 5]},2,europe-west4,{i + 1},2024-02-01T10:00:00"
+             for i in range(300)]  # fmt: skip
+    source = tmp_path / "in.csv"
+    source.write_text(HEADER + "\n" + "\n".join(lines) + "\n")
+    for kind in ("parquet", "csv"):
+        single, spread = tmp_path / f"single.{kind}", tmp_path / f"dask.{kind}"
+        one = run_batch(source, single, rs, chunk_rows=120)
+        two = run_on_dask(source, spread, rs, chunk_rows=120, scheduler=scheduler,
+                          rows_per_part=250)  # fmt: skip
+        assert (one.rows, one.ok, one.errors) == (two.rows, two.ok, two.errors) == (300, 240, 60)
+        assert spread.read_bytes() == single.read_bytes(), kind
+
+
 class Server:
     """A server on 127.0.0.1 that is not a Dask scheduler: it says a banner, or nothing."""
 

@@ -124,7 +124,10 @@ def as_text(array: pa.Array) -> pa.Array:
     """A column of bytes (binary) as a string column: viewed as it is where every byte of
     its data is ASCII, which is UTF-8 cell by cell (no check to make: Arrow reads a CSV
     file's cells as strings, each checked, in a third more time than as bytes), else
-    cast, which checks each cell. Raises ``pa.ArrowInvalid`` where a cell is not UTF-8."""
+    cast, which checks each cell. Raises ``pa.ArrowInvalid`` where a cell is not UTF-8.
+    A column of indices into distinct cells (a dictionary) has its distinct cells seen so."""
+    if isinstance(array, pa.DictionaryArray):
+        return pa.DictionaryArray.from_arrays(array.indices, as_text(array.dictionary))
     data = array.buffers()[2]
     if data is None or not data.size or np.frombuffer(data, dtype=np.uint8).max() <= ASCII_LAST:
         return array.view(pa.string())

@@ -64,7 +64,7 @@ from .columns import (
     utf8_checked,
     values_of,
 )
-from .vector import MICROSECONDS_PER_DAY, MICROSECONDS_PER_SECOND, Interner
+from .vector import MICROSECONDS_PER_DAY, MICROSECONDS_PER_SECOND, NUM, Interner, kind_of
 
 SUFFIXES = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}
 MAX_LINKS = 40  # links followed to an output's file (as the system follows them)
@@ -73,6 +73,8 @@ DEFAULT_MODE = 0o666  # a new output's permissions, before the umask
 SCAN_BLOCK = 1 << 20  # bytes of a CSV file checked at a time
 CHUNK_BYTES = 1 << 26  # bytes of cells in one chunk, whatever the number of rows
 WRITE_BATCH = 1 << 16  # values Parquet's writer encodes at a time (1,024 by default)
+CODED_BYTES = pa.dictionary(pa.int32(), pa.binary())  # cells as indices into distinct ones
+CODED_TEXT = pa.dictionary(pa.int32(), pa.string())
 READ_BLOCK = 1 << 22  # bytes Arrow's CSV reader parses at a time
 JSONL_LINES = 4096  # JSON Lines read at a time by the per-row reader
 SHOWN_CHARS = 60  # of a cell or an argument quoted in a batch's messages
@@ -191,8 +193,16 @@ def read_pieces(
         # would take a line of tabs as a cell, Python's reader as a blank line)
         and plain_text(path)
     ):
-        return _arrow_csv(path, shown, header, chunk_rows, offset)
+        return _arrow_csv(path, shown, header, chunk_rows, offset, _coded_fields(header, ruleset))
     return None
+
+
+def _coded_fields(header: list[str], ruleset: Ruleset) -> set[str]:
+    """The columns of a CSV file Arrow reads as indices into their distinct cells: those
+    of fields other than numbers (names, dates, flags: few distinct cells, each judged
+    once). Numbers and ids are mostly distinct: read as they are."""
+    fields = ruleset.fields
+    return {h for h in header if h in fields and kind_of(fields[h]) != NUM}
 
 
 def _read_chunks(
@@ -351,7 +361,7 @@ def plain_csv(path: Path, columns: int) -> bool:
 
 
 def _arrow_csv(
-    path: Path, name: str, header: list[str], chunk_rows: int, offset: int
+    path: Path, name: str, header: list[str], chunk_rows: int, offset: int, coded: set[str]
 ) -> tuple[list[str], Iterator[Piece]]:
     import pyarrow.csv as pcsv
 
@@ -364,13 +374,15 @@ def _arrow_csv(
         texts = []
         for h in header:  # (piece by piece: seen without a copy, the column whole made once)
             try:
-                texts.append(
-                    pa.chunked_array(
-                        [arrays.as_text(c) for c in table.column(h).chunks], pa.string()
-                    )
-                )
+                column = table.column(h)
+                if h in coded:  # one array, of one dictionary (each block read has its own)
+                    seen = pa.chunked_array(map(arrays.as_text, column.chunks), CODED_TEXT)
+                    texts.append(pa.chunked_array([seen.combine_chunks()]))
+                else:
+                    texts.append(pa.chunked_array(map(arrays.as_text, column.chunks), pa.string()))
             except pa.ArrowInvalid:
-                at = done + 2 + arrays.first_not_utf8(table.column(h).combine_chunks())
+                cells = column.cast(pa.binary()).combine_chunks()  # (by row: coded or not)
+                at = done + 2 + arrays.first_not_utf8(cells)
                 raise InputError.one(
                     name,
                     at,
@@ -403,7 +415,9 @@ def _arrow_csv(
                             invalid_row_handler=not_a_record,
                         ),
                         convert_options=pcsv.ConvertOptions(
-                            column_types={h: pa.binary() for h in header},
+                            column_types={
+                                h: CODED_BYTES if h in coded else pa.binary() for h in header
+                            },
                             strings_can_be_null=False,
                         ),
                     )
