@@ -207,3 +207,25 @@ def test_a_pandas_index_named_id_is_the_id_column(rs: Ruleset) -> None:
     assert indexed.column("id").to_pylist() == ["a", "b"]
     other = pd.DataFrame(cells).drop(columns="id").set_index(pd.Index(["x", "y"], name="run"))
     assert estimate_table(other, rs).column("id").to_pylist() == ["table:1", "table:2"]
+
+
+def test_a_pandas_index_of_fields_is_read_as_their_columns(rs: Ruleset) -> None:
+    """Levels of the index named as fields are read as columns are (before, they were
+    left out without a word: an indexed V100 was estimated as the assumed A100), with an
+    id level or without; a level named as a column too is refused, naming it."""
+    pd = pytest.importorskip("pandas")
+    cells = {"id": ["a", "b"], "gpu_model": ["V100", "H100"], "gpu_count": [2, 4],
+             "reserved_hours": [48.5, 20.0]}  # fmt: skip
+    frame = pd.DataFrame(cells)
+    plain = estimate_table(frame, rs).to_pylist()
+    assert [r["gpu_model"] for r in plain] == ["nvidia-v100-sxm2-16gb", "nvidia-h100-sxm5-80gb"]
+    for levels in ("gpu_model", "gpu_count", ["id", "gpu_model"], ["gpu_model", "gpu_count"]):
+        indexed = estimate_table(frame.set_index(levels), rs).to_pylist()
+        for row, want in zip(indexed, plain, strict=True):
+            assert {k: row[k] for k in want if k != "row"} == {
+                k: v for k, v in want.items() if k != "row"
+            }, levels
+    twice = frame.set_index("gpu_model")
+    twice["gpu_model"] = ["A100 80GB", "A100 80GB"]
+    with pytest.raises(InputError, match="gpu_model: is both a level of the index and a column"):
+        estimate_table(twice, rs)

@@ -104,16 +104,29 @@ def _refusal(table: Any, pd: Any, pl: Any) -> str:
 
 def from_pandas(frame: Any, ruleset: Ruleset) -> Frame:
     """A pandas frame as an Arrow table, column by column (every row kept, even of a
-    frame without columns). An index named ``id`` (``set_index("id")``) is the id
-    column, unless the frame has one."""
-    if frame.index.name == "id" and "id" not in frame.columns:
-        frame = frame.reset_index()
-    header = [str(name) for name in frame.columns]
+    frame without columns). A level of its index named ``id`` or a field
+    (``set_index("id")``, ``set_index(["id", "gpu_model"])``) is a column too, before the
+    others; an index of other names, or of none, is the frame's own labels, not read. A
+    level named as a column is that name given twice: refused as a header would be."""
+    levels = [
+        (k, str(name))
+        for k, name in enumerate(frame.index.names)
+        if name is not None and (str(name) == "id" or str(name) in ruleset.fields)
+    ]
+    header = [name for _, name in levels] + [str(name) for name in frame.columns]
+    for _, name in levels:
+        if header.count(name) > 1:
+            raise InputError.one(
+                "table", None, name, "is both a level of the index and a column: keep one "
+                f"(reset_index({name!r}, drop=True) drops the level)", "duplicate",
+            )  # fmt: skip
     _check_header("table", header, ruleset)  # (a name twice: one message, not Arrow's)
+    cells = [frame.index.get_level_values(k) for k, _ in levels]
+    cells += [frame.iloc[:, at] for at in range(len(frame.columns))]
     built = Frame(pa.table({}))
     columns = [
-        _kept(built, name, _pandas_column(frame.iloc[:, at]), name != "id")
-        for at, name in enumerate(header)
+        _kept(built, name, _pandas_column(column), name != "id")
+        for name, column in zip(header, cells, strict=True)
     ]
     built.table = pa.table(columns, names=header) if columns else _no_columns(len(frame))
     return built
