@@ -2123,33 +2123,40 @@ def test_a_cell_over_pythons_field_limit_is_a_cell_over_the_limit(
         assert problem["message"] == "a cell of 200000 characters; the limit is 1000", problem
 
 
-def test_a_long_quoted_cell_over_lines_makes_no_rows_of_its_own(
+def test_a_long_quoted_cell_over_lines_is_its_lines_error_and_the_lines_after_are_rows(
     tmp_path: Path, newest: Ruleset, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A quoted cell longer than Python's CSV reader takes by default, holding line breaks
-    and lines that look like rows, is one cell of its row (that row's limit problem): no
-    row is made of what it holds. Past the longest cell the reader takes, the file cannot
-    be told into rows: one error naming the line, and no output."""
-    from tuneprint.core.problems import InputError
+    and lines that look like rows: no field's cell holds a line break, and a quote left
+    open would take every line after it, so the line where it opens is the error and
+    each line after it is read as a row of its own (the lines and rows of the file stay
+    one for one). Past the longest cell the reader takes, the line is the error of that
+    limit, and the lines after it are rows all the same (before: no output at all)."""
     from tuneprint.load import disclosures
 
-    inside = "z" * 140_000 + "\nd,A100 80GB,8\ne,A100 80GB,8\n"
+    inside = "z" * 140_000 + "\nd,A100 80GB,8,10\ne,A100 80GB,8,10\n"
     source = tmp_path / "cell.csv"
-    source.write_text(f'id,gpu_model,gpu_count\nb,"{inside}",8\nc,A100 80GB,8\n')
+    source.write_text(
+        f'id,gpu_model,gpu_count,reserved_hours\nb,"{inside}",8,10\nc,A100 80GB,8,10\n'
+    )
     import csv as csv_module
 
     kept = csv_module.field_size_limit()
-    counts = run_batch(source, tmp_path / "out.parquet", newest)
-    assert csv_module.field_size_limit() == kept  # (other readers of the process keep theirs)
-    out = read_output(tmp_path / "out.parquet")
-    assert counts.rows == 2 and out.column("id").to_pylist() == ["b", "c"]
-    assert out.column("row").to_pylist() == [2, 6]
-    assert json.loads(out.column("error")[0].as_py())[0]["code"] == "limit"
-    monkeypatch.setattr(disclosures, "CSV_FIELD_CHARS", 100_000)
-    with pytest.raises(InputError) as raised:
-        run_batch(source, tmp_path / "over.parquet", newest)
-    assert f"{source}:2: a cell of more than 100000 characters" in str(raised.value)
-    assert not (tmp_path / "over.parquet").exists()
+    for limit, code in ((None, "syntax"), (100_000, "limit")):
+        if limit is not None:
+            monkeypatch.setattr(disclosures, "CSV_FIELD_CHARS", limit)
+        counts = run_batch(source, tmp_path / "out.parquet", newest)
+        assert csv_module.field_size_limit() == kept  # (other readers keep theirs)
+        out = read_output(tmp_path / "out.parquet")
+        assert (counts.rows, counts.ok, counts.errors) == (5, 3, 2)
+        assert out.column("id").to_pylist() == ["cell:2", "d", "e", "cell:5", "c"]
+        assert out.column("row").to_pylist() == [2, 3, 4, 5, 6]
+        first = json.loads(out.column("error")[0].as_py())[0]
+        assert first["code"] == code and first["line"] == 2, first
+        if limit is not None:
+            assert f"a cell of more than {limit} characters" in first["message"]
+        else:
+            assert "runs on to line 5" in first["message"]
 
 
 def plain_bytes(data: bytes) -> bool:

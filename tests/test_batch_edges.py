@@ -1273,3 +1273,49 @@ def test_a_stop_as_the_part_beside_the_output_is_made_leaves_no_part(
     finally:
         signal.signal(signal.SIGINT, before)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_quote_left_open_takes_no_line_after_it(rs: Ruleset, tmp_path: Path) -> None:
+    """A cell that opens a quote and does not close it on its line took every line after
+    it into one row (20,000 rows lost, the counts saying 2 rows in): its line is now the
+    error, naming where the quoted cell runs to, and each line after it is its own row;
+    a quote closed lines later, or a quoted line break, is the same error."""
+    lines = ["id,gpu_model,reserved_hours", "r1,V100,3", 'r2,"V100,3']
+    lines += [f"r{i},V100,{i % 9 + 1}" for i in range(3, 20_003)]
+    source = tmp_path / "quote.csv"
+    source.write_text("\n".join(lines) + "\n")
+    counts = run_batch(source, tmp_path / "out.csv", rs)
+    assert (counts.rows, counts.ok, counts.errors) == (20_002, 20_001, 1)
+    told = rows_of(tmp_path / "out.csv")
+    assert [r["id"] for r in told[:4]] == ["r1", "quote:3", "r3", "r4"]
+    (problem,) = json.loads(told[1]["error"])
+    assert problem["line"] == 3 and "runs on to line 20003" in problem["message"]
+    assert "closing quote missing" in problem["message"]
+    closed = tmp_path / "closed.csv"  # a quote closed two lines on; a quoted line break
+    closed.write_text(
+        'id,gpu_model,reserved_hours\nr1,"V100,3\nr2,V100,3\nr3,"V100",3\nr4,"V1\n00",3\n'
+    )
+    counts = run_batch(closed, tmp_path / "closed.jsonl", rs)
+    assert (counts.rows, counts.ok, counts.errors) == (5, 2, 3)
+    errors = [r["error"] for r in rows_of(tmp_path / "closed.jsonl")]
+    lines_told = [(e if isinstance(e, list) else json.loads(e))[0]["line"] for e in errors if e]
+    assert lines_told == [2, 5, 6]
+    read = list(tuneprint.read_batch(closed, rs))  # (the library reads it so too)
+    assert [isinstance(r, InputError) for r in read] == [True, False, False, True, True]
+
+
+@pytest.mark.parametrize("first", ["\n", "   \n", "\ufeff\r\n", "\t,\n"])
+def test_a_blank_first_line_is_the_headers_error(first: str, rs: Ruleset, tmp_path: Path) -> None:
+    """A blank first line (or one of spaces, a byte-order mark, blank cells) made the
+    header a row and the batch wrote its rows: it is one message naming line 1, exit 2,
+    no output."""
+    source = tmp_path / "blank.csv"
+    source.write_text(first + "id,gpu_model,reserved_hours\nr1,V100,3\n", encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "tuneprint", "batch", str(source), str(tmp_path / "o.csv")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert f"{source}:1: " in done.stderr and "Traceback" not in done.stderr
+    assert "first line is blank" in done.stderr or "has no name" in done.stderr
+    assert not (tmp_path / "o.csv").exists()

@@ -263,8 +263,11 @@ def _csv_header_line(path: Path, name: str) -> list[str] | None:
             first = handle.readline(MAX_FILE_BYTES)
         except UnicodeDecodeError:
             return None
-    if not first.strip():
-        return None
+    if not first:
+        return None  # (an empty file: no rows, told as such)
+    if not first.removeprefix(BOM).strip():
+        message = "the first line is blank: a CSV file's first line is its header, the names "
+        raise InputError.one(name, 1, "", message + "of its columns", "syntax")
     try:
         return next(csv.reader([first.removeprefix(BOM)]))
     except (csv.Error, StopIteration):

@@ -413,7 +413,8 @@ def csv_records(
     """Each row of a CSV text as ``_csv_rows`` reads it, with the id its cells give (None
     where they give none: no id column, a blank id, cells that do not match the header),
     so that a row that is an error keeps its id in a batch's output."""
-    reader = csv.reader(io.StringIO(text, newline="") if isinstance(text, str) else text)
+    lines = _Lines(io.StringIO(text, newline="") if isinstance(text, str) else text)
+    reader = csv.reader(lines)
     try:
         header = _record(reader)
     except StopIteration:
@@ -423,24 +424,45 @@ def csv_records(
         return
     where = header.index("id") if "id" in header else None
     header_problems = csv_header(name, header, ruleset)
+    if not any(c.strip() for c in header):  # (not a header of unnamed columns)
+        message = "the first line is blank: a CSV file's first line is its header, the names "
+        header_problems = [Problem(name, 1, "", message + "of its columns", "syntax")]
+    if len(lines.taken) > 1:  # (a header's cell holding a line break: no field's name)
+        header_problems = [_runs_on(name, 1, len(lines.taken)), *header_problems]
+        lines.again(1)
+    lines.taken.clear()
+    number = 1  # lines read into records
     if header_problems:
         # Every row still gets its line: rows out equals rows in.
         message = "the header is invalid (see line 1): " + "; ".join(
             p.message if not p.where else f"{p.where}: {p.message}" for p in header_problems[:3]
         )
     while True:
-        start = reader.line_num + 1
+        start = number + 1
         try:
             cells = _record(reader)
         except StopIteration:
             return
-        except csv.Error as exc:
-            if str(exc).startswith("field larger than field limit"):  # (no end to tell)
-                raise InputError.one(
-                    name, start, "", f"a cell of more than {CSV_FIELD_CHARS} characters: the "
-                    "rest of the file cannot be told into rows", "limit",
-                ) from None  # fmt: skip
-            yield InputError.one(name, start, "", f"not valid CSV: {exc}", "syntax"), None
+        except csv.Error as exc:  # (the line is the error, the lines after read again)
+            spanned = len(lines.taken)
+            lines.again(1)
+            number = start
+            problems = [_runs_on(name, start, spanned)] if spanned > 1 else []
+            if str(exc).startswith("field larger than field limit"):
+                message = f"a cell of more than {CSV_FIELD_CHARS} characters (the limit)"
+                problems.insert(0, Problem(name, start, "", message, "limit"))
+            elif not problems:
+                problems.append(Problem(name, start, "", f"not valid CSV: {exc}", "syntax"))
+            yield InputError(problems), None
+            continue
+        spanned = len(lines.taken)
+        lines.again(1)
+        number = start
+        if spanned > 1:
+            # a quoted cell holding a line break: a cell of no field may (names, numbers
+            # and dates are of one line), and a quote left open would take every line
+            # after it into one row; its line is the error, the lines after read again
+            yield InputError([_runs_on(name, start, spanned)]), None
             continue
         line = start
         if not any(c.strip() for c in cells) and len(cells) in (0, 1, len(header)):
@@ -458,6 +480,41 @@ def csv_records(
             yield csv_row(name, line, header, cells, ruleset), written
         except InputError as exc:
             yield exc, written
+
+
+class _Lines:
+    """The lines of a CSV text, handed to a CSV reader one by one and kept until its record
+    is read, so that a record of several lines (a quoted cell holding a line break) can
+    be read again from its second line."""
+
+    def __init__(self, lines: Iterable[str]) -> None:
+        self.source = iter(lines)
+        self.back: list[str] = []  # lines to hand out again, the next last
+        self.taken: list[str] = []  # handed out for the record being read
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        line = self.back.pop() if self.back else next(self.source)
+        self.taken.append(line)
+        return line
+
+    def again(self, kept: int) -> None:
+        """The lines of the last record after its first ``kept`` are to be read again."""
+        self.back.extend(reversed(self.taken[kept:]))
+        self.taken.clear()
+
+
+def _runs_on(name: str, line: int, spanned: int) -> Problem:
+    """The problem of a record of ``spanned`` lines from ``line``: a quote not closed."""
+    last = line + spanned - 1
+    return Problem(
+        name, line, "",
+        f"a quoted cell begins on this line and runs on to line {last}: a cell holds no "
+        "line break (is its closing quote missing?); the lines after it are read as rows "
+        "of their own", "syntax",
+    )  # fmt: skip
 
 
 def _record(reader: Any) -> list[str]:
