@@ -229,3 +229,49 @@ def test_a_pandas_index_of_fields_is_read_as_their_columns(rs: Ruleset) -> None:
     twice["gpu_model"] = ["A100 80GB", "A100 80GB"]
     with pytest.raises(InputError, match="gpu_model: is both a level of the index and a column"):
         estimate_table(twice, rs)
+
+
+def test_an_id_is_text_or_a_number_in_every_typed_column(rs: Ruleset, tmp_path: Any) -> None:
+    """Typed id cells (Parquet, frames): text, bytes of UTF-8, numbers (a whole float
+    written whole, NaN blank) and times are ids; a flag, a list, a mapping, bytes that are
+    not UTF-8 are their rows' errors, by both engines (before: Python's printed form, or
+    U+FFFD for the bytes, and no error), in typed and in object columns alike."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from tuneprint.batch.run import run_batch
+
+    pd = pytest.importorskip("pandas")
+    ok = {"gpu_model": ["V100", "V100"], "reserved_hours": [3.0, 4.0]}
+    cases = [
+        (pa.array([["a"], ["b"]]), [None, None], "not a list"),
+        (pa.array([{"x": 1}, {"x": 2}]), [None, None], "not a mapping"),
+        (pa.array([b"\xff", b"ok"], pa.binary()), [None, "ok"], "not UTF-8 text"),
+        (pa.array([True, False]), [None, None], "not a flag"),
+        (pa.array([1.0, float("nan")]), ["1", None], None),
+        (pa.array([1.5, 7.0]), ["1.5", "7"], None),
+        (pa.array([dt.date(2024, 1, 2), None]), ["2024-01-02", None], None),
+        (pa.array([7, 8]), ["7", "8"], None),
+    ]
+    for ids, want, refused in cases:
+        table = pa.table({"id": ids, **ok})
+        pq.write_table(table, tmp_path / "in.parquet")
+        outs = [estimate_table(table, rs, engine=e).to_pylist() for e in ("vector", "rows")]
+        for engine in ("vector", "rows"):
+            run_batch(tmp_path / "in.parquet", tmp_path / "out.parquet", rs, engine=engine)
+            outs.append(pq.read_table(tmp_path / "out.parquet").to_pylist())
+        assert outs[0] == outs[1] and outs[2] == outs[3]  # (each engine: the same rows)
+        assert [r["id"].replace("in:", "table:") for r in outs[2]] == [r["id"] for r in outs[0]]
+        for k, (row, text) in enumerate(zip(outs[0], want, strict=True)):
+            blank = row["id"] in (f"table:{k + 1}", f"in:{k + 1}")
+            assert row["id"] == text or (text is None and blank), (ids, row["id"])
+            if refused is not None and text is None:
+                assert refused in json.loads(row["error"])[0]["message"], row["error"]
+                assert json.loads(row["error"])[0]["field"] == "id"
+            else:
+                assert row["error"] is None, row["error"]
+    mixed = pd.DataFrame({"id": pd.Series([["a"], "b", True, b"\xff", 2.0], dtype=object),
+                          "gpu_model": ["V100"] * 5, "reserved_hours": [3.0] * 5})  # fmt: skip
+    for engine in ("vector", "rows"):
+        rows = estimate_table(mixed, rs, engine=engine).to_pylist()
+        assert [r["id"] for r in rows] == ["table:1", "b", "table:3", "table:4", "2"]
+        assert [r["error"] is not None for r in rows] == [True, False, True, True, False]

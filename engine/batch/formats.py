@@ -826,10 +826,10 @@ def _parquet_chunk(
         given = utf8_checked(columns, "id", given)
         filled = pc.fill_null(given, arrays.texts([""])[0]) if given.null_count else given
         id_column(columns, filled, lambda: default_ids(stem, rows))
-    else:  # numbers, dates: written as Python writes them
+    else:  # bytes, numbers, times: as text (see ``id_value``); others, their rows' errors
         cells = values_of(given)
         columns.ids = [_id_text(v, stem, int(rows[i])) for i, v in enumerate(cells)]
-        columns.flag("id", np.array([isinstance(v, Unreadable) for v in cells], dtype=bool))
+        columns.flag("id", np.array([id_value(v)[1] is not None for v in cells], dtype=bool))
 
     def id_of(i: int, line: int) -> str:
         return _id_text(scalar_value(given[i]) if given is not None else None, stem, line)
@@ -837,8 +837,8 @@ def _parquet_chunk(
     def fallback(i: int) -> Disclosure | TuneprintError:
         line = int(rows[i])
         values = {}
-        if raw_id is not None and isinstance(unread := scalar_value(raw_id[i]), Unreadable):
-            return InputError.one(name, line, "id", unread.reason, "type", field="id")
+        if raw_id is not None and (refused := id_value(scalar_value(raw_id[i]))[1]):
+            return InputError.one(name, line, "id", refused, "type", field="id")
         for column in fields:
             value = scalar_value(batch.column(column)[i])
             if isinstance(value, Unreadable):
@@ -870,15 +870,49 @@ def _parquet_chunk(
 
 
 def _id_text(value: Any, stem: str, line: int) -> str:
-    """A Parquet cell's id as the per-disclosure reader makes it: the value as text without
-    its spaces, or FILE:ROW where it is blank (bytes as the UTF-8 text they hold, a byte
-    that is not UTF-8 as U+FFFD, not their Python form)."""
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", errors="replace")
+    """A Parquet cell's id: its text (``id_value``), or FILE:ROW where it has none (blank,
+    or a cell that is its row's error, which keeps that id)."""
+    return id_value(value)[0] or f"{stem}:{line}"
+
+
+def id_value(value: Any) -> tuple[str | None, str | None]:
+    """A typed cell of an id column (Parquet, a frame) as the id's text without its
+    spaces (None where blank or empty: NaN too), and why it cannot be an id (None where it
+    can). Text, bytes of UTF-8 text, and numbers are ids (a whole number written whole,
+    1.0 as 1: a column of whole numbers with an empty cell is one of floats); times and
+    dates in ISO 8601; a flag, a list, a mapping, bytes that are not UTF-8 are not ids
+    (JSON Lines refuses an id that is not text; a CSV cell is text)."""
+    from datetime import date, datetime, time
+    from decimal import Decimal
+
+    if value is None:
+        return None, None
     if isinstance(value, Unreadable):
-        value = None  # (the row is an error saying why)
-    text = str(value).strip() if value is not None else ""
-    return text or f"{stem}:{line}"
+        return None, value.reason
+    if isinstance(value, bytes):
+        try:
+            value = value.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return None, f"not UTF-8 text (byte {value[exc.start]:#04x} at byte {exc.start + 1})"
+    if isinstance(value, str):
+        return value.strip() or None, None
+    if isinstance(value, bool | dict | list | tuple):
+        kind = {bool: "a flag", dict: "a mapping"}.get(type(value), "a list")
+        return None, f"an id is text (or a number), not {kind}: {_shown(value)}"
+    if isinstance(value, float):
+        if value != value:
+            return None, None
+        return (str(int(value)) if value.is_integer() else repr(value)), None
+    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral():
+        return str(int(value)), None
+    if isinstance(value, datetime | date | time):
+        return value.isoformat(), None
+    return str(value).strip() or None, None
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
 
 
 def _parquet_value(value: Any) -> Any:

@@ -27,7 +27,7 @@ from ..core.model import Disclosure, Ruleset
 from ..core.problems import InputError, TuneprintError
 from ..core.text import given
 from .columns import Refused, hashable, refusal_text
-from .formats import ERRORS_KEPT, SHOWN_CHARS, Chunk, _check_header, _parquet_chunk
+from .formats import ERRORS_KEPT, SHOWN_CHARS, Chunk, _check_header, _parquet_chunk, id_value
 
 ENGINES = ("vector", "rows")  # (Dask runs files: ``run_batch``)
 ACCEPTED = "a pyarrow Table or RecordBatch, or a pandas or Polars DataFrame"
@@ -184,7 +184,7 @@ def _polars_column(cells: Any, pl: Any) -> pa.Array | list[Any]:
 
 def _kept(frame: Frame, name: str, column: pa.Array | list[Any], own: bool) -> pa.Array:
     """A column as Arrow holds it; the cells of a list looked at one by one, those read
-    on their own kept in ``frame`` (not in an ``id`` column: its cells are text)."""
+    on their own kept in ``frame`` (in an ``id`` column, those that are no id's text)."""
     if isinstance(column, pa.Array | pa.ChunkedArray):
         return column
     array, aside = cells_array(column, own)
@@ -204,10 +204,11 @@ def cells_array(cells: Sequence[Any], own: bool = True) -> tuple[pa.Array, dict[
         if array is not None:
             return array, {}
     aside = {i: v for i, (v, k) in enumerate(zip(values, kinds, strict=True)) if k in OWN}
-    if not own:
-        aside = {}
+    if not own:  # (an id column: text, but for the cells no id is, each its row's error)
+        aside = {i: v for i, v in enumerate(values) if id_value(v)[1] is not None}
+    text_of = cell_text if own else lambda v: id_value(v)[0]  # (an id: as a typed one's)
     texts = [
-        None if k == MISSING or i in aside else cell_text(v)
+        None if k == MISSING or i in aside else text_of(v)
         for i, (v, k) in enumerate(zip(values, kinds, strict=True))
     ]
     return pa.array(texts, pa.string()), aside
