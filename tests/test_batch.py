@@ -718,7 +718,11 @@ def test_bad_command_lines_are_one_clear_message(sample: Path, tmp_path: Path) -
         (["batch", sample, tmp_path / "no" / "such" / "o.parquet"], "o.parquet"),
         (["explain", tmp_path / "missing.parquet", "--row", "2"], "missing.parquet"),
         (["explain", sample, "--row", "2"], "not an output"),
+        (["batch", sample, tmp_path / "o.parquet", "--workers", "1000"], "--workers: expected"),
     ]
+    out = tmp_path / "made.parquet"
+    assert tuneprint_cli("batch", sample, out).returncode == 0
+    cases.append((["explain", out, "--row", "2", ""], "no field is named ''"))
     for args, named in cases:
         done = tuneprint_cli(*args)
         assert done.returncode != 0, args

@@ -57,6 +57,9 @@ def field_aliases(ruleset: Ruleset) -> dict[str, list[str]]:
 def unknown_field(name: str, line: int | None, key: str, ruleset: Ruleset) -> Problem:
     """The problem of a field name the ruleset does not declare: the fields its declared
     aliases mean first, each with its meaning, then the closest by spelling."""
+    if not key.strip():  # (an empty name: nothing to show, nor any name near it)
+        message = f"no field is named {key!r}: give the name of one"
+        return Problem(name, line, key, message, "unknown-field", field=key)
     meaning = field_aliases(ruleset)
     describe = {k: ruleset.fields[k].description for names in meaning.values() for k in names}
     hint = did_you_mean(key, field_names(ruleset), False, meaning, describe)
