@@ -172,3 +172,22 @@ def test_an_estimate_leaves_no_cyclic_garbage(reference: bool) -> None:
             assert gc.collect() == 0, path.name
         finally:
             gc.enable()
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.text(alphabet="abcxyz-019 _", max_size=14),
+    st.lists(st.text(alphabet="abcdxyz-0129 ", max_size=18), max_size=40, unique=True),
+    st.integers(1, 9),
+    st.sampled_from([0.0, 0.3, 0.5, 0.6, 0.9, 1.0]),
+)
+def test_close_matches_are_difflibs(word: str, names: list[str], n: int, cutoff: float) -> None:
+    """The suggestions' matcher gives difflib's get_close_matches list, order and ties
+    included, for any word, names, count and cutoff (its bounds are difflib's own)."""
+    import difflib
+
+    from tuneprint.core.names import close_matches
+
+    assert close_matches(word, tuple(names), n, cutoff) == difflib.get_close_matches(
+        word, names, n, cutoff
+    )
