@@ -458,15 +458,17 @@ def csv_records(
                 problems.append(Problem(name, start, "", f"not valid CSV: {exc}", "syntax"))
             yield InputError(problems), None
             continue
-        spanned = len(lines.taken)
-        lines.again(1)
-        number = start
-        if spanned > 1:
-            # a quoted cell holding a line break: a cell of no field may (names, numbers
-            # and dates are of one line), and a quote left open would take every line
-            # after it into one row; its line is the error, the lines after read again
+        taken = lines.taken
+        spanned = len(taken)
+        if spanned > 1 and _left_open(taken, len(cells), len(header)):
+            # a quote left open took the lines after it into one row: its line is the
+            # error, the lines after it are read again, each a row of its own
+            lines.again(1)
+            number = start
             yield InputError([_runs_on(name, start, spanned)]), None
             continue
+        lines.taken.clear()  # (a quoted cell holding a line break: one row, as CSV has it)
+        number = start + spanned - 1
         line = start
         if not any(c.strip() for c in cells) and len(cells) in (0, 1, len(header)):
             continue  # a blank line, or a row of blank cells (of another count: an error)
@@ -507,6 +509,16 @@ class _Lines:
         """The lines of the last record after its first ``kept`` are to be read again."""
         self.back.extend(reversed(self.taken[kept:]))
         self.taken.clear()
+
+
+def _left_open(taken: list[str], cells: int, columns: int) -> bool:
+    """Whether a record of several lines is a quote left open rather than a quoted cell
+    holding a line break (which CSV allows, and the cell's field then refuses): it has
+    other cells than the header's, or a line after its first reads as a row on its own
+    (no quote, the header's count of cells)."""
+    if cells != columns:
+        return True
+    return any('"' not in line and line.count(",") == columns - 1 for line in taken[1:])
 
 
 def _runs_on(name: str, line: int, spanned: int) -> Problem:
