@@ -1239,7 +1239,7 @@ def test_more_workers_than_processors_and_an_empty_ruleset_name_are_refused(
     with pytest.raises(InputError, match=f"expected at most {many - 1}, the processors"):
         run_batch(source, tmp_path / "out.csv", rs, workers=many)
     done = cli("batch", source, tmp_path / "out.csv", "--workers", str(many))
-    assert done.returncode == 2 and "error: workers: expected at most" in done.stderr
+    assert done.returncode == 2 and "error: --workers: expected at most" in done.stderr
     assert not (tmp_path / "out.csv").exists()
     for args in (("batch", source, tmp_path / "o.csv"), ("estimate", source)):
         done = cli(*args, "--rules", "")

@@ -31,6 +31,7 @@ from .model import Table
 MAX_SUGGESTIONS = 3  # closest known names offered for an unknown one
 CACHE_SIZE = 65536  # names kept in their folded forms
 SUGGESTION_CUTOFF = 0.5  # similarity (0 to 1) a known name needs to be suggested
+COUNTED_KEPT = 64  # sets of known names (a table's, the fields') kept with their letters counted
 SHORT_NAME = 3  # letters and digits of a code that matches only exactly as written
 # a short name's letters and digits, with separators between them and a dot after
 _SEPARATED = re.compile(r"[A-Za-z0-9]+(?:[-._ ]+[A-Za-z0-9]+)*\.?")
@@ -214,7 +215,7 @@ def close_matches(word: str, possibilities: tuple[str, ...], n: int, cutoff: flo
     return [name for _, name in heapq.nlargest(n, scored)]
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=COUNTED_KEPT)
 def _counted(possibilities: tuple[str, ...]) -> list[tuple[str, int, dict[str, int]]]:
     """Each name, its length and the count of each of its letters."""
     out = []
