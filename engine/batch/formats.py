@@ -898,7 +898,7 @@ def id_value(value: Any) -> tuple[str | None, str | None]:
         return value.strip() or None, None
     if isinstance(value, bool | dict | list | tuple):
         kind = {bool: "a flag", dict: "a mapping"}.get(type(value), "a list")
-        return None, f"an id is text (or a number), not {kind}: {_shown(value)}"
+        return None, f"an id is text (or a number), not {kind}: {given(value, SHOWN_CHARS)}"
     if isinstance(value, float):
         if value != value:
             return None, None
@@ -908,11 +908,6 @@ def id_value(value: Any) -> tuple[str | None, str | None]:
     if isinstance(value, datetime | date | time):
         return value.isoformat(), None
     return str(value).strip() or None, None
-
-
-def _shown(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False, default=str)
-    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
 
 
 def _parquet_value(value: Any) -> Any:

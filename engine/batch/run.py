@@ -180,6 +180,17 @@ def _mapped(path: str) -> Iterator[pa.RecordBatch]:
         os.unlink(path)
 
 
+def check_workers(workers: int, named: str = "workers") -> None:
+    """Refuse more workers than the processors this process may use (``named``: the
+    argument, or the command line's option)."""
+    processors = usable_processors()
+    if workers > processors:
+        raise InputError.one(
+            named, None, "", f"expected at most {processors}, the processors this "
+            f"process may use, got {workers}", "option",
+        )  # fmt: skip
+
+
 def usable_processors() -> int:
     """The processors this process may run on (its affinity, where the system tells it)."""
     try:
@@ -247,12 +258,7 @@ def run_batch(
     """Estimate every row of ``source`` into ``target``; the counts. ``workers``: processes
     estimating chunks at once (the vector and rows engines), at most the processors this
     process may use (more would only wait, each holding its chunks in memory)."""
-    processors = usable_processors()
-    if workers > processors:
-        raise InputError.one(
-            "workers", None, "", f"expected at most {processors}, the processors this "
-            f"process may use, got {workers}", "option",
-        )  # fmt: skip
+    check_workers(workers)
     format_of(target)
     if _same_file(source, target):  # written over while it is read: lost, and no output
         raise InputError.one(

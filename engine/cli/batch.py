@@ -56,7 +56,7 @@ def register(app: typer.Typer) -> None:
         try:
             if find_spec("rich") is None:  # the progress bar: imported only when shown
                 raise ImportError("rich", name="rich")
-            from ..batch.run import count_rows, run_batch, usable_processors
+            from ..batch.run import check_workers, count_rows, run_batch
         except ImportError as exc:
             missing = exc.name or "pyarrow"
             raise InputError.one(
@@ -71,11 +71,7 @@ def register(app: typer.Typer) -> None:
             raise InputError.one("--chunk-rows", None, "", "expected a number >= 1", "option")
         if workers < 1:
             raise InputError.one("--workers", None, "", "expected a number >= 1", "option")
-        if workers > (processors := usable_processors()):  # (as run_batch says it: named so)
-            raise InputError.one(
-                "--workers", None, "", f"expected at most {processors}, the processors this "
-                f"process may use, got {workers}", "option",
-            )  # fmt: skip
+        check_workers(workers, "--workers")
         if engine not in ("vector", "rows", "dask"):
             raise InputError.one(
                 "--engine", None, "", f"expected vector, rows or dask, got {engine!r}", "option"
