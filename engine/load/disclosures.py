@@ -522,13 +522,13 @@ def _left_open(taken: list[str], cells: int, columns: int) -> bool:
 
 
 def _runs_on(name: str, line: int, spanned: int) -> Problem:
-    """The problem of a record of ``spanned`` lines from ``line``: a quote not closed."""
+    """The problem of a record of ``spanned`` lines from ``line``: a quote left open."""
     last = line + spanned - 1
     return Problem(
         name, line, "",
-        f"a quoted cell begins on this line and runs on to line {last}: a cell holds no "
-        "line break (is its closing quote missing?); the lines after it are read as rows "
-        "of their own", "syntax",
+        f"a quoted cell begins on this line and runs on to line {last}, taking in lines "
+        "that are rows (is its closing quote missing?): the lines after it are read as "
+        "rows of their own", "syntax",
     )  # fmt: skip
 
 
