@@ -1322,3 +1322,26 @@ def test_a_blank_first_line_is_the_headers_error(first: str, rs: Ruleset, tmp_pa
     assert f"{source}:1: " in done.stderr and "Traceback" not in done.stderr
     assert "first line is blank" in done.stderr or "has no name" in done.stderr
     assert not (tmp_path / "o.csv").exists()
+
+
+def test_a_damaged_parquet_page_is_told_on_one_line(rs: Ruleset, tmp_path: Path) -> None:
+    """A page header that cannot be read: Arrow's words (several lines) are one line of
+    the message, not line feeds written as escapes."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    source = tmp_path / "damaged.parquet"
+    rows = 5000
+    table = pa.table({"id": [f"r{i}" for i in range(rows)], "gpu_model": ["V100"] * rows,
+                      "reserved_hours": [float(i % 9 + 1) for i in range(rows)]})  # fmt: skip
+    pq.write_table(table, source, row_group_size=1000, compression="none")
+    data = bytearray(source.read_bytes())
+    data[4:10] = b"\xff" * 6  # (the first page's header)
+    source.write_bytes(bytes(data))
+    done = subprocess.run(
+        [sys.executable, "-m", "tuneprint", "batch", str(source), str(tmp_path / "o.csv")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and "\\x0a" not in done.stderr, done.stderr
+    assert f"{source}: cannot read its rows after row 0: " in done.stderr

@@ -743,7 +743,14 @@ def parquet_file(path: Path, name: str, **options: Any) -> Any:
     try:
         return pq.ParquetFile(path, **options)
     except (pa.ArrowException, OSError) as exc:
-        raise InputError.one(name, None, "", f"not a Parquet file: {exc}", "syntax") from None
+        message = f"not a Parquet file: {_said(exc)}"
+        raise InputError.one(name, None, "", message, "syntax") from None
+
+
+def _said(exc: BaseException) -> str:
+    """What Arrow's error says, its lines as one ("...thrift: Invalid data; Deserializing
+    page header failed.", not line feeds written as escapes)."""
+    return "; ".join(part.strip() for part in str(exc).splitlines() if part.strip())
 
 
 def parquet_batches(file: Any, name: str, rows: int, offset: int = 0) -> Iterator[pa.RecordBatch]:
@@ -757,7 +764,7 @@ def parquet_batches(file: Any, name: str, rows: int, offset: int = 0) -> Iterato
             batch = next(batches, None)
         except (pa.ArrowException, OSError) as exc:
             raise InputError.one(
-                name, None, "", f"cannot read its rows after row {done}: {exc}", "syntax"
+                name, None, "", f"cannot read its rows after row {done}: {_said(exc)}", "syntax"
             ) from None
         if batch is None:
             return
