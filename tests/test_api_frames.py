@@ -241,10 +241,12 @@ def test_an_id_is_text_or_a_number_in_every_typed_column(rs: Ruleset, tmp_path: 
     from tuneprint.batch.run import run_batch
 
     pd = pytest.importorskip("pandas")
+    MAP = pa.map_(pa.string(), pa.string())  # (a map of text to text)
     ok = {"gpu_model": ["V100", "V100"], "reserved_hours": [3.0, 4.0]}
     cases = [
         (pa.array([["a"], ["b"]]), [None, None], "not a list"),
         (pa.array([{"x": 1}, {"x": 2}]), [None, None], "not a mapping"),
+        (pa.array([[("k", "v")], [("k", "w")]], MAP), [None, None], "not a mapping"),
         (pa.array([b"\xff", b"ok"], pa.binary()), [None, "ok"], "not UTF-8 text"),
         (pa.array([True, False]), [None, None], "not a flag"),
         (pa.array([1.0, float("nan")]), ["1", None], None),
@@ -269,6 +271,11 @@ def test_an_id_is_text_or_a_number_in_every_typed_column(rs: Ruleset, tmp_path: 
                 assert json.loads(row["error"])[0]["field"] == "id"
             else:
                 assert row["error"] is None, row["error"]
+    cells = {"id": ["a"], "gpu_model": pa.array([[("k", "v")]], MAP), "reserved_hours": [3.0]}
+    mapped = pa.table(cells)
+    for engine in ("vector", "rows"):  # (a map column's cell is a mapping, not a list)
+        (row,) = estimate_table(mapped, rs, engine=engine).to_pylist()
+        assert "a mapping is not a value" in json.loads(row["error"])[0]["message"]
     mixed = pd.DataFrame({"id": pd.Series([["a"], "b", True, b"\xff", 2.0], dtype=object),
                           "gpu_model": ["V100"] * 5, "reserved_hours": [3.0] * 5})  # fmt: skip
     for engine in ("vector", "rows"):

@@ -845,6 +845,8 @@ def _parquet_chunk(
         line = int(rows[i])
         values = {}
         if raw_id is not None and (refused := id_value(scalar_value(raw_id[i]))[1]):
+            if pa.types.is_map(raw_id.type):  # (its cells as Python holds them: lists)
+                refused = "an id is text (or a number), not a mapping"
             return InputError.one(name, line, "id", refused, "type", field="id")
         for column in fields:
             value = scalar_value(batch.column(column)[i])
@@ -852,8 +854,9 @@ def _parquet_chunk(
                 return InputError.one(name, line, column, value.reason, "type", field=column)
             if value is None or (isinstance(value, str) and not value.strip()):
                 continue
-            if isinstance(value, dict | list):  # (a struct or list column)
-                kind = "a mapping" if isinstance(value, dict) else "a list"
+            if isinstance(value, dict | list):  # (a struct, map or list column)
+                mapping = isinstance(value, dict) or pa.types.is_map(batch.column(column).type)
+                kind = "a mapping" if mapping else "a list"
                 message = f"{kind} is not a value: give the value itself"
                 return InputError.one(name, line, column, message, "type", field=column)
             try:
