@@ -37,9 +37,10 @@ import pyarrow.compute as pc
 
 from ..core.model import Disclosure, Ruleset
 from ..core.problems import InputError, TuneprintError
-from ..core.text import given
+from ..core.text import given, one_line
 from ..core.values import ValueProblem
 from ..load.disclosures import (
+    blank_header,
     cell,
     csv_header,
     csv_row,
@@ -266,8 +267,7 @@ def _csv_header_line(path: Path, name: str) -> list[str] | None:
     if not first:
         return None  # (an empty file: no rows, told as such)
     if not first.removeprefix(BOM).strip():
-        message = "the first line is blank: a CSV file's first line is its header, the names "
-        raise InputError.one(name, 1, "", message + "of its columns", "syntax")
+        raise InputError([blank_header(name)])
     try:
         return next(csv.reader([first.removeprefix(BOM)]))
     except (csv.Error, StopIteration):
@@ -743,14 +743,8 @@ def parquet_file(path: Path, name: str, **options: Any) -> Any:
     try:
         return pq.ParquetFile(path, **options)
     except (pa.ArrowException, OSError) as exc:
-        message = f"not a Parquet file: {_said(exc)}"
+        message = f"not a Parquet file: {one_line(str(exc))}"
         raise InputError.one(name, None, "", message, "syntax") from None
-
-
-def _said(exc: BaseException) -> str:
-    """What Arrow's error says, its lines as one ("...thrift: Invalid data; Deserializing
-    page header failed.", not line feeds written as escapes)."""
-    return "; ".join(part.strip() for part in str(exc).splitlines() if part.strip())
 
 
 def parquet_batches(file: Any, name: str, rows: int, offset: int = 0) -> Iterator[pa.RecordBatch]:
@@ -764,7 +758,11 @@ def parquet_batches(file: Any, name: str, rows: int, offset: int = 0) -> Iterato
             batch = next(batches, None)
         except (pa.ArrowException, OSError) as exc:
             raise InputError.one(
-                name, None, "", f"cannot read its rows after row {done}: {_said(exc)}", "syntax"
+                name,
+                None,
+                "",
+                f"cannot read its rows after row {done}: {one_line(str(exc))}",
+                "syntax",
             ) from None
         if batch is None:
             return

@@ -428,8 +428,7 @@ def csv_records(
     where = header.index("id") if "id" in header else None
     header_problems = csv_header(name, header, ruleset)
     if not any(c.strip() for c in header):  # (not a header of unnamed columns)
-        message = "the first line is blank: a CSV file's first line is its header, the names "
-        header_problems = [Problem(name, 1, "", message + "of its columns", "syntax")]
+        header_problems = [blank_header(name)]
     if len(lines.taken) > 1:  # (a header's cell holding a line break: no field's name)
         header_problems = [_runs_on(name, 1, len(lines.taken)), *header_problems]
         lines.again(1)
@@ -485,6 +484,12 @@ def csv_records(
             yield csv_row(name, line, header, cells, ruleset), written
         except InputError as exc:
             yield exc, written
+
+
+def blank_header(name: str) -> Problem:
+    """The problem of a CSV file whose first line is blank: it is the header."""
+    message = "the first line is blank: a CSV file's first line is its header, the names "
+    return Problem(name, 1, "", message + "of its columns", "syntax")
 
 
 class _Lines:
