@@ -29,6 +29,7 @@ from hypothesis import strategies as st  # noqa: E402
 from tuneprint.batch import estimate_table  # noqa: E402
 from tuneprint.batch.formats import read_output, recorded  # noqa: E402
 from tuneprint.batch.run import run_batch  # noqa: E402
+from tuneprint.batch.vector import inverse_of  # noqa: E402
 from tuneprint.core.model import Disclosure, Ruleset  # noqa: E402
 from tuneprint.load.disclosures import load_batch  # noqa: E402
 from tuneprint.load.yamlio import load_file  # noqa: E402
@@ -901,7 +902,7 @@ def test_columns_moved_into_an_order_are_the_columns_taken_and_leave_none_behind
     table = pa.table({name: [row[i] for row in rows] for i, name in enumerate(SAMPLE_HEADER)})
     order = rng.permutation(len(rows))
     kept, moving = _columns(table, newest), _columns(table, newest)
-    taken, moved = kept.taken(order), moving.taken(order, moved=True)
+    taken, moved = kept.taken(order), moving.taken(order, inverse_of(order))
     assert moving.chunk.values == {} and moving.chunk.present == {}  # nothing held twice
     assert kept.chunk.values  # (taking alone leaves them)
     assert set(moved.chunk.values) == set(taken.chunk.values)
@@ -1557,12 +1558,15 @@ def test_a_released_resolution_keeps_its_values_and_refuses_its_rules(newest: Ru
     resolver = _resolution_by_runs(newest)
     names = [*newest.outputs]
     resolver.demand(names)
-    order = np.arange(n)[::-1].copy()
-    before = {name: resolver.values_in(name, order).copy() for name in names}
+    order = np.random.default_rng(5).permutation(n)
+    places = inverse_of(order)
+    before = {name: resolver.values_in(name, order, places).copy() for name in names}
     codes = resolver.provenance_codes("total_emissions_kgco2e")
     resolver.release()
     for name in names:
-        assert np.array_equal(resolver.values_in(name, order), before[name], equal_nan=True)
+        assert np.array_equal(
+            resolver.values_in(name, order, places), before[name], equal_nan=True
+        )
         assert resolver.outcomes[name].tried == [] and resolver.outcomes[name].reach == []
     for ask in (
         lambda: resolver.demand(names),
@@ -1591,14 +1595,17 @@ def test_a_resolution_by_runs_holds_no_spread_values_nor_a_mask_per_field(
         if getattr(out.vec, "_data", None) is not None
     }
     assert spread  # (the formulas read some: the GPU's power, the grid's intensity)
-    order = np.arange(n)[::-1].copy()
-    before = {name: resolver.values_in(name, order) for name in names}
+    order = np.random.default_rng(6).permutation(n)
+    places = inverse_of(order)
+    before = {name: resolver.values_in(name, order, places) for name in names}
     resolver.drop_spread()
     assert all(resolver.outcomes[name].vec._data is None for name in spread)
     for name, data in spread.items():
         assert np.array_equal(resolver.outcomes[name].vec.data, data, equal_nan=True)
     for name in names:
-        assert np.array_equal(resolver.values_in(name, order), before[name], equal_nan=True)
+        assert np.array_equal(
+            resolver.values_in(name, order, places), before[name], equal_nan=True
+        )
     asked = resolver.demand(names)
     shared = asked[names[0]]
     assert shared.all() and not shared.flags.writeable
@@ -1718,10 +1725,11 @@ def test_a_resolution_by_runs_is_freed_as_soon_as_it_is_let_go(newest: Ruleset) 
         resolver.outcome(name)
     spread = [n for n in resolver.outcomes if n not in resolver.moving]
     assert spread  # (fields taken from the first rows of runs)
-    order = np.array([5, 4, 3, 2, 1, 0])
+    order = np.array([5, 3, 4, 0, 2, 1])
     for name in spread:
         whole = resolver.outcomes[name].vec.data
-        assert resolver.values_in(name, order).tolist() == whole[order].tolist()
+        assert resolver.values_in(name, order, inverse_of(order)).tolist() == whole[order].tolist()
+        assert resolver.values_at(name, order[:2]).tolist() == whole[order[:2]].tolist()
         first = resolver.runs.outcomes[name]  # its rules, as the first rows' spread
         assert resolver.outcomes[name].rule.tolist() == np.repeat(first.rule, [3, 3]).tolist()
     gone = weakref.ref(resolver)
@@ -2234,3 +2242,27 @@ def test_a_csv_file_arrow_reads_gives_what_pythons_reader_gives(
     assert got.schema == want.schema  # (the header's fields, whichever reader reads them)
     for column in got.column_names:
         assert got.column(column).to_pylist() == want.column(column).to_pylist(), column
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(min_value=0, max_value=300).flatmap(
+        lambda n: st.tuples(st.permutations(range(n)), st.sampled_from(MOVED_TYPES))
+    )
+)
+def test_values_moved_to_an_order_are_the_values_taken_in_it(case: tuple[list[int], str]) -> None:
+    """Values moved to an order of all rows by writing each to its place (the wider
+    values) or by reading each from its own (bytes) are what taking them gives."""
+    from tuneprint.batch.vector import moved, take_rows
+
+    rows, kind = case
+    order = np.array(rows, dtype=np.int64)
+    data = (np.arange(len(rows)) * 7 % 11).astype(kind)
+    got = moved(data, order, inverse_of(order))
+    assert got.dtype == data.dtype
+    assert got.tolist() == take_rows(data, order).tolist() == data[order].tolist()
+    back = moved(got, inverse_of(order), order)
+    assert back.tolist() == data.tolist()
+
+
+MOVED_TYPES = ["float64", "int64", "int32", "uint16", "int8", "bool", "datetime64[us]"]

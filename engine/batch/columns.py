@@ -33,6 +33,7 @@ from .vector import (
     Vec,
     fits_number,
     kind_of,
+    moved,
     take_rows,
     to_micros,
 )
@@ -92,17 +93,23 @@ class Columns:
         found = self.flagged.get(column)
         self.flagged[column] = rows.copy() if found is None else found | rows
 
-    def taken(self, where: np.ndarray, ids: bool = True, moved: bool = False) -> Columns:
+    def taken(
+        self, where: np.ndarray, places: np.ndarray | None = None, ids: bool = True
+    ) -> Columns:
         """These columns with only the rows ``where`` lists, in its order (without the
-        ids when ``ids`` is False). ``moved``: the values are moved, each column dropped
-        from these ones once taken (an order of all the rows, whose columns in their own
-        order are read no more), so that the two are never held whole together."""
+        ids when ``ids`` is False). ``places``: ``where`` is an order of all the rows,
+        and this its inverse; the values are then moved (``moved``), each column dropped
+        from these ones once taken (the columns in their own order are read no more), so
+        that the two are never held whole together."""
         new = Columns(len(where), self.chunk.interner)
         for name in list(self.chunk.values):
             vec, present = self.chunk.values[name], self.chunk.present[name]
-            if moved:
+            if places is None:
+                data = take_rows(vec.data, where)
+            else:
                 del self.chunk.values[name], self.chunk.present[name]
-            data, rows = take_rows(vec.data, where), present.take(where)
+                data = moved(vec.data, where, places)
+            rows = present.take(where)
             new.chunk.disclose(name, Vec(vec.kind, data), rows)
         new.chunk.steady = self.chunk.steady
         new.bad = self.bad.take(where)

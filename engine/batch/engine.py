@@ -43,9 +43,10 @@ from .vector import (
     TEXT,
     Interner,
     Resolver,
+    inverse_of,
+    moved,
     resolver_of,
     rule_codes,
-    take_rows,
     to_micros,
 )
 from .vector import Chunk as VChunk
@@ -279,9 +280,10 @@ def estimate_chunk(
     each row's resolution depends on that row alone."""
     rs = layout.ruleset
     order = grouping(columns) if vectorised else None
+    places = None if order is None else inverse_of(order)
     # (the rows in their own order are read again one by one from the input, not from
     # these columns: their values move to the grouped ones)
-    grouped = columns if order is None else columns.taken(order, ids=False, moved=True)
+    grouped = columns if order is None else columns.taken(order, places, ids=False)
     n = grouped.chunk.n
     exact = ~grouped.bad
     resolver = resolver_of(rs, grouped.chunk) if order is not None else Resolver(rs, grouped.chunk)
@@ -301,7 +303,7 @@ def estimate_chunk(
     else:
         exact[:] = False
         asked = {}
-    builder = _Builder(layout, n, grouped.chunk.interner, order)
+    builder = _Builder(layout, n, grouped.chunk.interner, order, places)
     builder.vector(resolver, asked, exact, grouped)
     resolver.release()
     del asked
@@ -451,11 +453,17 @@ class _Builder:
     """Output columns as arrays, filled by the vectorised rows, then row by row."""
 
     def __init__(
-        self, layout: Layout, n: int, interner: Interner, order: np.ndarray | None = None
+        self,
+        layout: Layout,
+        n: int,
+        interner: Interner,
+        order: np.ndarray | None = None,
+        places: np.ndarray | None = None,
     ) -> None:
         self.layout = layout
         self.n = n
         self.order = order  # row i of the arrays is row order[i] of the chunk
+        self.places = places  # ... and row i of the chunk, row places[i] of the arrays
         self.interner = interner
         rs = layout.ruleset
         self.kinds: dict[str, str] = {}
@@ -610,10 +618,9 @@ class _Builder:
     def batch(self, rows: np.ndarray) -> pa.RecordBatch:
         """The output rows, in the chunk's order (``rows``: their numbers)."""
         rs = self.layout.ruleset
-        inverse: Any = slice(None)  # each array's rows in the chunk's order
-        if self.order is not None:
-            inverse = np.empty_like(self.order)
-            inverse[self.order] = np.arange(self.n, dtype=self.order.dtype)
+        order, places = self.order, self.places
+        if order is not None and places is None:
+            places = inverse_of(order)
 
         # by id, each array kept with what was made of it: columns share arrays (masks
         # above all), and each is reordered and made a bitmap once
@@ -621,13 +628,13 @@ class _Builder:
         validities: dict[int, tuple[np.ndarray, arrays.Validity]] = {}
 
         def back(array: np.ndarray) -> np.ndarray:
-            if self.order is None:
+            if order is None or places is None:
                 return array
             found = reordered.get(id(array))
             if found is not None:
                 return found[1]
             # the same in any order (most masks: every row, or none; a constant)
-            put = array if _uniform(array) else take_rows(array, inverse)
+            put = array if _uniform(array) else moved(array, places, order)
             reordered[id(array)] = array, put
             return put
 
@@ -660,13 +667,13 @@ class _Builder:
                 data, valid = np.zeros(self.n, dtype=dtype), np.zeros(self.n, dtype=bool)
             elif name in self.sources:  # the resolver's values, taken in the chunk's order
                 source = self.sources[name]
-                if self.order is None:
+                if order is None or places is None:
                     data = source.outcomes[name].vec.data
                 else:
-                    data, valid = source.values_in(name, inverse), back(valid)
+                    data, valid = source.values_in(name, places, order), back(valid)
             else:
                 data = self.data.pop(name)
-                if self.order is not None:
+                if order is not None:
                     data, valid = back(data), back(valid)
             if name in self.sources:  # (its arrays freed before the next column is made)
                 self.sources.pop(name).forget(name)
