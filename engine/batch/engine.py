@@ -404,8 +404,9 @@ def steady_numbers(chunk: VChunk) -> set[str]:
         if vec.kind != NUM:
             continue
         rows = np.flatnonzero(chunk.present[name])
-        sample = vec.data.take(rows[:: max(len(rows) // STEADY_SAMPLE, 1)])
-        if len(np.unique(sample)) <= STEADY_MOST:
+        sample = np.sort(vec.data.take(rows[:: max(len(rows) // STEADY_SAMPLE, 1)]))
+        # (counted in order: np.unique would import numpy.ma, 18 ms of every start-up)
+        if np.count_nonzero(sample[1:] != sample[:-1]) < STEADY_MOST:
             found.add(name)
     return found
 
