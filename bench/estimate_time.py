@@ -135,14 +135,10 @@ def main() -> None:
               f"({fields} fields); simpleeval reference {ref_median * 1e6:7.1f} us "
               f"= {ref_median / median:.1f}x")  # fmt: skip
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling, however run
-    from batch_scale import compiled
-
-    print(compiled())  # (timed as installed: the modules' bytecode, whatever the setting)
     nothing = _processes([sys.executable, "-c", "pass"], env, args.repeat)
     imported = _processes([sys.executable, "-c", "import tuneprint"], env, args.repeat)
     cli = [sys.executable, "-m", "tuneprint", "estimate", str(FIXTURES[-1])]
-    _processes(cli, env, 2)  # the cache entry written
+    _processes(cli, env, 2)  # bytecode and the cache entry written
     cold = _processes(cli, env, args.repeat)
     for label, times in (
         ("python -c pass (this machine's floor)", nothing),
