@@ -239,25 +239,6 @@ def shutil_which(name: str) -> str | None:
     return shutil.which(name)
 
 
-def compiled() -> str:
-    """tuneprint's modules compiled to bytecode, as an installed package holds them: a
-    wheel's install compiles them, and an editable install writes them at the first
-    import, unless PYTHONDONTWRITEBYTECODE is set; then every new process compiles them
-    again (about 0.1 s of each start on the 2-core machine), a cost of that setting, not
-    of a batch. Written here whatever the setting (``compileall`` writes regardless)."""
-    import compileall
-    import importlib.util
-
-    spec = importlib.util.find_spec("tuneprint")  # (the package the runs below import)
-    if spec is None or not spec.submodule_search_locations:
-        return "tuneprint is not installed: its modules are not compiled"
-    folder = next(iter(spec.submodule_search_locations))
-    ok = compileall.compile_dir(folder, quiet=1)
-    state = "compiled to bytecode" if ok else "NOT all compiled to bytecode"
-    note = " (PYTHONDONTWRITEBYTECODE is set)" if sys.flags.dont_write_bytecode else ""
-    return f"tuneprint's modules {state}, as an installed package has them{note}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
@@ -274,8 +255,7 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="tuneprint-bench-"))
     one = folder / "in-1.csv"
     write_csv(one, 1)
-    print(compiled())
-    run("vector", one, folder / "out-1.parquet")  # the ruleset cached
+    run("vector", one, folder / "out-1.parquet")  # bytecode written, the ruleset cached
     start_up = min(run("vector", one, folder / "out-1.parquet")[0] for _ in range(3))
     print(f"start-up: one row, from a new process to its output, in {start_up:.2f} s")
     for size in args.sizes:
