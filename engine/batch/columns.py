@@ -331,10 +331,20 @@ def _coded(
     columns.chunk.disclose(spec.name, vec, ok)
 
 
+def plain_typed(column: Any) -> Any:
+    """A column of a type Arrow's kernels do not all take (``take`` among them) as the
+    same values in one they do: views of text or bytes (as Polars gives them) as text or
+    bytes, a run-end encoded column decoded; any other column as it is."""
+    kind = column.type
+    if pa.types.is_run_end_encoded(kind):
+        return plain_typed(pc.run_end_decode(column))
+    if _view(kind):
+        return column.cast(pa.large_string() if _text_view(kind) else pa.large_binary())
+    return column
+
+
 def typed_column(columns: Columns, spec: FieldSpec, array: pa.Array, ruleset: Ruleset) -> None:
     """A typed column (Parquet, Arrow, a data frame): numbers as they are, text as cells."""
-    if _view(array.type):  # (text of views, as Polars gives it: the same cells as text)
-        array = array.cast(pa.large_string() if _text_view(array.type) else pa.large_binary())
     if text_type(array.type) or (
         pa.types.is_dictionary(array.type) and text_type(array.type.value_type)
     ):
@@ -353,7 +363,11 @@ def typed_column(columns: Columns, spec: FieldSpec, array: pa.Array, ruleset: Ru
         or pa.types.is_decimal(array.type)  # (as the per-disclosure reader reads them)
     ):
         present = arrays.numpy(array.is_valid())
-        data = arrays.numpy(array.cast(pa.float64(), safe=False))  # zero where null
+        numbers = array
+        if pa.types.is_decimal(array.type):  # by its digits: Arrow's cast of a decimal to a
+            # float is not correctly rounded (2.675 as 2.6750000000000003), float() is
+            numbers = pc.cast(array, pa.string())
+        data = arrays.numpy(numbers.cast(pa.float64(), safe=False))  # zero where null
         good = present & fits_number(spec, data)
         if pa.types.is_integer(array.type) or (
             pa.types.is_decimal(array.type) and array.type.scale <= 0

@@ -40,6 +40,7 @@ from ..core.problems import InputError, TuneprintError
 from ..core.text import given, one_line
 from ..core.values import ValueProblem
 from ..load.disclosures import (
+    MAX_CELL_CHARS,
     blank_header,
     cell,
     csv_header,
@@ -57,6 +58,7 @@ from .columns import (
     disclosure_columns,
     hashable,
     id_column,
+    plain_typed,
     refusal_text,
     scalar_value,
     text_column,
@@ -815,6 +817,10 @@ def _parquet_chunk(
 ) -> Chunk:
     """A batch of a Parquet file (or of a table) checked into columns; its header (and
     so ``fields``) is checked already (``_check_header``)."""
+    plain = [plain_typed(column) for column in batch.columns]
+    if any(p is not c for p, c in zip(plain, batch.columns, strict=True)):
+        kind = pa.Table if isinstance(batch, pa.Table) else pa.RecordBatch
+        batch = kind.from_arrays(plain, names=batch.schema.names)
     n = batch.num_rows
     columns = Columns(n, Interner())
     rows = np.arange(done + 1, done + 1 + n, dtype=np.int64)
@@ -834,7 +840,7 @@ def _parquet_chunk(
     else:  # bytes, numbers, times: as text (see ``id_value``); others, their rows' errors
         cells = values_of(given)
         columns.ids = [_id_text(v, stem, int(rows[i])) for i, v in enumerate(cells)]
-        columns.flag("id", np.array([id_value(v)[1] is not None for v in cells], dtype=bool))
+        columns.flag("id", np.array([id_refused(v) for v in cells], dtype=bool))
 
     def id_of(i: int, line: int) -> str:
         return _id_text(scalar_value(given[i]) if given is not None else None, stem, line)
@@ -881,6 +887,13 @@ def _id_text(value: Any, stem: str, line: int) -> str:
     """A Parquet cell's id: its text (``id_value``), or FILE:ROW where it has none (blank,
     or a cell that is its row's error, which keeps that id)."""
     return id_value(value)[0] or f"{stem}:{line}"
+
+
+def id_refused(value: Any) -> bool:
+    """Whether a typed cell of an id column is its row's error: not an id (``id_value``),
+    or longer than an id may be in any format (the per-disclosure reader says which)."""
+    text, refused = id_value(value)
+    return refused is not None or (text is not None and len(text) > MAX_CELL_CHARS)
 
 
 def id_value(value: Any) -> tuple[str | None, str | None]:
