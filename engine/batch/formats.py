@@ -739,11 +739,13 @@ def _parquet(
 
 
 def parquet_file(path: Path, name: str, **options: Any) -> Any:
-    """A Parquet file opened (``options``: pyarrow's), or one error naming it."""
+    """A Parquet file opened (``options``: pyarrow's), or one error naming it. The pages
+    of a file written with their checksums are checked against them as they are read: a
+    damaged page is an error, not numbers silently other than the file's."""
     import pyarrow.parquet as pq
 
     try:
-        return pq.ParquetFile(path, **options)
+        return pq.ParquetFile(path, page_checksum_verification=True, **options)
     except (pa.ArrowException, OSError) as exc:
         message = f"not a Parquet file: {one_line(str(exc))}"
         raise InputError.one(name, None, "", message, "syntax") from None
@@ -793,7 +795,9 @@ def _coded_columns(
     if not texts or not file.metadata.num_row_groups:
         return []
     try:
-        probe = pq.ParquetFile(path, read_dictionary=texts, memory_map=mapped)
+        probe = pq.ParquetFile(
+            path, read_dictionary=texts, memory_map=mapped, page_checksum_verification=True
+        )
         first = next(probe.iter_batches(batch_size=min(rows, PROBED), columns=texts), None)
     except (pa.ArrowException, OSError):  # a bad page: told when the rows are read
         return []
