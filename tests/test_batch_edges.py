@@ -1510,3 +1510,31 @@ def test_a_page_whose_checksum_fails_is_one_error_and_no_output(
     assert str(damaged) in str(caught.value) and not target.exists()
     counts = run_batch(whole, target, rs, engine=engine)  # (the file as written: read whole)
     assert (counts.rows, counts.errors) == (n, 0)
+
+
+@pytest.mark.parametrize("end", ["", "\n"])
+@pytest.mark.parametrize("engine", ["vector", "rows"])
+def test_a_quote_the_files_end_closes_is_its_rows_error(
+    end: str, engine: str, rs: Ruleset, tmp_path: Path
+) -> None:
+    """A quote opened on the last line and never closed: Python's reader takes the cell
+    as it stands at the file's end (the row was estimated with 10 hours, no error); the
+    row is now its line's error, as a quote left open on an earlier line is. A quote
+    closed, and a doubled quote within a quoted cell, are read as CSV has them."""
+    source = tmp_path / "open.csv"
+    source.write_text(
+        'id,gpu_model,gpu_count,reserved_hours\na,A100 80GB,8,10\nc,A100 80GB,8,"10' + end
+    )
+    counts = run_batch(source, tmp_path / "out.csv", rs, engine=engine)
+    assert (counts.rows, counts.ok, counts.errors) == (2, 1, 1)
+    (problem,) = json.loads(rows_of(tmp_path / "out.csv")[1]["error"])
+    assert problem["line"] == 3
+    assert "the file ends before its closing quote" in problem["message"]
+    closed = tmp_path / "closed.csv"
+    closed.write_text(
+        'id,gpu_model,gpu_count,reserved_hours\na,"A100 80GB",8,"10"\nb,x""y,8,10' + end
+    )
+    counts = run_batch(closed, tmp_path / "closed.jsonl", rs, engine=engine)
+    assert (counts.rows, counts.ok) == (2, 1)
+    (problem,) = json.loads(rows_of(tmp_path / "closed.jsonl")[1]["error"])
+    assert "unknown gpus name 'x\"\"y'" in problem["message"]  # (an unquoted cell: as written)

@@ -466,6 +466,13 @@ def csv_records(
             number = start
             yield InputError([_runs_on(name, start, spanned)]), None
             continue
+        if len(cells) == len(header) and sum(line.count('"') for line in taken) % 2:
+            # closed by the file's end alone, and read as a whole row (of other cells: that
+            # row's error, below)
+            lines.again(1)
+            number = start
+            yield InputError([_open_at_end(name, start, spanned)]), None
+            continue
         lines.taken.clear()  # (a quoted cell holding a line break: one row, as CSV has it)
         number = start + spanned - 1
         line = start
@@ -534,6 +541,21 @@ def _runs_on(name: str, line: int, spanned: int) -> Problem:
         f"a quoted cell begins on this line and runs on to line {last}, taking in lines "
         "that are rows (is its closing quote missing?): the lines after it are read as "
         "rows of their own", "syntax",
+    )  # fmt: skip
+
+
+def _open_at_end(name: str, line: int, spanned: int) -> Problem:
+    """The problem of a record whose quote the file's end closed (Python's reader takes
+    the cell as it stands): a quote left open on its last rows."""
+    after = (
+        f", taking in the {spanned - 1} lines after it: they are read as rows of their own"
+        if spanned > 1
+        else ""
+    )
+    return Problem(
+        name, line, "",
+        "a quoted cell begins on this line and the file ends before its closing quote (is "
+        f"it missing?){after}", "syntax",
     )  # fmt: skip
 
 
