@@ -761,6 +761,7 @@ def parquet_batches(file: Any, name: str, rows: int, offset: int = 0) -> Iterato
         try:
             batch = next(batches, None)
         except (pa.ArrowException, OSError) as exc:
+            done = offset + _rows_readable(file, done - offset)
             raise InputError.one(
                 name,
                 None,
@@ -772,6 +773,23 @@ def parquet_batches(file: Any, name: str, rows: int, offset: int = 0) -> Iterato
             return
         done += batch.num_rows
         yield batch
+
+
+def _rows_readable(file: Any, done: int) -> int:
+    """The rows of a Parquet file before its first row group that cannot be read, at
+    least ``done`` (read already): a batch of rows spans row groups, so the one that
+    failed may begin rows after the batch's first."""
+    metadata = file.metadata
+    start = 0
+    for group in range(metadata.num_row_groups):
+        size = metadata.row_group(group).num_rows
+        if start + size > done:  # (a group read whole already is not read again)
+            try:
+                file.read_row_group(group)
+            except (pa.ArrowException, OSError):
+                return max(start, done)
+        start += size
+    return done
 
 
 DICTIONARY_MOST = 4096  # distinct values of a text column read as a dictionary
