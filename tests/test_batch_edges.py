@@ -1541,3 +1541,21 @@ def test_a_quote_the_files_end_closes_is_its_rows_error(
     assert (counts.rows, counts.ok) == (2, 1)
     (problem,) = json.loads(rows_of(tmp_path / "closed.jsonl")[1]["error"])
     assert "unknown gpus name 'x\"\"y'" in problem["message"]  # (an unquoted cell: as written)
+
+
+def test_an_output_that_is_a_loop_of_links_is_refused_and_left(
+    rs: Ruleset, tmp_path: Path
+) -> None:
+    """An output named through links that lead round to themselves is one error naming
+    it, and the links stay: it was replaced by a regular file, without a word."""
+    first, second = tmp_path / "loop1.csv", tmp_path / "loop2.csv"
+    first.symlink_to(second.name)
+    second.symlink_to(first.name)
+    source = tmp_path / "in.csv"
+    source.write_text("id,gpu_model,gpu_count,reserved_hours\na,A100 80GB,8,10\n")
+    done = cli("batch", source, first)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and "cannot write" in done.stderr
+    assert str(first) in done.stderr and "symbolic links" in done.stderr
+    assert first.is_symlink() and second.is_symlink()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "loop1.csv", "loop2.csv"]

@@ -1138,7 +1138,9 @@ def _placement(path: Path) -> Placement:
     (that file, cut short if the run fails). A file no one may write to stays so."""
     try:
         info = os.stat(path)
-    except OSError:  # (a new file, or a link to one)
+    except OSError as exc:  # (a new file, or a link to one; not links that lead round)
+        if exc.errno == errno.ELOOP:
+            raise
         info = None
     final = Path(os.path.realpath(path))
     if info is not None:
