@@ -2244,6 +2244,9 @@ def test_a_csv_file_arrow_reads_gives_what_pythons_reader_gives(
         assert got.column(column).to_pylist() == want.column(column).to_pylist(), column
 
 
+MOVED_TYPES = ["float64", "int64", "int32", "uint16", "int8", "bool", "datetime64[us]"]
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     st.integers(min_value=0, max_value=300).flatmap(
@@ -2263,9 +2266,6 @@ def test_values_moved_to_an_order_are_the_values_taken_in_it(case: tuple[list[in
     assert got.tolist() == take_rows(data, order).tolist() == data[order].tolist()
     back = moved(got, inverse_of(order), order)
     assert back.tolist() == data.tolist()
-
-
-MOVED_TYPES = ["float64", "int64", "int32", "uint16", "int8", "bool", "datetime64[us]"]
 
 
 def test_a_batch_imports_no_module_its_start_up_need_not_pay_for(tmp_path: Path) -> None:
