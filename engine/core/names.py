@@ -189,10 +189,7 @@ def close_matches(word: str, possibilities: tuple[str, ...], n: int, cutoff: flo
     each of 10^5 rows: 1.2 ms each): a name's letters are counted once, not for each
     word, and its bounds (``real_quick_ratio``, ``quick_ratio``: the same numbers, from
     those counts) are worked out before difflib compares the two in full."""
-    letters: dict[str, int] = {}
-    for ch in word:
-        letters[ch] = letters.get(ch, 0) + 1
-    have = list(letters.items())
+    have = list(_letters(word).items())
     lb = len(word)
     matcher = difflib.SequenceMatcher()
     matcher.set_seq2(word)
@@ -218,13 +215,15 @@ def close_matches(word: str, possibilities: tuple[str, ...], n: int, cutoff: flo
 @lru_cache(maxsize=COUNTED_KEPT)
 def _counted(possibilities: tuple[str, ...]) -> list[tuple[str, int, dict[str, int]]]:
     """Each name, its length and the count of each of its letters."""
-    out = []
-    for name in possibilities:
-        counts: dict[str, int] = {}
-        for ch in name:
-            counts[ch] = counts.get(ch, 0) + 1
-        out.append((name, len(name), counts))
-    return out
+    return [(name, len(name), _letters(name)) for name in possibilities]
+
+
+def _letters(text: str) -> dict[str, int]:
+    """The count of each letter of a text."""
+    counts: dict[str, int] = {}
+    for ch in text:
+        counts[ch] = counts.get(ch, 0) + 1
+    return counts
 
 
 def did_you_mean(

@@ -459,19 +459,18 @@ def csv_records(
             continue
         taken = lines.taken
         spanned = len(taken)
+        left_open = None
         if spanned > 1 and _left_open(taken, len(cells), len(header)):
-            # a quote left open took the lines after it into one row: its line is the
-            # error, the lines after it are read again, each a row of its own
-            lines.again(1)
-            number = start
-            yield InputError([_runs_on(name, start, spanned)]), None
-            continue
-        if len(cells) == len(header) and sum(line.count('"') for line in taken) % 2:
+            # a quote left open took the lines after it into one row
+            left_open = _runs_on(name, start, spanned)
+        elif len(cells) == len(header) and sum(line.count('"') for line in taken) % 2:
             # closed by the file's end alone, and read as a whole row (of other cells: that
             # row's error, below)
+            left_open = _open_at_end(name, start, spanned)
+        if left_open is not None:  # its line is the error, the lines after it read again
             lines.again(1)
             number = start
-            yield InputError([_open_at_end(name, start, spanned)]), None
+            yield InputError([left_open]), None
             continue
         lines.taken.clear()  # (a quoted cell holding a line break: one row, as CSV has it)
         number = start + spanned - 1
