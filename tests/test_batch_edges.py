@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import math
 import os
 import subprocess
 import sys
@@ -1094,6 +1095,72 @@ def test_a_line_that_is_not_json_is_told_where_and_why(tmp_path: Path) -> None:
     assert f"{document}: reserved_hours: expected a finite number in h, got -1e999" in (
         done.stderr
     )
+
+
+def test_a_number_no_float_holds_is_told_as_written_in_every_reader(tmp_path: Path) -> None:
+    """A number beyond every float (1e309) or nearer zero than any but zero (1e-400) is
+    named as written, not as the float it reads as ('got inf', '0.0 must be greater than
+    0'): in a CSV cell (Arrow's path and Python's), a JSON Lines value, a YAML or JSON
+    document and a what-if setting. Where a field takes zero, the value is zero."""
+    rows = [
+        ["id", "gpu_model", "gpu_count", "reserved_hours", "gpu_utilization"],
+        ["a", "H100", "8", "1e309", "0.5"],
+        ["b", "H100", "8", "1e-400", "0.5"],
+        ["c", "H100", "-1E+400", "10", "0.5"],
+        ["d", "H100", "8", "10", "2.5e-999"],
+    ]
+    source = tmp_path / "in.csv"
+    source.write_text("\n".join(",".join(r) for r in rows) + "\n")
+    quoted = tmp_path / "quoted.csv"  # (a quote: Python's reader takes the file)
+    quoted.write_text(source.read_text().replace("H100", '"H100"'))
+    told = [
+        "reserved_hours: expected a finite number in h, got 1e309",
+        "reserved_hours: 1e-400 must be greater than 0 h",
+        "gpu_count: expected a finite number, got -1E+400",
+    ]
+    for given_file in (source, quoted):
+        out = tmp_path / f"{given_file.stem}.parquet"
+        assert cli("batch", given_file, out, "-q").returncode == 0
+        table = formats.read_output(out)
+        errors = [json.loads(e)[0] if e else None for e in table.column("error").to_pylist()]
+        assert [f"{e['field']}: {e['message']}" for e in errors[:3] if e] == told
+        assert errors[3] is None
+        utilization = table.column("gpu_utilization").to_pylist()[3]
+        assert utilization == 0 and math.copysign(1, utilization) == 1
+        done = cli("estimate", given_file)
+        assert done.returncode == 2
+        for line in told:
+            assert line in done.stderr, done.stderr
+        assert "inf" not in done.stderr and "0.0" not in done.stderr
+    lines = tmp_path / "in.jsonl"
+    lines.write_text(
+        '{"id": "a", "values": {"gpu_model": "H100", "gpu_count": 8, "reserved_hours": 1e-400}}\n'
+    )
+    done = cli("estimate", lines)
+    assert f"{lines}:1: reserved_hours: 1e-400 must be greater than 0 h" in done.stderr
+    document = tmp_path / "doc.yaml"
+    document.write_text("values:\n  gpu_model: H100\n  gpu_count: 8\n  reserved_hours: 1.0e-400\n")
+    done = cli("estimate", document)
+    assert done.returncode == 2
+    assert "reserved_hours: 1.0e-400 must be greater than 0 h" in done.stderr, done.stderr
+    case = Path(__file__).parent.parent / "fixtures" / "case_c_seed_disclosure.yaml"
+    done = cli("what-if", case, "--set", "reserved_hours=3e-500")
+    assert done.returncode == 2
+    assert "reserved_hours: 3e-500 must be greater than 0 h" in done.stderr, done.stderr
+
+
+def test_a_float_read_from_text_keeps_its_text_only_where_no_float_shows_it() -> None:
+    """``read_float``: the nearest float, plain, for every number a float holds (a
+    subnormal one too, and zero written as zero); a ``Written`` float for the others."""
+    from tuneprint.core.values import Written, parse_number, read_float
+
+    for text in ("0.5", "1e-310", "0e5", "0.000", "-0.0", "1.7976931348623157e308"):
+        assert type(read_float(text)) is float and read_float(text) == float(text)
+    for text, number in (("1e309", math.inf), ("-2E400", -math.inf), ("1e-400", 0.0),
+                         ("-0.5e-999", -0.0), ("0.00001e-330", 0.0)):  # fmt: skip
+        read = read_float(text)
+        assert isinstance(read, Written) and read == number and repr(read) == text
+    assert repr(parse_number("1_0e-400")) == "10e-400"  # (as the reader reads it)
 
 
 @pytest.mark.parametrize(

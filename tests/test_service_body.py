@@ -134,6 +134,8 @@ def documents(draw: st.DrawFn) -> bytes:
 @example(b'{"values": {"gpu_count": 18446744073709551616}}')
 @example(b'{"n": 1.00000000000000000000000000000000000000001}')
 @example(b'{"n": 1e400}')
+@example(b'{"n": 1e-400}')
+@example(b'{"n": [0.5e-330, -2E-999, 1e-300]}')
 @example(b'"\\ud800"')
 @example(b"\xef\xbb\xbf{}")
 def test_quick_json_gives_what_the_strict_reader_gives(data: bytes) -> None:

@@ -61,7 +61,41 @@ def parse_number(text: str) -> int | float | None:
                 f"{written} has a leading zero (octal in some readers): write {int(whole)}",
             )
         return int(match["sign"] + whole)
-    return float(written.replace("_", ""))
+    return read_float(written.replace("_", ""))
+
+
+_NONZERO_DIGIT = re.compile(r"[1-9]")
+
+
+def read_float(text: str) -> float:
+    """A number written with a fraction or an exponent, as the nearest float; where no
+    float holds it (``1e999``: infinite) or it is nearer zero than any other
+    (``1e-400``: zero), a ``Written`` float, shown as written in a message about it."""
+    number = float(text)
+    if math.isinf(number):
+        return Written(text, number)
+    if number == 0 and _NONZERO_DIGIT.search(text.partition("e")[0].partition("E")[0]):
+        return Written(text, number)
+    return number
+
+
+class Written(float):
+    """A float read from text that the text shows better than the float does: infinite
+    (``1e999``, no float holds it) or zero (``1e-400``, nearer zero than any other). Its
+    value is the float's, as any reader reads it; a message that tells it shows it as
+    written (not as ``inf`` or ``0.0``), and a field that takes it keeps a plain float."""
+
+    written: str
+
+    def __new__(cls, written: str, number: float) -> Written:
+        self = super().__new__(cls, number)
+        self.written = written
+        return self
+
+    def __repr__(self) -> str:
+        return self.written
+
+    __str__ = __repr__
 
 
 class ValueProblem(ValueError):
@@ -149,7 +183,7 @@ def check_number(spec: FieldSpec, value: Any) -> int | float:
         value = int(value)
     check_bounds(spec, value)
     number: int | float = value
-    if number == 0:  # -0.0 is zero: no output may show it as "-0"
+    if number == 0:  # -0.0 is zero: no output may show it as "-0" (nor 1e-400 as written)
         number = 0 if isinstance(number, int) else 0.0
     return number
 

@@ -19,6 +19,7 @@ from yaml.nodes import MappingNode, Node, SequenceNode
 
 from ..core.problems import InputError, Problem, TuneprintError
 from ..core.text import given
+from ..core.values import read_float
 from .files import read_text
 
 MAX_DEPTH = 64  # deepest nesting of mappings and lists in one document
@@ -187,7 +188,7 @@ def _float(loader: _Loader, node: Node) -> float:
     try:
         if "_" in text:
             raise ValueError(text)
-        return float(text)
+        return read_float(text)
     except ValueError:
         _refuse(loader, node, f"{text!r} is not a number")
 
@@ -318,27 +319,7 @@ def _json_int(text: str) -> int:
 def _json_float(text: str) -> float:
     if len(text) > MAX_NUMBER_CHARS:
         raise _Number(f"a number of {len(text)} characters is out of range", text)
-    number = float(text)
-    if number in (float("inf"), float("-inf")):  # (1e999: no double holds it)
-        return Beyond(text)
-    return number
-
-
-class Beyond(float):
-    """An infinite number as a JSON document wrote it (``1e999``): infinite, as JSON's
-    reader reads it, and shown as written in a message that refuses it (not as ``inf``)."""
-
-    written: str
-
-    def __new__(cls, written: str) -> Beyond:
-        self = super().__new__(cls, written)
-        self.written = written
-        return self
-
-    def __repr__(self) -> str:
-        return self.written
-
-    __str__ = __repr__
+    return read_float(text)  # (1e999 and 1e-400 shown as written in a message)
 
 
 def _decode_problem(text: str, exc: json.JSONDecodeError) -> str:

@@ -5,6 +5,7 @@ lines, for YAML) over HTTP as on the command line."""
 from __future__ import annotations
 
 import functools
+import re
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -110,6 +111,10 @@ UNSURE: Any = _Unsure()
 # digits): the characters of numbers become N, the others a space, and a run is looked for.
 _NUMBER_CHARS = bytes(b"N"[0] if chr(i) in "-+.0123456789eE" else b" "[0] for i in range(256))
 _LONG_NUMBER = b"N" * QUICK_NUMBER_CHARS
+# An exponent of three digits may take a number beyond every float (1e400: orjson refuses
+# it) or below every one but zero (1e-400: orjson reads 0.0): the library's reader keeps
+# such a number as written, for a message about it to show it so.
+_LONG_EXPONENT = re.compile(rb"[eE][-+]?[0-9]{3}")
 
 
 def quick_json(data: bytes) -> Any:
@@ -128,7 +133,7 @@ def quick_json(data: bytes) -> Any:
         document = orjson.loads(data)
     except orjson.JSONDecodeError:
         return UNSURE
-    if _LONG_NUMBER in data.translate(_NUMBER_CHARS):
+    if _LONG_NUMBER in data.translate(_NUMBER_CHARS) or _LONG_EXPONENT.search(data):
         return UNSURE
     read = _keys_within_depth(document)
     if read is None:
