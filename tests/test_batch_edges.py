@@ -1626,3 +1626,33 @@ def test_an_output_that_is_a_loop_of_links_is_refused_and_left(
     assert str(first) in done.stderr and "symbolic links" in done.stderr
     assert first.is_symlink() and second.is_symlink()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "loop1.csv", "loop2.csv"]
+
+
+def test_a_quoted_cell_that_goes_on_after_its_quote_is_its_rows_error(tmp_path: Path) -> None:
+    """A cell written "8"0 (read as 80 by a lenient reader) or "A100" ,8 (a space after the
+    quote: "A100 ") is not as it was meant: its row is an error naming its line, its id
+    kept (as its cells read); a quote written as two inside a quoted cell is a quote; the
+    other rows go on, in the batch and in estimate alike."""
+    source = tmp_path / "in.csv"
+    source.write_text(
+        "id,gpu_model,gpu_count,reserved_hours\n"
+        'a,"H100"x,8,10\n'
+        'b,H100,"8"0,10\n'
+        'c,"A100 80GB" ,8,10\n'
+        'd,"H100",8,"1""0"\n'
+        'e,"H100",8,10\n'
+        '"f"g,H100,8,10\n'
+    )
+    out = tmp_path / "out.jsonl"
+    assert cli("batch", source, out, "-q").returncode == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["id"] for r in rows] == ["a", "b", "c", "d", "e", "fg"]  # (as the cells read)
+    stray = [r["row"] for r in rows if r["error"] and "goes on after its closing quote" in (
+        r["error"][0]["message"])]  # fmt: skip
+    assert stray == [2, 3, 4, 7], rows  # (a row's number is its line)
+    assert [r["error"][0]["line"] for r in rows if r["row"] in stray] == stray
+    assert rows[3]["error"][0]["field"] == "reserved_hours"  # 1"0: not a number
+    assert rows[4]["error"] is None and rows[4]["values"]["gpu_count"]["value"] == 8
+    done = cli("estimate", source)
+    assert done.returncode == 2
+    assert f"{source}:3: a quoted cell goes on after its closing quote" in done.stderr

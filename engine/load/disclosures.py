@@ -472,24 +472,51 @@ def csv_records(
             number = start
             yield InputError([left_open]), None
             continue
+        stray = any('"' in line for line in taken) and _goes_on_after_quote(taken)
         lines.taken.clear()  # (a quoted cell holding a line break: one row, as CSV has it)
         number = start + spanned - 1
         line = start
+        if stray:  # ("1"0 read as 10, "A100" ,8 as "A100 ": a cell not as it was written)
+            problem = Problem(name, line, "", GOES_ON_AFTER_QUOTE, "syntax")
+            yield InputError([problem]), _written_id(cells, where, len(header))
+            continue
         if not any(c.strip() for c in cells) and len(cells) in (0, 1, len(header)):
             continue  # a blank line, or a row of blank cells (of another count: an error)
         if header_problems:
             problem = Problem(name, line, "", message, "schema")
             yield InputError([problem, *header_problems]), None  # (the row named first)
             continue
-        written = (
-            cells[where].strip() or None
-            if where is not None and len(cells) == len(header)
-            else None
-        )  # fmt: skip
+        written = _written_id(cells, where, len(header))
         try:
             yield csv_row(name, line, header, cells, ruleset), written
         except InputError as exc:
             yield exc, written
+
+
+GOES_ON_AFTER_QUOTE = (
+    'a quoted cell goes on after its closing quote (as "1"0 or "A100" ,8 do): put the '
+    'whole cell inside the quotes, and write a quote inside a cell as two ("")'
+)
+
+
+def _goes_on_after_quote(lines: list[str]) -> bool:
+    """Whether a record's lines hold a quoted cell that goes on after its closing quote:
+    Python's reader joins what follows to the cell (``"1"0`` is ``10``), its strict form
+    refuses it."""
+    try:
+        for _ in csv.reader(lines, strict=True):
+            pass
+    except csv.Error as exc:
+        return "expected after" in str(exc)
+    return False
+
+
+def _written_id(cells: list[str], where: int | None, columns: int) -> str | None:
+    """The id a row's cells give: None where there is no id column, the id is blank, or
+    the cells do not match the header."""
+    if where is None or len(cells) != columns:
+        return None
+    return cells[where].strip() or None
 
 
 def blank_header(name: str) -> Problem:
