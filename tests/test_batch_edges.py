@@ -1100,8 +1100,8 @@ def test_a_line_that_is_not_json_is_told_where_and_why(tmp_path: Path) -> None:
 def test_a_number_no_float_holds_is_told_as_written_in_every_reader(tmp_path: Path) -> None:
     """A number beyond every float (1e309) or nearer zero than any but zero (1e-400) is
     named as written, not as the float it reads as ('got inf', '0.0 must be greater than
-    0'): in a CSV cell (Arrow's path and Python's), a JSON Lines value, a YAML or JSON
-    document and a what-if setting. Where a field takes zero, the value is zero."""
+    0'): in a CSV cell (Arrow's path and Python's), a JSON Lines value, a JSON document
+    and a what-if setting. Where a field takes zero, the value is zero."""
     rows = [
         ["id", "gpu_model", "gpu_count", "reserved_hours", "gpu_utilization"],
         ["a", "H100", "8", "1e309", "0.5"],
@@ -1138,8 +1138,11 @@ def test_a_number_no_float_holds_is_told_as_written_in_every_reader(tmp_path: Pa
     )
     done = cli("estimate", lines)
     assert f"{lines}:1: reserved_hours: 1e-400 must be greater than 0 h" in done.stderr
-    document = tmp_path / "doc.yaml"
-    document.write_text("values:\n  gpu_model: H100\n  gpu_count: 8\n  reserved_hours: 1.0e-400\n")
+    document = tmp_path / "doc.json"
+    document.write_text(
+        '{"values": {"gpu_model": "H100", "gpu_count": 8, "reserved_hours": 1.0e-400},\n'
+        ' "source": "1e-400 as written"}'
+    )
     done = cli("estimate", document)
     assert done.returncode == 2
     assert "reserved_hours: 1.0e-400 must be greater than 0 h" in done.stderr, done.stderr
@@ -1152,6 +1155,8 @@ def test_a_number_no_float_holds_is_told_as_written_in_every_reader(tmp_path: Pa
 def test_a_float_read_from_text_keeps_its_text_only_where_no_float_shows_it() -> None:
     """``read_float``: the nearest float, plain, for every number a float holds (a
     subnormal one too, and zero written as zero); a ``Written`` float for the others."""
+    import pickle
+
     from tuneprint.core.values import Written, parse_number, read_float
 
     for text in ("0.5", "1e-310", "0e5", "0.000", "-0.0", "1.7976931348623157e308"):
@@ -1160,6 +1165,7 @@ def test_a_float_read_from_text_keeps_its_text_only_where_no_float_shows_it() ->
                          ("-0.5e-999", -0.0), ("0.00001e-330", 0.0)):  # fmt: skip
         read = read_float(text)
         assert isinstance(read, Written) and read == number and repr(read) == text
+        assert repr(pickle.loads(pickle.dumps(read))) == text  # (to a worker and back)
     assert repr(parse_number("1_0e-400")) == "10e-400"  # (as the reader reads it)
 
 

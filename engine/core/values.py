@@ -83,7 +83,8 @@ class Written(float):
     """A float read from text that the text shows better than the float does: infinite
     (``1e999``, no float holds it) or zero (``1e-400``, nearer zero than any other). Its
     value is the float's, as any reader reads it; a message that tells it shows it as
-    written (not as ``inf`` or ``0.0``), and a field that takes it keeps a plain float."""
+    written (not as ``inf`` or ``0.0``), and a field that takes it keeps a plain float
+    (disclosures' values alone are read so: a rule's numbers stay plain floats)."""
 
     written: str
 
@@ -96,6 +97,9 @@ class Written(float):
         return self.written
 
     __str__ = __repr__
+
+    def __reduce__(self) -> tuple[Any, tuple[str, float]]:
+        return Written, (self.written, float(self))
 
 
 class ValueProblem(ValueError):
