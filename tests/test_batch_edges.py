@@ -1100,8 +1100,9 @@ def test_a_line_that_is_not_json_is_told_where_and_why(tmp_path: Path) -> None:
 def test_a_number_no_float_holds_is_told_as_written_in_every_reader(tmp_path: Path) -> None:
     """A number beyond every float (1e309) or nearer zero than any but zero (1e-400) is
     named as written, not as the float it reads as ('got inf', '0.0 must be greater than
-    0'): in a CSV cell (Arrow's path and Python's), a JSON Lines value, a JSON document
-    and a what-if setting. Where a field takes zero, the value is zero."""
+    0'): in a CSV cell (Arrow's path and Python's), a JSON Lines value, a JSON or YAML
+    document and a what-if setting; a rule's numbers stay plain floats. Where a field
+    takes zero, the value is zero."""
     rows = [
         ["id", "gpu_model", "gpu_count", "reserved_hours", "gpu_utilization"],
         ["a", "H100", "8", "1e309", "0.5"],
@@ -1146,6 +1147,11 @@ def test_a_number_no_float_holds_is_told_as_written_in_every_reader(tmp_path: Pa
     done = cli("estimate", document)
     assert done.returncode == 2
     assert "reserved_hours: 1.0e-400 must be greater than 0 h" in done.stderr, done.stderr
+    document = tmp_path / "doc.yaml"
+    document.write_text("values:\n  gpu_model: H100\n  gpu_count: 8\n  reserved_hours: 1.0e-400\n")
+    done = cli("estimate", document)
+    assert done.returncode == 2
+    assert "reserved_hours: 1.0e-400 must be greater than 0 h" in done.stderr, done.stderr
     case = Path(__file__).parent.parent / "fixtures" / "case_c_seed_disclosure.yaml"
     done = cli("what-if", case, "--set", "reserved_hours=3e-500")
     assert done.returncode == 2
@@ -1167,6 +1173,11 @@ def test_a_float_read_from_text_keeps_its_text_only_where_no_float_shows_it() ->
         assert isinstance(read, Written) and read == number and repr(read) == text
         assert repr(pickle.loads(pickle.dumps(read))) == text  # (to a worker and back)
     assert repr(parse_number("1_0e-400")) == "10e-400"  # (as the reader reads it)
+    from tuneprint.load.yamlio import parse_json, parse_yaml
+
+    for parse in (parse_json, parse_yaml):
+        assert type(parse('{"n": 1e-400}', "x")["n"]) is float  # (a rule's: plain)
+        assert repr(parse('{"n": 1e-400}', "x", written_numbers=True)["n"]) == "1e-400"
 
 
 @pytest.mark.parametrize(

@@ -27,7 +27,9 @@ from tuneprint.service.problem import HTTPProblem  # noqa: E402
 def strict(data: bytes) -> Any:
     """What the library's reader gives (or the error it raises)."""
     try:
-        return parse_json(decode(data, InputError, "request"), "request", InputError)
+        return parse_json(
+            decode(data, InputError, "request"), "request", InputError, written_numbers=True
+        )
     except TuneprintError as exc:
         return exc
 

@@ -226,7 +226,9 @@ def _as_written(values: Mapping[Any, Any]) -> dict[Any, Any]:
 def load_disclosure(path: Path, ruleset: Ruleset, name: str | None = None) -> Disclosure:
     """Read and check one disclosure file, named as the caller wrote it (or ``name``)."""
     shown = str(path) if name is None else name
-    document = load_file(path, InputError, shown, max_nodes=MAX_DISCLOSURE_NODES)
+    document = load_file(
+        path, InputError, shown, max_nodes=MAX_DISCLOSURE_NODES, written_numbers=True
+    )
     return disclosure_from_document(document, shown, ruleset)
 
 
@@ -310,7 +312,7 @@ def jsonl_row(name: str, number: int, line: str, ruleset: Ruleset) -> Disclosure
     """One line of a JSON Lines batch (a disclosure document) as a checked disclosure, or
     the InputError naming its line."""
     try:
-        doc = parse_json(line, name, InputError)
+        doc = parse_json(line, name, InputError, written_numbers=True)
     except InputError as exc:  # the row is one line: say which
         raise InputError([_at(p, name, number) for p in exc.problems]) from None
     problems = [] if well_formed(doc) else check("disclosure", doc, name)
@@ -324,7 +326,7 @@ def jsonl_id(line: str) -> str | None:
     """The id a JSON Lines row gives, as ``jsonl_row`` reads it, for a row that is an
     error (None where it gives none: not JSON, or see ``_doc_id``)."""
     try:
-        doc = parse_json(line, "", InputError)
+        doc = parse_json(line, "", InputError, written_numbers=True)
     except InputError:
         return None
     return _doc_id(doc)

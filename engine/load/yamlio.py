@@ -84,11 +84,14 @@ class _Loader(_BASE):  # type: ignore[misc]
 
     yaml_implicit_resolvers = _yaml12_resolvers()
 
-    def __init__(self, stream: str, max_nodes: int = MAX_NODES) -> None:
+    def __init__(
+        self, stream: str, max_nodes: int = MAX_NODES, written_numbers: bool = False
+    ) -> None:
         super().__init__(stream)
         self._depth = 0
         self._seen: set[int] = set()
         self._max_nodes = max_nodes
+        self.written_numbers = written_numbers  # (see parse_yaml)
 
     def construct_object(self, node: Node, deep: bool = False) -> Any:
         if id(node) in self._seen:
@@ -188,7 +191,7 @@ def _float(loader: _Loader, node: Node) -> float:
     try:
         if "_" in text:
             raise ValueError(text)
-        return float(text)  # (a rule's number: plain, for the cache and every output)
+        return read_float(text) if loader.written_numbers else float(text)
     except ValueError:
         _refuse(loader, node, f"{text!r} is not a number")
 
@@ -258,12 +261,20 @@ def _count_events(text: str, name: str, error: type[TuneprintError], max_nodes: 
 
 
 def parse_yaml(
-    text: str, name: str, error: type[TuneprintError] = InputError, max_nodes: int = MAX_NODES
+    text: str,
+    name: str,
+    error: type[TuneprintError] = InputError,
+    max_nodes: int = MAX_NODES,
+    written_numbers: bool = False,
 ) -> Any:
-    """Parse one YAML document; syntax errors become one message with file and line."""
+    """Parse one YAML document; syntax errors become one message with file and line.
+    ``written_numbers``: a number no float shows (``1e-400``, ``1e999``) is read as a
+    ``Written`` float, told as written where a field's check refuses it (a disclosure's
+    values, whose checks give plain floats); else every number is a plain float (a
+    rule's, kept in the cache and written as JSON)."""
     if max_nodes < MAX_NODES:
         _count_events(text, name, error, max_nodes)
-    loader = _Loader(text, max_nodes)
+    loader = _Loader(text, max_nodes, written_numbers)
     try:
         return loader.get_single_data()
     except yaml.MarkedYAMLError as exc:
@@ -319,6 +330,11 @@ def _json_int(text: str) -> int:
 def _json_float(text: str) -> float:
     if len(text) > MAX_NUMBER_CHARS:
         raise _Number(f"a number of {len(text)} characters is out of range", text)
+    return float(text)
+
+
+def _json_written(text: str) -> float:
+    _json_float(text)  # (its length checked)
     return read_float(text)  # (1e999 and 1e-400 shown as written in a message)
 
 
@@ -358,16 +374,18 @@ def _unpaired(document: Any) -> str | None:
     return found[0] if found else None
 
 
-def parse_json(text: str, name: str, error: type[TuneprintError] = InputError) -> Any:
+def parse_json(
+    text: str, name: str, error: type[TuneprintError] = InputError, written_numbers: bool = False
+) -> Any:
     """Parse a JSON document strictly: duplicate keys, NaN/Infinity, numbers of absurd
-    length and unpaired surrogates are errors."""
+    length and unpaired surrogates are errors. ``written_numbers``: as ``parse_yaml``'s."""
     try:
         document = json.loads(
             text,
             object_pairs_hook=no_duplicates,
             parse_constant=_reject_constant,
             parse_int=_json_int,
-            parse_float=_json_float,
+            parse_float=_json_written if written_numbers else _json_float,
         )
         problem = _unpaired(document)
         if problem:
@@ -392,13 +410,15 @@ def load_file(
     name: str | None = None,
     within: Path | None = None,
     max_nodes: int = MAX_NODES,
+    written_numbers: bool = False,
 ) -> Any:
-    """Read a YAML or JSON file (by extension) within the limits."""
+    """Read a YAML or JSON file (by extension) within the limits (``written_numbers``: as
+    ``parse_yaml``'s)."""
     shown = str(path) if name is None else name
     text = read_text(path, error, shown, within)
     if Path(shown).suffix.lower() == ".json" or path.suffix.lower() == ".json":
-        return parse_json(text, shown, error)
-    return parse_yaml(text, shown, error, max_nodes)
+        return parse_json(text, shown, error, written_numbers)
+    return parse_yaml(text, shown, error, max_nodes, written_numbers)
 
 
 def line_of(document: Any, path: Sequence[str | int]) -> int | None:

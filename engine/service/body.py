@@ -221,7 +221,7 @@ def parse_body(data: bytes, form: str) -> Any:
         raise HTTPProblem("unreadable-body", exc.problems) from None
     try:
         if form == YAML:
-            return parse_yaml(text, BODY, InputError)
-        return parse_json(text, BODY, InputError)
+            return parse_yaml(text, BODY, InputError, written_numbers=True)
+        return parse_json(text, BODY, InputError, written_numbers=True)
     except TuneprintError as exc:
         raise HTTPProblem("unreadable-body", exc.problems) from None

@@ -9,7 +9,7 @@ from typing import Any
 from ..core.model import Disclosure, Ruleset
 from ..core.problems import InputError, Problem
 from ..core.resolve import Estimate
-from ..core.values import ValueProblem, coerce, read_float
+from ..core.values import ValueProblem, coerce
 from ..load.disclosures import unknown_field
 from ..load.yamlio import parse_yaml
 
@@ -37,11 +37,11 @@ def override(disclosure: Disclosure, assignments: list[str], ruleset: Ruleset) -
             )
             continue
         try:
-            written = parse_yaml(raw, "--set", InputError) if raw.strip() else None
+            written = (
+                parse_yaml(raw, "--set", InputError, written_numbers=True) if raw.strip() else None
+            )
             if isinstance(written, (dict, list)):
                 raise InputError([])
-            if isinstance(written, float) and (written == 0 or math.isinf(written)):
-                written = _as_written(raw.strip(), written)  # (3e-500 told as written)
             values[name] = coerce(spec, written, ruleset.tables)
         except InputError as exc:
             why = exc.problems[0].message if exc.problems else "not a value"
@@ -108,12 +108,3 @@ def moved_fields(
                     reasons.append(f"because {dep} moved")
         out.append((name, old_value, new_value, reasons))
     return out
-
-
-def _as_written(raw: str, number: float) -> float:
-    """A setting's number that reads as zero or infinite, shown as written in a message
-    (YAML's ``.inf`` as it reads)."""
-    try:
-        return read_float(raw)
-    except ValueError:
-        return number
