@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -327,15 +328,14 @@ def _json_int(text: str) -> int:
     return int(text)
 
 
-def _json_float(text: str) -> float:
+def _json_float(text: str, read: Callable[[str], float] = float) -> float:
     if len(text) > MAX_NUMBER_CHARS:
         raise _Number(f"a number of {len(text)} characters is out of range", text)
-    return float(text)
+    return read(text)
 
 
-def _json_written(text: str) -> float:
-    _json_float(text)  # (its length checked)
-    return read_float(text)  # (1e999 and 1e-400 shown as written in a message)
+# (1e999 and 1e-400 shown as written in a message: see parse_yaml's written_numbers)
+_json_written = partial(_json_float, read=read_float)
 
 
 def _decode_problem(text: str, exc: json.JSONDecodeError) -> str:
