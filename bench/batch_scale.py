@@ -199,7 +199,7 @@ def write_parquet(csv_path: Path, path: Path) -> None:
 def run(engine: str, source: Path, target: Path) -> tuple[float, float, str]:
     """Seconds and peak memory (MiB) of one batch run in a new process."""
     env = {**os.environ}
-    env.pop("PYTHONDONTWRITEBYTECODE", None)  # a normal install has compiled bytecode
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # compiled bytecode, also of an older install
     extra = []
     if engine == "vector":  # one core: the engine's own thread pools pinned to one thread
         env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", ARROW_NUM_THREADS="1")

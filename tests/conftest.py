@@ -113,7 +113,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 # What a wheel is built from (everything the package and its bundled data come from).
 SOURCES = ("pyproject.toml", "README.md", "LICENSE", "NOTICE", "MANIFEST.in")
-SOURCE_DIRS = ("engine", "rules", "schemas", "validation")
+SOURCE_DIRS = ("engine", "rules", "schemas", "validation", "backend")
 
 
 def copied_sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
