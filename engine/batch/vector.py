@@ -93,6 +93,11 @@ def to_micros(value: datetime) -> int:
     return seconds * MICROSECONDS_PER_SECOND + delta.microseconds
 
 
+FIRST_MICROS = to_micros(datetime.min)  # the range of Python's date-times
+LAST_MICROS = to_micros(datetime.max)
+MAX_HOURS = 1e9  # more than that range (88 million hours), and within int64 microseconds
+
+
 def from_micros(micros: int) -> datetime:
     """Microseconds since 1970 as a naive date-time."""
     from datetime import timedelta
@@ -353,7 +358,8 @@ class Resolver:
                 years = args[0].data.astype("datetime64[us]").astype("datetime64[Y]")
                 return Vec(NUM, years.astype(np.int64).astype(np.float64) + EPOCH_YEAR), na, err
             if name == "minus_hours":
-                return Vec(DATE, args[0].data - _hours_as_micros(args[1].data)), na, err
+                micros, beyond = _minus_hours(args[0].data, _f64(args[1].data))
+                return Vec(DATE, micros), na, err | (active & ~na & beyond)
             if name == "hours_between":
                 return Vec(NUM, (args[1].data - args[0].data) / MICROSECONDS_PER_HOUR), na, err
         return self.elementwise(name, args, active, na, err)
@@ -1103,6 +1109,17 @@ def _same(rows: np.ndarray) -> np.ndarray:
 def _f64(data: np.ndarray) -> np.ndarray:
     """Numbers as float64, without a copy when they already are."""
     return data if data.dtype == np.float64 else data.astype(np.float64)
+
+
+def _minus_hours(start: np.ndarray, hours: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``minus_hours`` of date-times (microseconds since 1970) and hours: the date-times,
+    and the rows where Python's date-times cannot hold the answer (before the year 1 or
+    after 9999: ``minus_hours`` raises there, and the row is refused). Hours beyond
+    what the microseconds of a date-time can count are told apart before they are turned
+    into them (as integers they would wrap around)."""
+    far = ~(np.abs(hours) < MAX_HOURS)  # (NaN too)
+    micros = start - _hours_as_micros(np.where(far, 0.0, hours))
+    return micros, far | (micros < FIRST_MICROS) | (micros > LAST_MICROS)
 
 
 def _hours_as_micros(hours: np.ndarray) -> np.ndarray:
