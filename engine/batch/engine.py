@@ -411,13 +411,11 @@ def steady_numbers(chunk: VChunk) -> set[str]:
     return found
 
 
-def _values_key(disclosure: Disclosure) -> tuple[Any, ...] | None:
-    try:
-        key = tuple(sorted(disclosure.values.items()))
-        hash(key)
-    except TypeError:
-        return None
-    return key
+def _values_key(disclosure: Disclosure) -> tuple[Any, ...]:
+    """The values a row discloses, each as its type and exact form: Python's equality
+    would take values that give other outcomes as one (times of the same instant in two
+    zones, of two local years; 1 and 1.0 and True; 0.0 and -0.0)."""
+    return tuple(sorted((k, type(v).__name__, repr(v)) for k, v in disclosure.values.items()))
 
 
 def _remember(
@@ -428,8 +426,7 @@ def _remember(
     it depends only on the values (the problems name the row only by its file and line)."""
     key = _values_key(item)
     if (
-        key is not None
-        and item.row is not None
+        item.row is not None
         and len(seen) < UNRESOLVED_KEPT
         and all((p.file, p.line) == item.row for p in exc.problems)
     ):
@@ -442,8 +439,7 @@ def _unresolved_as(
     """The problems of an earlier row that disclosed the same values, at this row."""
     if not seen or item.row is None:
         return None
-    key = _values_key(item)
-    problems = seen.get(key) if key is not None else None
+    problems = seen.get(_values_key(item))
     if problems is None:
         return None
     file, line = item.row
