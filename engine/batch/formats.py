@@ -558,7 +558,8 @@ def _remembering(
     not fit, a name in no table row) has the same problems at its own line. Each problem
     is a cell's (the reader checks each cell alone, in the header's order), so the
     refused cells say them all; the first such row is read in full, the others get its
-    problems' text at their line."""
+    problems' text at their line. A row of more problems than are told ("and 6 more
+    fields not checked") is not remembered: that count rests on its other cells too."""
     seen: dict[tuple[Any, ...], Callable[[int], Refused]] = {}
 
     def fallback(i: int) -> Disclosure | TuneprintError | Refused:
@@ -572,7 +573,7 @@ def _remembering(
             key
             and isinstance(item, InputError)
             and len(seen) < ERRORS_KEPT
-            and all(p.line == line for p in item.problems)
+            and all(p.line == line and p.code != "limit" for p in item.problems)
         ):
             seen[key] = refusal_text(item.problems)
         return item
