@@ -301,6 +301,140 @@ def test_long_whole_numbers_are_read_as_the_per_disclosure_engine_reads_them(
     assert bool(outs[0]["error"]) == refused, outs[0]["error"]
 
 
+OUT_OF_RANGE = "cannot evaluate 'minus_hours(published_date, reserved_hours)'"
+
+
+@pytest.mark.parametrize(
+    ("published", "hours", "told"),
+    [
+        ("0001-01-01", "10", OUT_OF_RANGE),  # (the year 0)
+        ("0001-01-01T05:00", "10", OUT_OF_RANGE),
+        ("0001-01-01T10:00", "10", None),  # (the first moment there is)
+        ("0001-01-01T00:00+14:00", "1", OUT_OF_RANGE),  # (in UTC, the year 0)
+        ("0001-01-01", "1000000", OUT_OF_RANGE),  # (the year -114)
+        ("9999-12-31T23:59", "10", None),
+        ("2023-06-01", "999999999999", "is above the maximum 1000000 h"),
+    ],
+)
+def test_a_start_time_before_the_year_1_is_the_rows_error_in_both_engines(
+    published: str, hours: str, told: str | None, rs: Ruleset, tmp_path: Path
+) -> None:
+    """``minus_hours`` of a date-time Python's date-times cannot hold raises, and its
+    row is refused; the vectorised engine counts in microseconds, which go on past the
+    year 1: it refuses the same rows (a start time in the year 0 was estimated, and
+    JSON Lines output or ``explain`` of it failed), with the same error."""
+    source = tmp_path / "dates.csv"
+    source.write_text(
+        "id,gpu_model,gpu_count,cloud_region,published_date,reserved_hours,start_year,"
+        f"hardware_year\na,A100 80GB,8,us-west-2,{published},{hours},2023,2023\n"
+    )
+    outs = []
+    for engine in ("vector", "rows"):
+        for suffix in ("csv", "jsonl"):
+            run_batch(source, tmp_path / f"{engine}.{suffix}", rs, engine=engine)
+            outs.append(rows_of(tmp_path / f"{engine}.{suffix}")[0])
+    assert outs[0] == outs[2] and outs[1] == outs[3]
+    if told is None:
+        assert outs[0]["error"] is None and outs[0]["total_emissions_kgco2e"] > 0
+    else:
+        assert told in outs[0]["error"]
+
+
+@pytest.mark.parametrize(
+    "hours", [10.0, -10.0, 0.5, 1e6, -1e6, 8.8e7, -8.8e7, 1e9, -1e12, 1e300, math.inf, math.nan]
+)
+@pytest.mark.parametrize(
+    "start", [dt.datetime(1, 1, 1, 10), dt.datetime(2023, 6, 1), dt.datetime(9999, 12, 31, 23)]
+)
+def test_minus_hours_of_columns_refuses_what_python_refuses(
+    start: dt.datetime, hours: float
+) -> None:
+    """Past the range of Python's date-times either way, and hours beyond what a
+    date-time's microseconds count (which would wrap around as integers), by rules of any
+    bounds (an edited ruleset's): refused where ``minus_hours`` raises, else its value."""
+    from tuneprint.batch.vector import _minus_hours, from_micros, to_micros
+    from tuneprint.core.functions import FUNCTIONS
+
+    try:
+        expected: dt.datetime | None = FUNCTIONS["minus_hours"].impl(start, hours)
+    except (ArithmeticError, ValueError):
+        expected = None
+    micros, beyond = _minus_hours(np.array([to_micros(start)]), np.array([hours]))
+    assert bool(beyond[0]) == (expected is None)
+    if expected is not None:
+        assert from_micros(int(micros[0])) == expected
+
+
+@pytest.mark.parametrize("engine", ["vector", "rows"])
+@pytest.mark.parametrize("suffix", ["csv", "jsonl", "parquet"])
+def test_rows_of_the_same_instant_in_two_zones_each_get_their_own_outcome(
+    engine: str, suffix: str, rs: Ruleset, tmp_path: Path
+) -> None:
+    """A row that cannot be resolved is remembered by the values it discloses, for later
+    rows disclosing the same: equal by Python's equality, two times of one instant in two
+    zones were the same values, yet their local years differ (2015 and 2016: the second
+    is estimated), and the second row got the first's error."""
+    times = ["2015-12-31T10:30+00:00", "2016-01-01T00:30+14:00", "2015-12-31T10:30+00:00"]
+    source = tmp_path / f"zones.{suffix}"
+    rows = [
+        {"id": f"r{k}", "cloud_region": "us-west-2", "start_time": t, "reserved_hours": 10}
+        for k, t in enumerate(times)
+    ]
+    if suffix == "csv":
+        source.write_text(
+            "id,cloud_region,start_time,reserved_hours\n"
+            + "".join(f"{r['id']},us-west-2,{r['start_time']},10\n" for r in rows)
+        )
+    elif suffix == "jsonl":
+        source.write_text(
+            "".join(json.dumps({"id": r.pop("id"), "values": r}) + "\n" for r in rows)
+        )
+    else:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.Table.from_pylist(rows), source)
+    run_batch(source, tmp_path / "out.csv", rs, engine=engine)
+    out = rows_of(tmp_path / "out.csv")
+    assert [r["error"] is None for r in out] == [False, True, False]
+    assert "cannot resolve total_emissions_kgco2e" in out[2]["error"]
+    assert out[1]["total_emissions_kgco2e"] > 0
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_a_row_of_more_problems_than_told_gets_its_own_count(
+    suffix: str, rs: Ruleset, tmp_path: Path
+) -> None:
+    """Rows refused for the same cells share their problems (one row is read in full),
+    but past 50 problems the rest are counted ("and 6 more fields not checked"), and that
+    count rests on the row's other cells: the second row, of the same refused cells and
+    no others, got the first's count."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    numbers = [n for n, f in rs.fields.items() if f.type == "number" and not f.table][:56]
+    assert len(numbers) == 56
+    first = {n: ("x" if k < 50 else "1") for k, n in enumerate(numbers)}
+    second = {n: ("x" if k < 50 else "") for k, n in enumerate(numbers)}
+    table = pa.Table.from_pylist([{"id": "a", **first}, {"id": "b", **second}])
+    source = tmp_path / f"flood.{suffix}"
+    if suffix == "csv":
+        source.write_text(
+            ",".join(["id", *numbers]) + "\n"
+            + "".join(
+                ",".join([i, *(row[n] for n in numbers)]) + "\n"
+                for i, row in (("a", first), ("b", second))
+            )
+        )  # fmt: skip
+    else:
+        pq.write_table(table, source)
+    run_batch(source, tmp_path / "out.jsonl", rs)
+    told = [json.loads(r["error"]) for r in rows_of(tmp_path / "out.jsonl")]
+    assert [len(t) for t in told] == [51, 50]
+    assert told[0][-1]["message"] == "and 6 more fields not checked"
+    assert "more" not in told[1][-1]["message"]
+
+
 # -- dask -------------------------------------------------------------------------------------
 
 
