@@ -1243,6 +1243,7 @@ def test_a_number_no_float_holds_is_told_as_written_in_every_reader(tmp_path: Pa
         ["b", "H100", "8", "1e-400", "0.5"],
         ["c", "H100", "-1E+400", "10", "0.5"],
         ["d", "H100", "8", "10", "2.5e-999"],
+        ["e", "H100", "1e-400", "10", "0.5"],  # (a whole number: its bounds, as written)
     ]
     source = tmp_path / "in.csv"
     source.write_text("\n".join(",".join(r) for r in rows) + "\n")
@@ -1252,13 +1253,14 @@ def test_a_number_no_float_holds_is_told_as_written_in_every_reader(tmp_path: Pa
         "reserved_hours: expected a finite number in h, got 1e309",
         "reserved_hours: 1e-400 must be greater than 0 h",
         "gpu_count: expected a finite number, got -1E+400",
+        "gpu_count: 1e-400 is below the minimum 1",
     ]
     for given_file in (source, quoted):
         out = tmp_path / f"{given_file.stem}.parquet"
         assert cli("batch", given_file, out, "-q").returncode == 0
         table = formats.read_output(out)
         errors = [json.loads(e)[0] if e else None for e in table.column("error").to_pylist()]
-        assert [f"{e['field']}: {e['message']}" for e in errors[:3] if e] == told
+        assert [f"{e['field']}: {e['message']}" for e in errors if e] == told
         assert errors[3] is None
         utilization = table.column("gpu_utilization").to_pylist()[3]
         assert utilization == 0 and math.copysign(1, utilization) == 1
@@ -1286,6 +1288,9 @@ def test_a_number_no_float_holds_is_told_as_written_in_every_reader(tmp_path: Pa
     done = cli("estimate", document)
     assert done.returncode == 2
     assert "reserved_hours: 1.0e-400 must be greater than 0 h" in done.stderr, done.stderr
+    document.write_text("values:\n  gpu_model: H100\n  gpu_count: -1e-400\n  reserved_hours: 10\n")
+    done = cli("estimate", document)
+    assert "gpu_count: -1e-400 is below the minimum 1" in done.stderr, done.stderr
     case = Path(__file__).parent.parent / "fixtures" / "case_c_seed_disclosure.yaml"
     done = cli("what-if", case, "--set", "reserved_hours=3e-500")
     assert done.returncode == 2

@@ -184,6 +184,8 @@ def check_number(spec: FieldSpec, value: Any) -> int | float:
     if spec.type == "integer":
         if not as_float.is_integer():
             raise ValueProblem("type", f"expected a whole number, got {given(value, SHOWN_CHARS)}")
+        if isinstance(value, Written):  # (1e-400: its bounds told as written, not as 0)
+            check_bounds(spec, value)
         value = int(value)
     check_bounds(spec, value)
     number: int | float = value
