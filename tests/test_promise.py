@@ -370,7 +370,7 @@ def test_the_corpus_is_large_and_covers_every_family() -> None:
         "yaml-1.1-numbers", "big-integers", "text-breaking-output", "jsonl-line-breaks",
         "csv-reading", "not-regular-files", "problem-caps", "expressions", "layers",
         "files-outside", "release-and-new", "unreadable-parts", "units-and-manifest",
-        "command-options", "near-misses",
+        "command-options", "near-misses", "batch-against-estimate",
     ):  # fmt: skip
         assert family in families, family
 
