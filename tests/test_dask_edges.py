@@ -183,6 +183,10 @@ def test_a_scheduler_address_that_is_wrong_is_one_message_naming_it_within_secon
             "foo://x:1": "not a Dask scheduler address",
             "tcp://[::1": "not a Dask scheduler address",
             refused: "cannot connect: connection refused",
+            # (TLS runs over TCP: refused at once too; Dask's configuration has no
+            # certificates here, which is what a listening tls:// address is told)
+            refused.replace("tcp://", "tls://"): "cannot connect: connection refused",
+            silent.address.replace("tcp://", "tls://"): "a tls:// scheduler needs TLS settings",
             banner.address: "not a Dask scheduler",
             silent.address: "did not answer",
         }

@@ -451,15 +451,20 @@ def _check_scheduler(address: str) -> None:
 
     from distributed.comm.addressing import parse_address, parse_host_port
     from distributed.comm.core import connect
+    from distributed.security import Security
 
     async def identity() -> Any:
         scheme, where = parse_address(address)
-        if scheme == "tcp":  # refused: told at once (Dask tries again until its timeout)
+        if scheme in ("tcp", "tls"):  # refused: told at once (Dask tries again until its
+            # timeout); TLS runs over such a connection
             host, port = parse_host_port(where)
             _, opened = await asyncio.wait_for(asyncio.open_connection(host, port),
                                                CONNECT_SECONDS)  # fmt: skip
             opened.close()
-        comm = await connect(address, timeout=CONNECT_SECONDS)
+        # (TLS: the certificates Dask's configuration names, as the client takes them)
+        comm = await connect(
+            address, timeout=CONNECT_SECONDS, **Security().get_connection_args("client")
+        )
         try:
             await comm.write({"op": "identity", "reply": True})
             return await comm.read()
@@ -496,6 +501,12 @@ def _why_not(exc: BaseException) -> str:
     """What a failed connection to a scheduler's address says to a user."""
     if isinstance(exc, ValueError):
         return f"not a Dask scheduler address ({exc}): expected tcp://HOST:PORT"
+    if isinstance(exc, TypeError) and "TLS" in str(exc):  # (no certificates configured)
+        return (
+            "a tls:// scheduler needs TLS settings, and Dask's configuration has none: set "
+            "distributed.comm.tls.ca-file and distributed.comm.tls.client.cert and .key "
+            "(or their DASK_DISTRIBUTED__COMM__TLS__ variables)"
+        )
     if isinstance(exc, TimeoutError):  # (connected, and then nothing said)
         return (
             f"it accepted the connection and did not answer within {2 * CONNECT_SECONDS:g} s: "
