@@ -6,6 +6,7 @@ they only parse their input and print.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,7 +40,25 @@ def load_ruleset(ruleset: str | Path | None = None) -> Ruleset:
 
 
 def _ruleset(ruleset: RulesetLike) -> Ruleset:
-    return ruleset if isinstance(ruleset, Ruleset) else load_ruleset(ruleset)
+    if isinstance(ruleset, Ruleset):
+        return ruleset
+    if ruleset is not None and not isinstance(ruleset, (str, os.PathLike)):
+        raise _wrong("ruleset", ruleset, "a Ruleset, a folder, a shipped version's name or None")
+    return load_ruleset(ruleset)
+
+
+def _wrong(argument: str, value: Any, expected: str) -> InputError:
+    """An argument of the wrong kind, as one ``option`` problem naming it."""
+    return InputError.one(
+        argument, None, "", f"expected {expected}, got {type(value).__name__}", "option"
+    )
+
+
+def _table_like(value: Any) -> bool:
+    """A data frame or an Arrow table (iterating one gives its column names, not rows)."""
+    return (hasattr(value, "columns") and hasattr(value, "shape")) or type(
+        value
+    ).__module__ == "pyarrow.lib"
 
 
 def read_disclosure(
@@ -53,6 +72,10 @@ def read_disclosure(
     rs = _ruleset(ruleset)
     if isinstance(disclosure, Mapping):
         return disclosure_from_mapping(disclosure, name or "disclosure", rs)
+    if not isinstance(disclosure, (str, os.PathLike)):  # (a row of a frame: to_dict() it)
+        raise _wrong(
+            name or "disclosure", disclosure, "a file's path, a mapping of values or a Disclosure"
+        )
     return load_disclosure(Path(disclosure), rs, name)
 
 
@@ -76,8 +99,13 @@ class Result(Estimate):
 
     def to_json(self, provenance: str = "full") -> dict[str, Any]:
         """The JSON document of the result (``provenance``: full, compact or none)."""
-        from .views.json import result_json
+        from .views.json import PROVENANCE_LEVELS, result_json
 
+        if provenance not in PROVENANCE_LEVELS:
+            raise InputError.one(
+                "provenance", None, "", f"expected full, compact or none, got {provenance!r}",
+                "option",
+            )  # fmt: skip
         return result_json(self, provenance)
 
     def explain(self, field: str | None = None) -> str:
@@ -104,6 +132,9 @@ def estimate(
     when an output cannot be resolved (each names what to disclose), RulesetError when a
     rule fails on the values given."""
     rs = _ruleset(ruleset)
+    for field in extra:
+        if field not in rs.fields:
+            raise InputError.one("extra", None, field, "unknown field", "option", field=field)
     est = _estimate(rs, read_disclosure(disclosure, rs, name), extra, report=report)
     return Result(est.ruleset, est.disclosure, est.env, est.memo)
 
@@ -116,6 +147,11 @@ def estimate_many(
     """Estimate each disclosure on its own: yields a result or the error of each, in order,
     so items out always equals items in. Never raises for one item's problem."""
     rs = _ruleset(ruleset)
+    if isinstance(disclosures, (str, bytes, os.PathLike, Mapping)) or _table_like(disclosures):
+        raise _wrong(
+            "disclosures", disclosures, "disclosures one by one (paths, mappings or "
+            "Disclosures): one goes to estimate, a table to tuneprint.batch.estimate_table",
+        )  # fmt: skip
     for i, item in enumerate(disclosures, start=1):
         if isinstance(item, TuneprintError):
             yield item
@@ -142,6 +178,9 @@ def explain(result: Estimate, field: str | None = None) -> str:
     """The derivation tree of one field of a result (default: every output)."""
     from .views.text import explain_text
 
+    if field and field not in result.ruleset.fields:
+        raise InputError.one("field", None, field, "unknown field", "option", field=field)
+
     return explain_text(result, [field] if field else list(result.ruleset.outputs))
 
 
@@ -165,6 +204,13 @@ def diff(
     difference taken as equal)."""
     from .versions.diff import DisclosureDiff, ResultDiff, result_diff, ruleset_diff
 
+    for argument, tolerance in (("rel_tol", rel_tol), ("abs_tol", abs_tol)):
+        if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)):
+            raise _wrong(argument, tolerance, "a number")
+        if not 0 <= tolerance < float("inf"):
+            raise InputError.one(
+                argument, None, "", f"expected a finite number >= 0, got {tolerance!r}", "option"
+            )
     a, b = _ruleset(old), _ruleset(new)
     changes = ruleset_diff(a, b)
     results = []

@@ -21,20 +21,24 @@ __all__ = ["CHUNK_ROWS", "Counts", "estimate_table", "explain_row", "run_batch"]
 
 
 def estimate_table(
-    table: Any, ruleset: Ruleset, engine: str = "vector", chunk_rows: int = CHUNK_ROWS
-) -> Any:
+    table: Any, ruleset: Ruleset | str | Path | None = None, engine: str = "vector",
+    chunk_rows: int = CHUNK_ROWS,
+) -> Any:  # fmt: skip
     """Estimate every row of a table of disclosures: a pyarrow Table or RecordBatch, or a
     pandas or Polars data frame (columns named after fields, an optional ``id``). Returns
     a pyarrow Table with one row per input row (see ``tuneprint batch`` for its columns).
     A column of Python objects is read cell by cell, each as its own value (see
-    ``frames``). ``engine``: "vector" or "rows"; anything else, and a ``table`` of another
+    ``frames``). ``ruleset``: a Ruleset, a shipped version, a folder, or None (the newest
+    shipped). ``engine``: "vector" or "rows"; anything else, and a ``table`` of another
     kind, is an InputError (code "option")."""
     import pyarrow as pa
 
+    from ..api import _ruleset
     from .formats import _check_header, _parquet_chunk
     from .frames import arrow_frame, check_arguments, own_cells
 
     check_arguments(engine, chunk_rows)
+    ruleset = _ruleset(ruleset)
     frame = arrow_frame(table, ruleset)
     header = frame.table.column_names
     _check_header("table", header, ruleset)  # (an unknown column: InputError)

@@ -245,9 +245,9 @@ def _not_empty(batches: Iterator[pa.RecordBatch], name: str) -> Iterator[pa.Reco
 
 
 def run_batch(
-    source: Path,
-    target: Path,
-    ruleset: Ruleset,
+    source: Path | str,
+    target: Path | str,
+    ruleset: Ruleset | str | Path | None = None,
     engine: str = "vector",
     chunk_rows: int = CHUNK_ROWS,
     progress: Callable[[int], None] | None = None,
@@ -255,9 +255,18 @@ def run_batch(
     name: str | None = None,
     workers: int = 1,
 ) -> Counts:
-    """Estimate every row of ``source`` into ``target``; the counts. ``workers``: processes
+    """Estimate every row of ``source`` into ``target``; the counts. ``ruleset``: a
+    Ruleset, a shipped version, a folder, or None (the newest shipped). ``workers``: processes
     estimating chunks at once (the vector and rows engines), at most the processors this
     process may use (more would only wait, each holding its chunks in memory)."""
+    from ..api import _ruleset
+
+    for argument, path in (("source", source), ("target", target)):
+        if not isinstance(path, (str, os.PathLike)):
+            raise InputError.one(
+                argument, None, "", f"expected a file's path, got {type(path).__name__}", "option"
+            )
+    source, target, ruleset = Path(source), Path(target), _ruleset(ruleset)
     check_workers(workers)
     format_of(target)
     if _same_file(source, target):  # written over while it is read: lost, and no output
