@@ -9,12 +9,14 @@ through ``printable``; every line it writes goes through ``terminal_safe``.
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 
 # Control characters (C0, DEL, C1), line and paragraph separators, bidirectional controls
 # and marks, zero-width characters and the byte-order mark, and unpaired surrogates.
 ONE_BYTE = 0x100  # code points written as \\xNN; larger ones as \\uNNNN
+WHOLE_BITS_SHOWN = 4_000  # a whole number of more bits (1,200 digits) is told by its size
 _UNSAFE = re.compile(
     "[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060\u2066-\u2069\ufeff\ud800-\udfff]"
 )
@@ -64,6 +66,11 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def whole_digits(value: int) -> str:
+    """About how many digits a whole number has, without writing it."""
+    return f"about {int(abs(value).bit_length() * math.log10(2)) + 1}"
+
+
 def given(value: object, limit: int) -> str:
     """A value as the input wrote it, for a message: text quoted, numbers as written,
     ``null``, ``true`` and ``false``, lists and mappings as JSON, dates and times of day
@@ -78,6 +85,8 @@ def given(value: object, limit: int) -> str:
     elif isinstance(value, (bytes, bytearray, memoryview)):
         size = len(value)
         text = f"binary data ({size} byte{'' if size == 1 else 's'})"
+    elif isinstance(value, int) and value.bit_length() > WHOLE_BITS_SHOWN:  # (see _short)
+        text = f"a whole number of {whole_digits(value)} digits"
     elif isinstance(value, (str, int, float)):
         text = repr(value)
     else:  # Decimal and the like: as written

@@ -13,7 +13,7 @@ from typing import Any
 
 from .model import FieldSpec, Table
 from .names import ambiguous, canonical_name, did_you_mean
-from .text import given, has_control
+from .text import WHOLE_BITS_SHOWN, given, has_control, whole_digits
 
 MAX_TEXT_LENGTH = 200  # characters in a disclosed name or text value
 SHOWN_CHARS = 40  # characters of a refused number shown in its message
@@ -208,6 +208,9 @@ def check_bounds(spec: FieldSpec, value: float) -> None:
 
 
 def _short(value: Any) -> str:
+    if isinstance(value, int) and value.bit_length() > WHOLE_BITS_SHOWN:  # (Python writes no
+        # whole number of more than 4,300 digits as text, and reading so many is not needed)
+        return f"({whole_digits(value)} digits)"
     text = repr(value)
     return text if len(text) <= SHOWN_CHARS else f"{text[:12]}...({len(text)} digits)"
 

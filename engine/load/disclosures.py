@@ -15,6 +15,7 @@ import io
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -211,8 +212,16 @@ def _as_written(values: Mapping[Any, Any]) -> dict[Any, Any]:
     def written(value: Any) -> Any:
         if isinstance(value, (date, time)):
             return value.isoformat()
-        if type(value).__module__ == "numpy" and hasattr(value, "item"):
-            return value.item()  # (a NumPy scalar; an array stays, and is refused)
+        if type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0:
+            # a NumPy scalar: the number it holds, a date-time in ISO form (its own unit:
+            # nanoseconds are not a whole number); an array stays, and is refused
+            if str(getattr(value, "dtype", "")).startswith("datetime64"):
+                import numpy as np
+
+                return str(np.datetime_as_string(value))
+            return value.item()
+        if isinstance(value, Decimal):  # (as a frame's decimal column is read: by its digits)
+            return str(value)
         return value
 
     out: dict[Any, Any] = {}
