@@ -36,12 +36,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..core.model import Disclosure, Ruleset
-from ..core.problems import InputError, TuneprintError
+from ..core.problems import InputError, Problem, TuneprintError
 from ..core.text import given, one_line
 from ..core.values import ValueProblem
 from ..load.disclosures import (
     MAX_CELL_CHARS,
     blank_header,
+    capped,
     cell,
     csv_header,
     csv_row,
@@ -875,17 +876,22 @@ def _parquet_chunk(
             if pa.types.is_map(raw_id.type):  # (its cells as Python holds them: lists)
                 refused = "an id is text (or a number), not a mapping"
             return InputError.one(name, line, "id", refused, "type", field="id")
+        # every cell's problem, as the per-disclosure reader tells a row's (in the order
+        # of its columns): a cell no value is read from, then what the others give
+        unread: list[Problem] = []
         for column in fields:
             value = scalar_value(batch.column(column)[i])
             if isinstance(value, Unreadable):
-                return InputError.one(name, line, column, value.reason, "type", field=column)
+                unread.append(Problem(name, line, column, value.reason, "type", field=column))
+                continue
             if value is None or (isinstance(value, str) and not value.strip()):
                 continue
             if isinstance(value, dict | list):  # (a struct, map or list column)
                 mapping = isinstance(value, dict) or pa.types.is_map(batch.column(column).type)
                 kind = "a mapping" if mapping else "a list"
                 message = f"{kind} is not a value: give the value itself"
-                return InputError.one(name, line, column, message, "type", field=column)
+                unread.append(Problem(name, line, column, message, "type", field=column))
+                continue
             try:
                 values[column] = (
                     cell(value, ruleset.fields[column])
@@ -893,17 +899,37 @@ def _parquet_chunk(
                     else _parquet_value(value)
                 )
             except ValueProblem as exc:  # the per-disclosure reader words it
-                return InputError.one(name, line, column, str(exc), exc.code, field=column)
+                unread.append(Problem(name, line, column, str(exc), exc.code, field=column))
             except (ArithmeticError, ValueError) as exc:  # (a decimal beyond a float's)
-                return InputError.one(name, line, column, str(exc), "type", field=column)
+                unread.append(Problem(name, line, column, str(exc), "type", field=column))
         try:
-            return values_row(name, line, id_of(i, line), values, ruleset)
+            row = values_row(name, line, id_of(i, line), values, ruleset)
         except InputError as exc:
-            return exc.with_traceback(None)  # no cycle through this frame
+            told = exc.problems
+        else:
+            if not unread:
+                return row
+            told = []
+        return _row_error(name, line, fields, unread, told)
 
     return Chunk(
         columns, rows, _remembering(fallback, _flagged_cells(columns, header, batch), rows)
     )
+
+
+def _row_error(
+    name: str, line: int, fields: list[str], unread: list[Problem], told: list[Problem]
+) -> InputError:
+    """A row's error: the problems of the cells no value was read from and those of the
+    others, in the order of the row's columns (the id's first), at most as many as the
+    per-disclosure reader tells."""
+    if not unread:
+        return InputError(told)
+    place = {f: k for k, f in enumerate(fields)}
+    counts = [p for p in told if p.code == "limit"]  # (counted, not told: at the end)
+    problems = [p for p in told if p.code != "limit"] + unread
+    problems.sort(key=lambda p: -1 if p.where == "id" else place.get(p.where, len(place)))
+    return InputError(capped(problems + counts, name, line))
 
 
 def _id_text(value: Any, stem: str, line: int) -> str:

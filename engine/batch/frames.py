@@ -24,8 +24,8 @@ import numpy as np
 import pyarrow as pa
 
 from ..core.model import Disclosure, Ruleset
-from ..core.problems import InputError, TuneprintError
-from ..core.text import given
+from ..core.problems import InputError, Problem, TuneprintError
+from ..core.text import WHOLE_BITS_SHOWN, given
 from .columns import Refused, hashable, refusal_text
 from .formats import ERRORS_KEPT, SHOWN_CHARS, Chunk, _check_header, _parquet_chunk, id_value
 
@@ -249,6 +249,8 @@ def _kind(value: Any) -> int:
     """What a cell is (booleans apart from numbers, times apart from dates)."""
     if _missing(value):
         return MISSING
+    if type(value) is int and value.bit_length() > WHOLE_BITS_SHOWN:  # (no text holds it:
+        return OTHER  # Python writes no whole number of more than 4,300 digits)
     for kinds, kind in _KINDS:
         if isinstance(value, kinds):
             return kind
@@ -361,14 +363,34 @@ def _own_row(
     fields: list[str],
     ruleset: Ruleset,
 ) -> Disclosure | TuneprintError | Refused:
-    """Row i of a batch read with its cells ``cells`` as columns of their type hold them."""
+    """Row i of a batch read with its cells ``cells`` as columns of their type hold them.
+    A cell no column holds (a complex number, a whole number of 5,000 digits) is checked
+    as the per-disclosure reader checks a value, and the row's other cells are read
+    without it: the row's error tells every problem, as ``estimate`` tells them."""
+    from ..core.values import ValueProblem, coerce
+    from .formats import _row_error
+
+    line = start + i + 1
     one = pa.Table.from_batches([batch.slice(i, 1)])
+    unread: list[Problem] = []
     for name, value in cells.items():
         try:
             array = pa.array([value])
         except ARROW_ERRORS:
-            shown = f"{type(value).__name__} {given(value, SHOWN_CHARS)}"
-            message = f"expected a number, text, a date or a time, got {shown}"
-            return InputError.one("table", start + i + 1, name, message, "type", field=name)
+            array = pa.nulls(1)  # (the row read without it)
+            try:
+                coerce(ruleset.fields[name], value, ruleset.tables)
+                shown = f"{type(value).__name__} {given(value, SHOWN_CHARS)}"
+                message, code = f"expected a number, text, a date or a time, got {shown}", "type"
+            except ValueProblem as exc:
+                message, code = str(exc), exc.code
+            unread.append(Problem("table", line, name, message, code, field=name))
         one = one.set_column(one.schema.get_field_index(name), name, array)
-    return _parquet_chunk(one, "table", header, fields, ruleset, start + i).fallback(0)
+    row = pa.RecordBatch.from_arrays(  # (a batch: each column one array, as a file's are)
+        [c.combine_chunks() for c in one.columns], names=one.column_names
+    )
+    item = _parquet_chunk(row, "table", header, fields, ruleset, start + i).fallback(0)
+    if not unread:
+        return item
+    told = item.problems if isinstance(item, InputError) else []
+    return _row_error("table", line, fields, unread, told)
