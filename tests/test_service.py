@@ -370,6 +370,10 @@ def test_rulesets_fields_rules_and_rows(client: httpx.Client) -> None:
     assert "did you mean" in is_problem(typo, 404)["detail"]
     parts = client.get(f"/v1/rulesets/{NEWEST.name}/tables/grid_egrid_subregion/NWPP")
     assert "give 2 parts" in is_problem(parts, 404)["detail"]
+    for key in ("gpus/007", "grid_egrid_subregion/NWPP/02022", "gpus/" + "9" * 31):
+        # (no number is read from such a part: it is told, where it was a 500)
+        told = is_problem(client.get(f"/v1/rulesets/{NEWEST.name}/tables/{key}"), 404)
+        assert f"no row {key.split('/', 1)[1]!r}" in told["detail"], told
     assert is_problem(client.get("/v1/rulesets/9.9/fields"), 404)["problems"][0]["where"] == "9.9"
     assert is_problem(client.get(f"/v1/rulesets/{NEWEST.name}/tables/nope/x"), 404)
 

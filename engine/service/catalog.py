@@ -13,6 +13,7 @@ from ..core.problems import Problem, RulesetError
 from ..core.provenance import plain
 from ..core.tables import find_row
 from ..core.text import one_line
+from ..core.values import ValueProblem
 from ..load.disclosures import cell
 from .problem import HTTPProblem, parameter_problem
 
@@ -237,10 +238,19 @@ def find_table_row(table: Table, key: str) -> Row:
             f"table {table.name} is keyed by {expected}: give {len(table.key)} "
             f"part{'s' if len(table.key) > 1 else ''} separated by '/', got {len(parts)}",
         )
-    for wanted in (tuple(cell(p) for p in parts), tuple(parts)):
+    read, refused = [], []
+    for part in parts:  # (each as a CSV cell reads: a number where it is one)
+        try:
+            read.append(cell(part))
+        except ValueProblem as exc:  # (a leading zero, too many digits: no number)
+            read.append(part)
+            refused.append(f"{part!r}: {exc}")
+    for wanted in (tuple(read), tuple(parts)):
         row = find_row(table, wanted)
         if row is not None:
             return row
+    if refused:
+        raise not_found("row", key, f"no row {key!r} in table {table.name}: {'; '.join(refused)}")
     hint = ""
     if len(parts) == 1:
         options = ambiguous(table, parts[0])
