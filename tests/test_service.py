@@ -324,6 +324,18 @@ def test_what_if_says_what_moved_and_why(client: httpx.Client) -> None:
     assert {p["where"] for p in problems} == {"set.gpu_count", "set.gpu_cnt"}
     missing = client.post("/v1/what-if", json={"disclosure": body["disclosure"]})
     assert is_problem(missing, 422)["problems"][0]["where"] == "set"
+    for entry in ({"value": 8, "source": [1, 2]}, {"value": 8, "bogus": 1}, {"foo": 1}):
+        # each entry as a disclosed value is checked (a list as its source was taken as
+        # the text "[1, 2]", an unknown key passed)
+        shaped = client.post("/v1/what-if", json={**body, "set": {"gpu_count": entry}})
+        told = is_problem(shaped, 422)["problems"]
+        assert {p["where"] for p in told} == {"set.gpu_count"}, told
+        same = client.post("/v1/estimate", json={"values": {"gpu_count": entry}})
+        assert [p["message"] for p in told] == [
+            p["message"] for p in is_problem(same, 422)["problems"]
+        ]
+    sourced = {**body, "set": {"gpu_count": {"value": 8, "source": "the job's log"}}}
+    assert client.post("/v1/what-if", json=sourced).status_code == 200
 
 
 def test_diff_gives_the_cli_document(client: httpx.Client, cli: Cli) -> None:

@@ -29,7 +29,13 @@ from ..core.problems import Problem, TuneprintError
 from ..core.provenance import plain
 from ..core.resolve import Estimate
 from ..core.values import DEFAULT_REL_TOL
-from ..load.disclosures import disclosure_from_document, read_values, unknown_field
+from ..load.disclosures import (
+    disclosure_from_document,
+    read_values,
+    unknown_field,
+    well_formed,
+)
+from ..load.schemas import check
 from ..versions.diff import DisclosureDiff, ResultDiff, relative_change, result_diff, ruleset_diff
 from ..versions.whatif import moved_fields
 from ..views.json import COMPACT, PROVENANCE_LEVELS, ruleset_record
@@ -343,6 +349,12 @@ class Service:
                 ],
             )
         disclosure = self.disclosure(payload, BODY, rs)
+        probe = {"values": changes}  # (each entry as a disclosed value's: the same schema)
+        if not well_formed(probe) and (shape := check("disclosure", probe, BODY)):
+            raise HTTPProblem(
+                "invalid-input",
+                [dataclasses.replace(p, where="set" + p.where[len("values") :]) for p in shape],
+            )
         values, sources, written, lines, problems = read_values(BODY, changes, rs)
         if problems:
             raise HTTPProblem(
