@@ -249,6 +249,24 @@ def test_bad_bodies_other_than_disclosures(client: httpx.Client) -> None:
         headers={"content-type": "application/json; charset=latin-1"},
     )
     is_problem(latin, 415)
+    import gzip
+
+    body = json.dumps({"values": values_of(CASES[2])}).encode()
+    for content, coding in ((gzip.compress(body), "gzip"), (body, "gzip"), (body, "br, gzip")):
+        # (read as it is: a gzip body was "not UTF-8", a plain one said to be gzip passed)
+        coded = client.post(
+            "/v1/estimate", content=content, headers={**JSON, "content-encoding": coding}
+        )
+        told = is_problem(coded, 415)["problems"][0]
+        assert told["where"] == "Content-Encoding" and "is not taken" in told["message"]
+    plain = {**JSON, "content-encoding": "identity"}
+    assert client.post("/v1/estimate", content=body, headers=plain).status_code == 200
+    two = client.post(
+        "/v1/estimate",
+        content=body,
+        headers=[("content-type", "application/json"), ("content-type", "text/html")],
+    )
+    assert "2 Content-Type headers" in is_problem(two, 415)["detail"]
     empty = client.post("/v1/estimate", content=b"", headers=JSON)
     assert is_problem(empty, 400)["problems"][0]["code"] == "syntax"
     envelope = client.post("/v1/estimate", json={"disclosure": {"values": {}}, "provenanse": "x"})

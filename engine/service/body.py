@@ -54,6 +54,32 @@ def _parse_query(raw: bytes) -> tuple[tuple[str, str], ...]:
 _parsed_query = functools.lru_cache(maxsize=CACHED_QUERIES)(_parse_query)
 
 
+def content_type(scope: Scope) -> str | None:
+    """The body's Content-Type; 415 for a body sent in a content coding (gzip, deflate:
+    the service reads bodies as they are) and for two Content-Type headers that differ
+    (the first was taken)."""
+    types, codings = [], []
+    for key, value in scope["headers"]:
+        if key == b"content-type":
+            types.append(value.decode("latin-1").strip())
+        elif key == b"content-encoding":
+            codings += [c.strip().lower() for c in value.decode("latin-1").split(",")]
+    coded = [c for c in codings if c not in ("", "identity")]
+    if coded:
+        raise HTTPProblem(
+            "unsupported-media-type",
+            [
+                Problem(
+                    BODY, None, "Content-Encoding", f"content coding {coded[0]!r} is not "
+                    "taken: send the body as it is (identity)", "option",
+                )
+            ],
+        )  # fmt: skip
+    if len(set(types)) > 1:
+        raise _unsupported(f"{len(types)} Content-Type headers ({', '.join(types)}): send one")
+    return types[0] if types else None
+
+
 def body_format(content_type: str | None) -> str:
     """JSON or YAML by the Content-Type header (JSON when there is none); 415 for any other
     media type or a charset other than UTF-8."""

@@ -41,7 +41,7 @@ from ..versions.whatif import moved_fields
 from ..views.json import COMPACT, PROVENANCE_LEVELS, ruleset_record
 from ..views.text import explain_text
 from ..views.tree import explain_tree
-from .body import BODY, body_format, header, parse_body, query_items, read_body
+from .body import BODY, body_format, content_type, parse_body, query_items, read_body
 from .catalog import (
     Catalog,
     fields_info,
@@ -171,7 +171,7 @@ class Service:
 
     async def document(self, request: Request, deadline: Deadline) -> Any:
         """The request body, parsed (JSON, or YAML by its Content-Type)."""
-        form = body_format(header(request.scope, b"content-type"))
+        form = body_format(content_type(request.scope))
         try:
             data = await within(
                 read_body(request.scope, request.receive, self.settings.max_body_bytes),
