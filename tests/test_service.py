@@ -372,6 +372,13 @@ def test_diff_gives_the_cli_document(client: httpx.Client, cli: Cli) -> None:
     )
     no_old = client.post("/v1/diff", json={"disclosure": {"values": values_of(case)}})
     assert is_problem(no_old, 422)["problems"][0]["where"] == "old"
+    for given, told in (("%D9%A1", "expected a number"), ("1e400", "got '1e400'"),
+                        ("007", "leading zero"), ("nan", "expected a number")):  # fmt: skip
+        # a number in the query reads as a disclosure's number written as text (Python's
+        # float took an Arabic-Indic digit as 1, and told 1e400 as inf)
+        refused = client.post(f"/v1/diff?rel_tol={given}", json=body)
+        assert told in is_problem(refused, 422)["detail"], (given, refused.text)
+    assert client.post("/v1/diff?rel_tol=0.001", json=body).status_code == 200
 
 
 # -- rulesets, fields, rules, rows ----------------------------------------------------------

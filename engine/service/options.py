@@ -11,6 +11,7 @@ from typing import Any
 from ..core.names import did_you_mean
 from ..core.problems import Problem
 from ..core.resolve import show_value
+from ..core.values import ValueProblem, parse_number
 from .problem import HTTPProblem, parameter_problem
 
 
@@ -40,17 +41,22 @@ class Option:
     def check(self, value: Any, given_in: str) -> Any:
         """The value, or a problem saying what is expected (``given_in``: query or body)."""
 
+        given = value  # (shown as given: text as written, 1e400 not as inf)
+
         def bad(expected: str) -> HTTPProblem:
             return parameter_problem(
-                self.name, f"expected {expected}, got {show_value(value)} (in the {given_in})"
+                self.name, f"expected {expected}, got {show_value(given)} (in the {given_in})"
             )
 
         if self.number:
-            if isinstance(value, str):
+            if isinstance(value, str):  # (as a disclosure's number written as text reads)
                 try:
-                    value = float(value)
-                except ValueError:
-                    raise bad("a number") from None
+                    number = parse_number(value)
+                except ValueProblem as exc:
+                    raise bad(f"a number ({exc})") from None
+                if number is None:
+                    raise bad("a number")
+                value = number
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise bad("a number")
             if not math.isfinite(value) or value < 0:
