@@ -190,3 +190,36 @@ def test_a_time_from_numpy_in_a_frame_is_the_same_as_from_python(rs: Ruleset) ->
     table = estimate_table(pd.DataFrame([GOOD]).assign(start_time=cells), rs)
     result = tuneprint.estimate({**GOOD, "start_time": start}, rs, report=True)
     assert table["start_year"].to_pylist() == [result.value("start_year")]
+
+
+def test_a_text_cell_over_the_limit_is_refused_in_every_format(
+    rs: Ruleset, tmp_path: Path
+) -> None:
+    """A CSV cell holds at most 1,000 characters, its spaces counted; a text cell of a
+    Parquet file or a frame is read as a CSV cell is (an id or a number padded with
+    spaces was estimated there)."""
+    pad = " " * 600
+    rows = [
+        {**GOOD, "id": pad + "abc" + pad},
+        {**GOOD, "id": "b", "reserved_hours": pad + "5" + pad},
+        {**GOOD, "id": "c", "reserved_hours": "5"},
+    ]
+    texts = [{k: str(v) for k, v in row.items()} for row in rows]
+    frame = pd.DataFrame(texts)
+    source = tmp_path / "in.csv"
+    frame.to_csv(source, index=False)
+    run_batch(source, tmp_path / "out.parquet", rs)
+    import pyarrow.parquet as pq
+
+    by_csv = pq.read_table(tmp_path / "out.parquet")
+    told = [(1203, "id"), (1201, "reserved_hours")]
+    for table in (
+        by_csv,
+        estimate_table(frame, rs),
+        estimate_table(pa.Table.from_pylist(texts), rs),
+    ):
+        for row, (size, field) in enumerate(told):
+            assert _row_problems(table, row) == [
+                (field, f"a cell of {size} characters; the limit is 1000")
+            ]
+        assert table["error"][2].as_py() is None

@@ -879,8 +879,13 @@ def _parquet_chunk(
         # every cell's problem, as the per-disclosure reader tells a row's (in the order
         # of its columns): a cell no value is read from, then what the others give
         unread: list[Problem] = []
+        if raw_id is not None and text_type(raw_id.type):  # (a text cell: as a CSV's)
+            unread += _long_cell(name, line, "id", scalar_value(raw_id[i]))
         for column in fields:
             value = scalar_value(batch.column(column)[i])
+            if long := _long_cell(name, line, column, value):
+                unread += long
+                continue
             if isinstance(value, Unreadable):
                 unread.append(Problem(name, line, column, value.reason, "type", field=column))
                 continue
@@ -915,6 +920,15 @@ def _parquet_chunk(
     return Chunk(
         columns, rows, _remembering(fallback, _flagged_cells(columns, header, batch), rows)
     )
+
+
+def _long_cell(name: str, line: int, column: str, value: Any) -> list[Problem]:
+    """A text cell longer than a CSV cell may be, as the CSV reader tells it (its spaces
+    counted: a cell is limited as written)."""
+    if not isinstance(value, str) or len(value) <= MAX_CELL_CHARS:
+        return []
+    message = f"a cell of {len(value)} characters; the limit is {MAX_CELL_CHARS}"
+    return [Problem(name, line, column, message, "limit", field=column)]
 
 
 def _row_error(
