@@ -273,6 +273,11 @@ def test_bad_bodies_other_than_disclosures(client: httpx.Client) -> None:
     assert "unknown key 'provenanse'" in is_problem(envelope, 422)["detail"]
     both = client.post("/v1/estimate", json={"disclosure": {}, "disclosures": []})
     is_problem(both, 422)
+    for path, body in (("/v1/estimate", []), ("/v1/estimate", {"disclosures": []}),
+                       ("/v1/diff", {"disclosures": [], "old": "2.2"})):  # fmt: skip
+        # nothing to estimate: told, as the command line tells an empty batch
+        nothing = client.post(path, json=body)
+        assert "the list holds no disclosures" in is_problem(nothing, 422)["detail"], path
     big = client.post("/v1/estimate", json={"values": {"gpu_count": 10**30}})
     assert "31 digits is out of range" in is_problem(big, 400)["problems"][0]["message"]
 

@@ -241,7 +241,7 @@ def components() -> dict[str, Any]:
         "EstimateRequest": obj(
             {
                 "disclosure": ref("Disclosure"),
-                "disclosures": {"type": "array", "items": ref("Disclosure")},
+                "disclosures": {"type": "array", "items": ref("Disclosure"), "minItems": 1},
                 "ruleset": TEXT,
                 "provenance": provenance,
             },
@@ -296,7 +296,7 @@ def components() -> dict[str, Any]:
         "DiffRequest": obj(
             {
                 "disclosure": ref("Disclosure"),
-                "disclosures": {"type": "array", "items": ref("Disclosure")},
+                "disclosures": {"type": "array", "items": ref("Disclosure"), "minItems": 1},
                 "old": TEXT,
                 "new": TEXT,
                 "rel_tol": {"type": "number", "minimum": 0},
@@ -457,7 +457,7 @@ def operations() -> dict[str, dict[str, Any]]:
                 {
                     "oneOf": [
                         ref("Disclosure"),
-                        {"type": "array", "items": ref("Disclosure")},
+                        {"type": "array", "items": ref("Disclosure"), "minItems": 1},
                         ref("EstimateRequest"),
                     ]
                 },

@@ -207,6 +207,12 @@ class Service:
                 "invalid-input",
                 [Problem(BODY, None, what, "expected a list of disclosures", "schema")],
             )
+        if not payload:  # (nothing to estimate: an empty answer would hide it, as the
+            # command line's empty batch would)
+            raise HTTPProblem(
+                "invalid-input",
+                [Problem(BODY, None, what, "the list holds no disclosures", "schema")],
+            )
         if len(payload) > self.settings.max_items:
             raise HTTPProblem(
                 "invalid-input",
