@@ -229,6 +229,10 @@ def test_a_pandas_index_of_fields_is_read_as_their_columns(rs: Ruleset) -> None:
     twice["gpu_model"] = ["A100 80GB", "A100 80GB"]
     with pytest.raises(InputError, match="gpu_model: is both a level of the index and a column"):
         estimate_table(twice, rs)
+    levels = frame.set_index(["gpu_model", "gpu_count"])
+    levels.index = levels.index.set_names(["gpu_model", "gpu_model"])  # (and no such column)
+    with pytest.raises(InputError, match="gpu_model: names 2 levels of the index"):
+        estimate_table(levels, rs)
 
 
 def test_an_id_is_text_or_a_number_in_every_typed_column(rs: Ruleset, tmp_path: Any) -> None:

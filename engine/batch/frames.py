@@ -114,7 +114,13 @@ def from_pandas(frame: Any, ruleset: Ruleset) -> Frame:
         if name is not None and (str(name) == "id" or str(name) in ruleset.fields)
     ]
     header = [name for _, name in levels] + [str(name) for name in frame.columns]
-    for _, name in levels:
+    names = [name for _, name in levels]
+    for name in names:
+        if names.count(name) > 1:  # (two levels of one name, and maybe a column too)
+            raise InputError.one(
+                "table", None, name, f"names {names.count(name)} levels of the index: "
+                "rename one (frame.index.set_names) or drop it (reset_index)", "duplicate",
+            )  # fmt: skip
         if header.count(name) > 1:
             raise InputError.one(
                 "table", None, name, "is both a level of the index and a column: keep one "
