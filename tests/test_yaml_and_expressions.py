@@ -30,6 +30,9 @@ def test_yaml_keeps_lines() -> None:
         ("a: &x [1]\nb: *x\n", "aliases (*name) are not allowed"),
         ("a: [1\n", "invalid YAML"),
         ("a: " + "[" * 100 + "]" * 100 + "\n", "nesting deeper than 64"),
+        # (past libyaml's own limit: its message was told, "exceeded maximum nesting depth")
+        ("a: " + "[" * 2000 + "]" * 2000 + "\n", "nesting deeper than 64"),
+        ("a: " + "{a: " * 2000 + "1" + "}" * 2000 + "\n", "nesting deeper than 64"),
         ("a: !!python/object:os.system {}\n", "invalid YAML"),
     ],
 )

@@ -24,6 +24,7 @@ from ..core.values import read_float
 from .files import read_text
 
 MAX_DEPTH = 64  # deepest nesting of mappings and lists in one document
+LIBYAML_DEPTH = "exceeded maximum nesting depth"  # libyaml's message at its own limit
 MAX_NODES = 500_000  # values (scalars, lists, mappings) in one rule file or table
 MAX_DISCLOSURE_NODES = 10_000  # values in one disclosure: a run has a few dozen fields
 MAX_DIGITS = 30  # digits of a written whole number: more is no physical quantity
@@ -282,6 +283,8 @@ def parse_yaml(
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
         message = exc.problem or exc.context or "malformed YAML"
+        if message == LIBYAML_DEPTH:  # (the parser's own limit, deeper than ours: ours told)
+            message = f"nesting deeper than {MAX_DEPTH} levels"
         raise error.one(name, line, "", f"invalid YAML: {message}", "syntax") from None
     except yaml.YAMLError as exc:
         raise error.one(name, None, "", f"invalid YAML: {exc}", "syntax") from None
