@@ -259,13 +259,11 @@ def run_batch(
     Ruleset, a shipped version, a folder, or None (the newest shipped). ``workers``: processes
     estimating chunks at once (the vector and rows engines), at most the processors this
     process may use (more would only wait, each holding its chunks in memory)."""
-    from ..api import _ruleset
+    from ..api import _ruleset, _wrong
 
     for argument, path in (("source", source), ("target", target)):
         if not isinstance(path, (str, os.PathLike)):
-            raise InputError.one(
-                argument, None, "", f"expected a file's path, got {type(path).__name__}", "option"
-            )
+            raise _wrong(argument, path, "a file's path")
     source, target, ruleset = Path(source), Path(target), _ruleset(ruleset)
     check_workers(workers)
     format_of(target)
