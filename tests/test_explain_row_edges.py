@@ -447,6 +447,22 @@ def test_a_cut_hash_is_not_shown_as_the_ruleset_s_own(tmp_path: Path) -> None:
     other = digest[:20] + ("0" if digest[20] != "0" else "1") + digest[21:]
     message = refused(set_csv(out, "ruleset_hash", other))
     assert f"({other[:21]})" in message and f"({digest[:21]})" in message
+    assert "the ruleset changed since, or the row was edited" in message
+
+
+def test_a_ruleset_cell_naming_another_version_than_its_hash_is_told_as_edited(
+    tmp_path: Path,
+) -> None:
+    """The name 2.2 with 2.6's hash: the row was said to be "estimated with 2.2 (...),
+    not with 2.2 (...)", the same name both sides, and to need --rules."""
+    out = one_row(tmp_path, "csv")
+    rs = ruleset()
+    edited = set_csv(out, "ruleset", f"{rs.id}@2.2")
+    with pytest.raises(TuneprintError) as caught:
+        explain_row(edited, 2, None)  # (the shipped version the row names)
+    message = str(caught.value)
+    assert f"the row records {rs.id}@2.2 ({rs.content_hash[:12]})" in message, message
+    assert "the hash of the shipped 2.6: the row's ruleset cell was edited" in message
 
 
 # -- a batch that records the reported fields too ------------------------------------------

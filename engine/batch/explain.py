@@ -291,15 +291,38 @@ def _ruleset_of(found: Found, given: Ruleset | None, source: str) -> Ruleset:
         pairs = zip(digest, rs.content_hash, strict=True)
         same = next((k for k, (a, b) in enumerate(pairs) if a != b), 0)
         digits = max(HASH_DIGITS, same + 1)
-        raise RulesetError.one(
-            source,
-            None,
-            RULESET,
-            f"the row was estimated with {label} ({printable(digest[:digits])}), not with "
-            f"{rs.id}@{rs.version} ({rs.content_hash[:digits]}): give that ruleset with --rules",
-            "reference",
-        )
+        here = f"{rs.id}@{rs.version}"
+        shown = printable(digest[:digits])
+        if label == here:  # (the name the row records is this ruleset's: its hash is not)
+            other = _shipped_with(digest)
+            why = (
+                f"the hash of the shipped {other}: the row's ruleset cell was edited"
+                if other is not None and other != rs.version
+                else "the ruleset changed since, or the row was edited"
+            )
+            message = (
+                f"the row records {printable(label)} ({shown}), and {here} here is "
+                f"({rs.content_hash[:digits]}): {why}; give the ruleset it was estimated "
+                "with with --rules"
+            )
+        else:
+            message = (
+                f"the row was estimated with {printable(label)} ({shown}), not with {here} "
+                f"({rs.content_hash[:digits]}): give that ruleset with --rules"
+            )
+        raise RulesetError.one(source, None, RULESET, message, "reference")
     return rs
+
+
+def _shipped_with(digest: str) -> str | None:
+    """The shipped version whose content hash is ``digest``, if any."""
+    for version, folder in available_rulesets():
+        try:
+            if load_ruleset(folder).content_hash == digest:
+                return version
+        except RulesetError:  # (a draft that does not load: not the one)
+            continue
+    return None
 
 
 def _check_columns(found: Found, rs: Ruleset, name: str) -> None:
