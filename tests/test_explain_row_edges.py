@@ -401,6 +401,33 @@ def test_an_error_row_holds_its_error_alone(tmp_path: Path) -> None:
     assert "neither a provenance nor an error" in refused(cleared, 3)
 
 
+def test_a_row_whose_edited_provenance_no_longer_rebuilds_says_so_first(tmp_path: Path) -> None:
+    """A disclosed value's provenance edited to a rule: rebuilt, the row is no longer
+    estimated, and that was told as the rebuild's own error ("cannot resolve ..."), as if
+    the row were an error row; the row's record is named first now."""
+    source = tmp_path / "in.csv"
+    source.write_text(
+        "id,gpu_model,gpu_count,cloud_region,gpu_hours\nr,A100 80GB,8,us-west-2,10\n"
+    )
+    out = tmp_path / "out.csv"
+    run_batch(source, out, ruleset())
+    rule = "gpu_hours.from_reserved_hours"  # (no such rule: as a hand would write one)
+
+    def change(rows: list[list[str]]) -> None:
+        at = column(rows, "provenance")
+        record = json.loads(rows[1][at])
+        assert record["gpu_hours"] == "input"
+        rows[1][at] = json.dumps({**record, "gpu_hours": f"rule:{rule}"})
+
+    edited = edit_csv(out, tmp_path / "edited.csv", change)
+    with pytest.raises(InputError) as caught:
+        explain_row(edited, 2, None, ruleset())
+    first, *rest = caught.value.problems
+    assert (first.where, first.code) == ("provenance", "schema")
+    assert first.message.startswith("the row records an estimate, which its values no longer")
+    assert any("cannot resolve" in p.message for p in rest)
+
+
 # -- fields and hashes ---------------------------------------------------------------------
 
 

@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from ..api import Result, estimate, load_ruleset
 from ..core.model import Ruleset
-from ..core.problems import CODES, InputError, Problem, RulesetError
+from ..core.problems import CODES, InputError, Problem, RulesetError, TuneprintError
 from ..core.provenance import plain
 from ..core.text import given, printable
 from ..core.values import DATE_TYPES, DEFAULT_REL_TOL, NUMBER_TYPES, parse_datetime, parse_number
@@ -528,9 +528,17 @@ def _rebuilt(row: Recorded, rs: Ruleset, source: str) -> Result:
     # `tuneprint estimate` shows them); a row whose provenance names the outputs' alone
     # (of a batch before it resolved the reported fields) is rebuilt with those: outputs
     # of either kind are explained, and checked against what they record
-    result = estimate(doc, rs, name=source, report=True)
-    if any(key not in row.provenance for key in result.fields):
-        result = estimate(doc, rs, name=source)
+    try:
+        result = estimate(doc, rs, name=source, report=True)
+        if any(key not in row.provenance for key in result.fields):
+            result = estimate(doc, rs, name=source)
+    except TuneprintError as exc:  # (the row records an estimate: told first, then why not)
+        first = Problem(
+            source, None, PROVENANCE, "the row records an estimate, which its values no "
+            "longer give (its values or provenance were edited): rebuilt, it is refused",
+            "schema",
+        )  # fmt: skip
+        raise InputError([first, *exc.problems]) from None
     return result
 
 
