@@ -26,6 +26,7 @@ import pyarrow as pa
 from ..core.model import Disclosure, Ruleset
 from ..core.problems import InputError, Problem, TuneprintError
 from ..core.text import WHOLE_BITS_SHOWN, given
+from ..core.values import python_value
 from .columns import Refused, hashable, refusal_text
 from .formats import ERRORS_KEPT, SHOWN_CHARS, Chunk, _check_header, _parquet_chunk, id_value
 
@@ -202,7 +203,7 @@ def _kept(frame: Frame, name: str, column: pa.Array | list[Any], own: bool) -> p
 def cells_array(cells: Sequence[Any], own: bool = True) -> tuple[pa.Array, dict[int, Any]]:
     """Cells of Python objects as one Arrow column: of their kind if all of one, else
     their text; and the cells read on their own (by row), left empty in the column."""
-    values = [_python(v) for v in cells]
+    values = [python_value(v) for v in cells]
     kinds = [_kind(v) for v in values]
     found = set(kinds) - {MISSING}
     if len(found) == 1:
@@ -237,18 +238,6 @@ def _of_one_kind(kind: int, values: list[Any], kinds: list[int]) -> pa.Array | N
         except ARROW_ERRORS:
             return None
     return None
-
-
-def _python(value: Any) -> Any:
-    """A NumPy scalar as the Python value it holds (a time to the microsecond)."""
-    if not isinstance(value, np.generic):
-        return value
-    if isinstance(value, np.datetime64 | np.timedelta64):
-        if np.isnat(value):
-            return None
-        unit = "datetime64[us]" if isinstance(value, np.datetime64) else "timedelta64[us]"
-        return value.astype(unit).item()
-    return value.item()
 
 
 def _kind(value: Any) -> int:
@@ -292,7 +281,7 @@ def _missing(value: Any) -> bool:
 def cell_text(value: Any) -> str | None:
     """A cell of a mixed column as a CSV file writes it (a time with its zone as it was
     there, with its offset)."""
-    value = _python(value)
+    value = python_value(value)
     if _missing(value):
         return None
     if isinstance(value, bool):
@@ -384,12 +373,16 @@ def _own_row(
             array = pa.array([value])
         except ARROW_ERRORS:
             array = pa.nulls(1)  # (the row read without it)
-            try:
-                coerce(ruleset.fields[name], value, ruleset.tables)
-                shown = f"{type(value).__name__} {given(value, SHOWN_CHARS)}"
-                message, code = f"expected a number, text, a date or a time, got {shown}", "type"
-            except ValueProblem as exc:
-                message, code = str(exc), exc.code
+            shown = f"{type(value).__name__} {given(value, SHOWN_CHARS)}"
+            message, code = f"expected a number, text, a date or a time, got {shown}", "type"
+            spec = ruleset.fields.get(name)
+            if spec is None:  # the id: as an id column's cell is told
+                message = id_value(value)[1] or message
+            else:
+                try:
+                    coerce(spec, value, ruleset.tables)
+                except ValueProblem as exc:
+                    message, code = str(exc), exc.code
             unread.append(Problem("table", line, name, message, code, field=name))
         one = one.set_column(one.schema.get_field_index(name), name, array)
     row = pa.RecordBatch.from_arrays(  # (a batch: each column one array, as a file's are)

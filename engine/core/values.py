@@ -102,6 +102,24 @@ class Written(float):
         return Written, (self.written, float(self))
 
 
+def python_value(value: Any) -> Any:
+    """A NumPy scalar as the Python value it holds (a date-time to the microsecond, NaT
+    as None); anything else as it is (an array stays, and is refused as a value). NumPy
+    is imported only when the value is one of its own."""
+    if type(value).__module__ != "numpy":
+        return value
+    import numpy as np
+
+    if not isinstance(value, np.generic):
+        return value
+    if isinstance(value, np.datetime64 | np.timedelta64):
+        if np.isnat(value):
+            return None
+        unit = "datetime64[us]" if isinstance(value, np.datetime64) else "timedelta64[us]"
+        return value.astype(unit).item()
+    return value.item()
+
+
 class ValueProblem(ValueError):
     """A value does not fit its field; ``code`` is a problem code (type, bounds...)."""
 

@@ -22,7 +22,7 @@ from typing import Any
 from ..core.model import Disclosure, FieldSpec, Ruleset
 from ..core.names import did_you_mean, normalise
 from ..core.problems import InputError, Problem
-from ..core.values import NUMBER_TYPES, ValueProblem, coerce, parse_number
+from ..core.values import NUMBER_TYPES, ValueProblem, coerce, parse_number, python_value
 from .files import read_text
 from .schemas import check
 from .yamlio import MAX_DISCLOSURE_NODES, LineDict, load_file, parse_json
@@ -210,16 +210,9 @@ def disclosure_from_mapping(values: Mapping[str, Any], name: str, ruleset: Rules
 
 def _as_written(values: Mapping[Any, Any]) -> dict[Any, Any]:
     def written(value: Any) -> Any:
+        value = python_value(value)  # (a NumPy scalar: as a frame's cell holds it)
         if isinstance(value, (date, time)):
             return value.isoformat()
-        if type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0:
-            # a NumPy scalar: the number it holds, a date-time in ISO form (its own unit:
-            # nanoseconds are not a whole number); an array stays, and is refused
-            if str(getattr(value, "dtype", "")).startswith("datetime64"):
-                import numpy as np
-
-                return str(np.datetime_as_string(value))
-            return value.item()
         if isinstance(value, Decimal):  # (as a frame's decimal column is read: by its digits)
             return str(value)
         return value

@@ -357,10 +357,10 @@ class Service:
         disclosure = self.disclosure(payload, BODY, rs)
         probe = {"values": changes}  # (each entry as a disclosed value's: the same schema)
         if not well_formed(probe) and (shape := check("disclosure", probe, BODY)):
-            raise HTTPProblem(
-                "invalid-input",
-                [dataclasses.replace(p, where="set" + p.where[len("values") :]) for p in shape],
-            )
+            told = [
+                dataclasses.replace(p, where="set" + p.where.removeprefix("values")) for p in shape
+            ]
+            raise HTTPProblem("invalid-input", told)
         values, sources, written, lines, problems = read_values(BODY, changes, rs)
         if problems:
             raise HTTPProblem(
