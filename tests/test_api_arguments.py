@@ -120,11 +120,19 @@ def test_a_numpy_array_is_no_value(array: list[Any], rs: Ruleset) -> None:
 
 
 def test_numpy_times_and_decimals_are_read_as_a_frames_cells_are(rs: Ruleset) -> None:
-    """A NumPy date-time is its ISO text (of its own unit: nanoseconds were a whole number),
-    a Decimal its digits, in a mapping as in a frame's object column."""
-    for start in (np.datetime64("2024-01-01T10:00"), np.datetime64("2024-01-01T10:00:00.000001")):
+    """A NumPy date-time is the date-time it holds, to the microsecond (one of nanoseconds
+    was read as a whole number), and a Decimal its digits, in a mapping as in a frame's
+    object column: both read NumPy's scalars with one function."""
+    for start in (
+        np.datetime64("2024-01-01T10:00"),
+        np.datetime64("2024-01-01T10:00:00.000001"),
+        np.datetime64("2024-01-01T10:00:00.000000001"),
+    ):
         result = tuneprint.estimate({**GOOD, "start_time": start}, rs, report=True)
         assert result.value("start_year") == 2024
+        cells = pd.Series([start], dtype=object)
+        table = estimate_table(pd.DataFrame([GOOD]).assign(start_time=cells), rs)
+        assert table["start_time"].to_pylist() == [result.value("start_time")]
     decimal = tuneprint.estimate({**GOOD, "reserved_hours": Decimal("10.5")}, rs)
     assert decimal.value("reserved_hours") == 10.5
     cells = pd.Series([Decimal("10.5")], dtype=object)
@@ -223,3 +231,20 @@ def test_a_text_cell_over_the_limit_is_refused_in_every_format(
                 (field, f"a cell of {size} characters; the limit is 1000")
             ]
         assert table["error"][2].as_py() is None
+
+
+def test_an_object_as_an_id_is_its_rows_error_not_its_text() -> None:
+    """An id of a frame's object column that is no text and no number (an instance of a
+    class, a complex number) became its text, an instance's naming its place in memory;
+    a disclosure's id is text, and such a row keeps FILE:ROW, as a flag or a list does."""
+
+    class Thing:
+        pass
+
+    rs = tuneprint.load_ruleset(None)
+    ids = pd.Series(["a", Thing(), 1j, 7], dtype=object)
+    table = estimate_table(pd.DataFrame([GOOD] * 4).assign(id=ids), rs)
+    assert table["id"].to_pylist() == ["a", "table:2", "table:3", "7"]
+    assert [e is None for e in table["error"].to_pylist()] == [True, False, False, True]
+    assert _row_problems(table, 1)[0][1].startswith("an id is text (or a number), not Thing")
+    assert _row_problems(table, 2) == [("id", "an id is text (or a number), not complex: 1j")]

@@ -966,7 +966,7 @@ def id_value(value: Any) -> tuple[str | None, str | None]:
     1.0 as 1: a column of whole numbers with an empty cell is one of floats); times and
     dates in ISO 8601; a flag, a list, a mapping, bytes that are not UTF-8 are not ids
     (JSON Lines refuses an id that is not text; a CSV cell is text)."""
-    from datetime import date, datetime, time
+    from datetime import date, datetime, time, timedelta
     from decimal import Decimal
 
     if value is None:
@@ -991,7 +991,12 @@ def id_value(value: Any) -> tuple[str | None, str | None]:
         return str(int(value)), None
     if isinstance(value, datetime | date | time):
         return value.isoformat(), None
-    return str(value).strip() or None, None
+    if isinstance(value, int | Decimal | timedelta):  # (a duration as Python writes it)
+        return str(value).strip() or None, None
+    # any other object (a complex number, a class's instance): its text is no id it was
+    # given (an instance's names its place in memory), as a disclosure's id is text
+    kind = type(value).__name__
+    return None, f"an id is text (or a number), not {kind}: {given(value, SHOWN_CHARS)}"
 
 
 def _parquet_value(value: Any) -> Any:
