@@ -66,15 +66,10 @@ def content_type(scope: Scope) -> str | None:
             codings += [c.strip().lower() for c in value.decode("latin-1").split(",")]
     coded = [c for c in codings if c not in ("", "identity")]
     if coded:
-        raise HTTPProblem(
-            "unsupported-media-type",
-            [
-                Problem(
-                    BODY, None, "Content-Encoding", f"content coding {coded[0]!r} is not "
-                    "taken: send the body as it is (identity)", "option",
-                )
-            ],
-        )  # fmt: skip
+        raise _unsupported(
+            f"content coding {coded[0]!r} is not taken: send the body as it is (identity)",
+            "Content-Encoding",
+        )
     if len(set(types)) > 1:
         raise _unsupported(f"{len(types)} Content-Type headers ({', '.join(types)}): send one")
     return types[0] if types else None
@@ -101,10 +96,8 @@ def body_format(content_type: str | None) -> str:
     raise _unsupported(f"media type {media!r}: send application/json or application/yaml")
 
 
-def _unsupported(message: str) -> HTTPProblem:
-    return HTTPProblem(
-        "unsupported-media-type", [Problem(BODY, None, "Content-Type", message, "option")]
-    )
+def _unsupported(message: str, header: str = "Content-Type") -> HTTPProblem:
+    return HTTPProblem("unsupported-media-type", [Problem(BODY, None, header, message, "option")])
 
 
 def too_large(size: int | str, limit: int) -> HTTPProblem:
