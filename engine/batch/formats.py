@@ -47,6 +47,7 @@ from ..load.disclosures import (
     csv_header,
     csv_row,
     jsonl_row,
+    long_cell,
     values_row,
 )
 from ..load.files import BOM, MAX_FILE_BYTES
@@ -923,12 +924,10 @@ def _parquet_chunk(
 
 
 def _long_cell(name: str, line: int, column: str, value: Any) -> list[Problem]:
-    """A text cell longer than a CSV cell may be, as the CSV reader tells it (its spaces
-    counted: a cell is limited as written)."""
+    """A text cell longer than a CSV cell may be, told as the CSV reader tells it."""
     if not isinstance(value, str) or len(value) <= MAX_CELL_CHARS:
         return []
-    message = f"a cell of {len(value)} characters; the limit is {MAX_CELL_CHARS}"
-    return [Problem(name, line, column, message, "limit", field=column)]
+    return [long_cell(name, line, column, value)]
 
 
 def _row_error(

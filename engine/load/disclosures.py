@@ -523,6 +523,13 @@ def _written_id(cells: list[str], where: int | None, columns: int) -> str | None
     return cells[where].strip() or None
 
 
+def long_cell(name: str, line: int, column: str, text: str) -> Problem:
+    """The problem of a cell longer than a cell may be (its spaces counted: a cell is
+    limited as written), in a CSV file or a text column of any table."""
+    message = f"a cell of {len(text)} characters; the limit is {MAX_CELL_CHARS}"
+    return Problem(name, line, column, message, "limit", field=column)
+
+
 def blank_header(name: str) -> Problem:
     """The problem of a CSV file whose first line is blank: it is the header."""
     message = "the first line is blank: a CSV file's first line is its header, the names "
@@ -620,13 +627,7 @@ def csv_row(
     row_id = ""
     for column, text_cell in zip(header, cells, strict=True):
         if len(text_cell) > MAX_CELL_CHARS:
-            problems.append(
-                Problem(
-                    name, line, column,
-                    f"a cell of {len(text_cell)} characters; the limit is {MAX_CELL_CHARS}",
-                    "limit", field=column,
-                )
-            )  # fmt: skip
+            problems.append(long_cell(name, line, column, text_cell))
         elif column == "id":
             row_id = text_cell.strip()
         elif text_cell.strip():
